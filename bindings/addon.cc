@@ -1,0 +1,18 @@
+// The addon's entry point: `ops` (every CPU kernel), `runtime` (threads, CPU features,
+// CUDA status).
+#include <napi.h>
+
+#include "ops.h"
+#include "runtime.h"
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  Napi::Object ops = Napi::Object::New(env);
+  botjs::InitOps(env, ops);
+  exports.Set("ops", ops);
+  Napi::Object runtime = Napi::Object::New(env);
+  botjs::InitRuntime(env, runtime);
+  exports.Set("runtime", runtime);
+  return exports;
+}
+
+NODE_API_MODULE(bagoftricks, Init)

@@ -1,0 +1,20 @@
+// CPU-only build: the CUDA entry points report why CUDA cannot be used.
+#include "bot/cuda.h"
+#include "bot/status.h"
+
+namespace bot {
+
+CudaInfo cuda_info() {
+  CudaInfo info;
+  info.compiled = false;
+  info.available = false;
+  info.reason = "this build of bagoftricks has no CUDA backend (built without nvcc, or with "
+                "BAGOFTRICKS_CUDA=OFF)";
+  return info;
+}
+
+double cuda_selftest(int) {
+  fail(Code::kCudaUnavailable, cuda_info().reason);
+}
+
+}  // namespace bot

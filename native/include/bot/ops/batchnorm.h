@@ -1,0 +1,49 @@
+// Batch normalisation over the channel (last) dimension of NHWC activations.
+//
+//   x, y  (M, C) where M = N*H*W
+//   Training:  mean_c = sum_m x / M,  var_c = sum_m (x - mean)^2 / M  (biased),
+//              y = (x - mean) * invstd * gamma + beta,  invstd = 1 / sqrt(var + eps),
+//              running_mean = (1 - momentum) * running_mean + momentum * mean,
+//              running_var  = (1 - momentum) * running_var  + momentum * var * M / (M - 1)
+//              (PyTorch semantics: the running variance is unbiased). save_mean and
+//              save_invstd keep the batch statistics for the backward pass.
+//   Inference: y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta.
+//   Backward (training): with xhat = (x - mean) * invstd,
+//              dbeta = sum_m dy,  dgamma = sum_m dy * xhat,
+//              dx = gamma * invstd / M * (M * dy - dbeta - xhat * dgamma).
+//   Backward (inference statistics): dx = dy * gamma * invstd_running.
+// Statistics are accumulated in double.
+#pragma once
+#include <cstdint>
+
+namespace bot {
+
+struct BatchNormProblem {
+  int64_t m = 0;  // N * H * W
+  int64_t c = 0;
+  float eps = 1e-5f;
+  float momentum = 0.1f;
+  void validate() const;  // throws ERR_SHAPE / ERR_ARGUMENT
+};
+
+void batchnorm_forward_train(const BatchNormProblem& p, const float* x, const float* gamma,
+                             const float* beta, float* y, float* running_mean,
+                             float* running_var, float* save_mean, float* save_invstd);
+void batchnorm_forward_infer(const BatchNormProblem& p, const float* x, const float* gamma,
+                             const float* beta, const float* running_mean,
+                             const float* running_var, float* y);
+// mean/invstd: save_mean/save_invstd of the training forward, or the running statistics
+// turned into invstd for a network in inference mode.
+void batchnorm_backward(const BatchNormProblem& p, const float* x, const float* dy,
+                        const float* gamma, const float* mean, const float* invstd,
+                        bool training, float* dx, float* dgamma, float* dbeta);
+
+void batchnorm_forward_train_reference(const BatchNormProblem& p, const float* x,
+                                       const float* gamma, const float* beta, float* y,
+                                       float* running_mean, float* running_var,
+                                       float* save_mean, float* save_invstd);
+void batchnorm_backward_reference(const BatchNormProblem& p, const float* x, const float* dy,
+                                  const float* gamma, const float* mean, const float* invstd,
+                                  bool training, float* dx, float* dgamma, float* dbeta);
+
+}  // namespace bot

@@ -1,0 +1,51 @@
+// 2-D convolution on NHWC activations and KRSC weights (cross-correlation, as PyTorch).
+//
+//   x  (N, H, W, C)            input
+//   w  (K, R, S, C / groups)   weights; output channel k belongs to group k / (K / groups)
+//   y  (N, P, Q, K)            output, P = (H + 2*pad_h - R) / stride_h + 1 (likewise Q)
+//
+//   y[n,p,q,k] = sum_{r,s,c'} x[n, p*stride_h - pad_h + r, q*stride_w - pad_w + s, g*Cg + c']
+//                             * w[k, r, s, c']          with g = k / (K/groups), Cg = C/groups
+//
+// groups == 1 runs on the GEMM (1x1 stride-1 convolutions are a plain GEMM on NHWC;
+// others are lowered to im2col in row tiles, never the whole batch at once). groups > 1
+// (depthwise: groups == C) runs a direct loop vectorised over channels.
+#pragma once
+#include <cstdint>
+
+namespace bot {
+
+struct Conv2dProblem {
+  int64_t n = 0, h = 0, w = 0, c = 0;  // input
+  int64_t k = 0, r = 0, s = 0;         // output channels, kernel rows and cols
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t groups = 1;
+
+  int64_t p() const { return (h + 2 * pad_h - r) / stride_h + 1; }
+  int64_t q() const { return (w + 2 * pad_w - s) / stride_w + 1; }
+  int64_t c_per_group() const { return c / groups; }
+  int64_t x_numel() const { return n * h * w * c; }
+  int64_t w_numel() const { return k * r * s * c_per_group(); }
+  int64_t y_numel() const { return n * p() * q() * k; }
+  void validate() const;  // throws ERR_SHAPE / ERR_ARGUMENT
+  double flops() const {  // of the forward pass; each backward pass costs the same
+    return 2.0 * double(n) * double(p()) * double(q()) * double(k) * double(r) * double(s) *
+           double(c_per_group());
+  }
+};
+
+void conv2d_forward(const Conv2dProblem& p, const float* x, const float* w, float* y);
+// dx = d(loss)/dx given dy; dx is overwritten.
+void conv2d_backward_data(const Conv2dProblem& p, const float* dy, const float* w, float* dx);
+// dw = d(loss)/dw given dy; dw is overwritten.
+void conv2d_backward_filter(const Conv2dProblem& p, const float* x, const float* dy, float* dw);
+
+// Oracles: plain loop nests over the definition above, double accumulators.
+void conv2d_forward_reference(const Conv2dProblem& p, const float* x, const float* w, float* y);
+void conv2d_backward_data_reference(const Conv2dProblem& p, const float* dy, const float* w,
+                                    float* dx);
+void conv2d_backward_filter_reference(const Conv2dProblem& p, const float* x, const float* dy,
+                                      float* dw);
+
+}  // namespace bot

@@ -1,0 +1,14 @@
+// Element-wise ops on flat arrays of n floats: ReLU and the residual add.
+//   relu_forward:  y = max(x, 0)
+//   relu_backward: dx = dy where y > 0 else 0 (y is the forward output; y > 0 iff x > 0)
+//   add_forward:   y = a + b  (its backward passes dy to both inputs unchanged)
+#pragma once
+#include <cstdint>
+
+namespace bot {
+
+void relu_forward(int64_t n, const float* x, float* y);
+void relu_backward(int64_t n, const float* y, const float* dy, float* dx);
+void add_forward(int64_t n, const float* a, const float* b, float* y);
+
+}  // namespace bot

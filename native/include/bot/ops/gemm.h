@@ -1,0 +1,38 @@
+// Single-precision GEMM: C = alpha * op(A) * op(B) + beta * C, all matrices row-major.
+//
+//   op(A) is (M, K): A itself (lda >= K) or, with trans_a, A^T where A is (K, M) (lda >= M)
+//   op(B) is (K, N): B itself (ldb >= N) or, with trans_b, B^T where B is (N, K) (ldb >= K)
+//   C is (M, N), ldc >= N. With beta == 0, C is written without being read (NaNs in C
+//   are not propagated).
+//
+// sgemm packs A and B into cache-sized panels and runs an AVX2/FMA micro-kernel (portable
+// C++ where AVX2 is missing). `threads`: kPool uses the core's thread pool, kCaller runs
+// on the calling thread only (for callers that already split the work across threads).
+#pragma once
+#include <cstdint>
+
+namespace bot {
+
+enum class GemmThreads { kPool, kCaller };
+
+struct GemmProblem {
+  int64_t m = 0, n = 0, k = 0;
+  bool trans_a = false, trans_b = false;
+  int64_t lda = 0, ldb = 0, ldc = 0;
+  float alpha = 1.0f, beta = 0.0f;
+
+  void validate() const;  // throws ERR_SHAPE / ERR_ARGUMENT
+  double flops() const { return 2.0 * double(m) * double(n) * double(k); }
+};
+
+void sgemm(const GemmProblem& p, const float* a, const float* b, float* c,
+           GemmThreads threads = GemmThreads::kPool);
+
+// The oracle: a plain triple loop with a double accumulator.
+void sgemm_reference(const GemmProblem& p, const float* a, const float* b, float* c);
+
+// Convenience builder for the common contiguous case.
+GemmProblem gemm_problem(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b,
+                         float alpha = 1.0f, float beta = 0.0f);
+
+}  // namespace bot
