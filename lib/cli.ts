@@ -1,0 +1,110 @@
+#!/usr/bin/env node
+/**
+ * The `bagoftricks` command line. Commands of this version: doctor, version, help.
+ * Exit codes: 0 success, 1 a failure while running, 2 bad usage.
+ */
+import * as os from 'os';
+import { BagOfTricksError } from './errors';
+import { cpuFeatures, cudaInfo, getThreads } from './runtime';
+
+const USAGE = `Usage: bagoftricks <command> [options]
+
+Commands:
+  doctor [--json]   what this machine offers: Node, N-API, CPU features, threads, CUDA
+  version           the package version
+  help              this text
+`;
+
+export interface DoctorReport {
+  bagoftricks: string;
+  node: string;
+  napi: string;
+  platform: string;
+  cpu: { model: string; cores: number; avx2: boolean; fma: boolean; f16c: boolean; avx512f: boolean; avx2KernelsUsed: boolean };
+  threads: number;
+  cuda: ReturnType<typeof cudaInfo>;
+  backend: 'cuda' | 'cpu';
+  backendReason: string;
+}
+
+export function doctor(): DoctorReport {
+  const f = cpuFeatures();
+  const cuda = cudaInfo();
+  const cpus = os.cpus();
+  return {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    bagoftricks: require('../package.json').version,
+    node: process.version,
+    napi: process.versions.napi ?? 'unknown',
+    platform: `${process.platform}-${process.arch}`,
+    cpu: { model: cpus[0]?.model ?? 'unknown', cores: cpus.length, ...f },
+    threads: getThreads(),
+    cuda,
+    backend: cuda.available ? 'cuda' : 'cpu',
+    backendReason: cuda.available
+      ? `CUDA device 0: ${cuda.devices[0].name}`
+      : `CPU, because CUDA is unavailable: ${cuda.reason}`,
+  };
+}
+
+function printDoctor(r: DoctorReport): void {
+  const yes = (b: boolean) => (b ? 'yes' : 'no');
+  const lines = [
+    `bagoftricks ${r.bagoftricks} on Node ${r.node} (N-API ${r.napi}, ${r.platform})`,
+    `CPU        ${r.cpu.model}, ${r.cpu.cores} logical cores`,
+    `           AVX2 ${yes(r.cpu.avx2)}, FMA ${yes(r.cpu.fma)}, F16C ${yes(r.cpu.f16c)}; AVX2/FMA kernels in use: ${yes(r.cpu.avx2KernelsUsed)}`,
+    `threads    ${r.threads} (set BAGOFTRICKS_THREADS to change)`,
+    `CUDA       built in: ${yes(r.cuda.compiled)}${r.cuda.compiled ? ` (SM ${r.cuda.archs}, runtime ${r.cuda.runtimeVersion})` : ''}`,
+  ];
+  if (r.cuda.driverVersion) lines.push(`           driver ${r.cuda.driverVersion}`);
+  for (const d of r.cuda.devices) {
+    lines.push(`           device ${d.index}: ${d.name}, compute ${d.computeCapability}, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB, ${d.multiprocessors} SMs`);
+  }
+  if (!r.cuda.available) lines.push(`           not used: ${r.cuda.reason}`);
+  lines.push(`backend    ${r.backendReason}`);
+  console.log(lines.join('\n'));
+}
+
+export function main(argv: string[]): number {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'doctor': {
+        const unknown = rest.filter((a) => a !== '--json');
+        if (unknown.length) {
+          console.error(`bagoftricks doctor: unknown option ${unknown[0]}\n\n${USAGE}`);
+          return 2;
+        }
+        const r = doctor();
+        if (rest.includes('--json')) console.log(JSON.stringify(r));
+        else printDoctor(r);
+        return 0;
+      }
+      case 'version':
+      case '--version':
+      case '-v':
+        // eslint-disable-next-line @typescript-eslint/no-var-requires
+        console.log(require('../package.json').version);
+        return 0;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        console.log(USAGE);
+        return cmd === undefined ? 2 : 0;
+      default:
+        console.error(`bagoftricks: unknown command "${cmd}"\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (e) {
+    if (e instanceof BagOfTricksError) {
+      console.error(`bagoftricks: ${e.code}: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+if (require.main === module) {
+  process.exitCode = main(process.argv.slice(2));
+}

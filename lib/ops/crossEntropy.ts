@@ -1,0 +1,45 @@
+/**
+ * Softmax cross-entropy averaged over the batch, with its gradient.
+ *
+ * Hard labels take label smoothing ε as defined in the Bag-of-Tricks paper (§5.2): the
+ * true class gets 1 − ε and each of the other K − 1 classes ε/(K − 1). PyTorch's and
+ * timm's `label_smoothing` spread ε/K over all K classes instead (true class 1 − ε + ε/K);
+ * to reproduce theirs, pass soft targets. Soft targets (mixup, distillation) are given
+ * per row and should each sum to 1.
+ */
+import { callNative } from '../errors';
+import { native } from '../native';
+import { Tensor } from '../tensor';
+import { expectArray, expectKeys, expectNumber, expectObject, expectTensor, fail } from '../validate';
+
+export interface CrossEntropyResult {
+  /** Mean loss over the batch. */
+  loss: number;
+  /** d loss / d logits, (N, K). */
+  grad: Tensor;
+}
+
+export type CrossEntropyTargets =
+  | { labels: Int32Array; smoothing?: number }
+  | { targets: Tensor };
+
+/** Mean softmax cross-entropy of logits (N, K) against hard labels or soft targets. */
+export function softmaxCrossEntropy(logits: Tensor, target: CrossEntropyTargets): CrossEntropyResult {
+  const tz = expectTensor('logits', logits, 2);
+  const [n, k] = tz.shape;
+  if (k < 2) fail('ERR_SHAPE', 'at least 2 classes', 'logits.shape', tz.shape);
+  const o = expectObject('target', target);
+  expectKeys('target', o, ['labels', 'smoothing', 'targets']);
+  if ('targets' in o) {
+    if ('labels' in o || 'smoothing' in o) fail('ERR_ARGUMENT', 'either { labels, smoothing } or { targets }', 'target', Object.keys(o));
+    const tt = expectTensor('target.targets', o.targets, 2);
+    if (tt.shape[0] !== n || tt.shape[1] !== k) fail('ERR_SHAPE', `shape [${n}, ${k}]`, 'target.targets.shape', tt.shape);
+    return callNative(() => native().ops.crossEntropySoft(tz.data, tz.shape, tt.data));
+  }
+  const labels = expectArray<Int32Array>('target.labels', o.labels, 'Int32Array', n);
+  for (let i = 0; i < n; i++) {
+    if (labels[i] < 0 || labels[i] >= k) fail('ERR_ARGUMENT', `label in [0, ${k})`, `target.labels[${i}]`, labels[i]);
+  }
+  const smoothing = o.smoothing === undefined ? 0 : expectNumber('target.smoothing', o.smoothing, 0, 0.999999);
+  return callNative(() => native().ops.crossEntropyHard(tz.data, tz.shape, labels, smoothing));
+}

@@ -1,0 +1,91 @@
+// Softmax cross-entropy with label smoothing or soft targets (see bot/ops/cross_entropy.h).
+// Per row: m = max z, lse = m + log sum exp(z - m); log p_k = z_k - lse;
+// loss_row = -sum_k q_k log p_k; dz_k = (p_k - q_k) / N. Rows are independent and run in
+// parallel; the batch mean is summed in row order (deterministic).
+#include "bot/ops/cross_entropy.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "bot/status.h"
+#include "bot/threadpool.h"
+
+namespace bot {
+
+void CrossEntropyProblem::validate() const {
+  BOT_CHECK(n >= 1, Code::kShape, "cross-entropy needs at least one row");
+  BOT_CHECK(classes >= 2, Code::kShape,
+            "cross-entropy needs at least 2 classes, got " + std::to_string(classes));
+  BOT_CHECK(std::isfinite(smoothing) && smoothing >= 0.0f && smoothing < 1.0f, Code::kArgument,
+            "label smoothing must be in [0, 1), got " + std::to_string(smoothing));
+}
+
+namespace {
+
+// One row: returns its loss and writes dz (if not null). q(k) gives the target.
+template <typename Target>
+double row_loss(int64_t classes, const float* z, Target q, double inv_n, float* dz) {
+  double m = z[0];
+  for (int64_t k = 1; k < classes; ++k) m = std::fmax(m, double(z[k]));
+  double sum = 0.0;
+  for (int64_t k = 0; k < classes; ++k) sum += std::exp(double(z[k]) - m);
+  double lse = m + std::log(sum);
+  double loss = 0.0;
+  for (int64_t k = 0; k < classes; ++k) {
+    double logp = double(z[k]) - lse;
+    double qk = q(k);
+    if (qk != 0.0) loss -= qk * logp;
+    if (dz != nullptr) dz[k] = static_cast<float>((std::exp(logp) - qk) * inv_n);
+  }
+  return loss;
+}
+
+template <typename RowFn>
+double mean_over_rows(int64_t n, RowFn row) {
+  std::vector<double> losses(static_cast<size_t>(n));
+  parallel_for(n, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) losses[i] = row(i);
+  }, 16);
+  double total = 0.0;
+  for (double l : losses) total += l;
+  return total / double(n);
+}
+
+}  // namespace
+
+double cross_entropy_hard(const CrossEntropyProblem& p, const float* logits,
+                          const int32_t* labels, float* dlogits) {
+  p.validate();
+  for (int64_t i = 0; i < p.n; ++i)
+    BOT_CHECK(labels[i] >= 0 && labels[i] < p.classes, Code::kArgument,
+              "label " + std::to_string(labels[i]) + " at row " + std::to_string(i) +
+                  " is outside [0, " + std::to_string(p.classes) + ")");
+  const double on = 1.0 - double(p.smoothing);                  // true class
+  const double off = double(p.smoothing) / double(p.classes - 1);  // every other class
+  const double inv_n = 1.0 / double(p.n);
+  return mean_over_rows(p.n, [&](int64_t i) {
+    int32_t y = labels[i];
+    auto q = [&](int64_t k) { return k == y ? on : off; };
+    return row_loss(p.classes, logits + i * p.classes, q, inv_n,
+                    dlogits ? dlogits + i * p.classes : nullptr);
+  });
+}
+
+double cross_entropy_soft(const CrossEntropyProblem& p, const float* logits,
+                          const float* targets, float* dlogits) {
+  p.validate();
+  for (int64_t i = 0; i < p.n * p.classes; ++i)
+    BOT_CHECK(std::isfinite(targets[i]) && targets[i] >= 0.0f, Code::kArgument,
+              "soft targets must be finite and >= 0; element " + std::to_string(i) + " is " +
+                  std::to_string(targets[i]));
+  const double inv_n = 1.0 / double(p.n);
+  return mean_over_rows(p.n, [&](int64_t i) {
+    const float* t = targets + i * p.classes;
+    auto q = [&](int64_t k) { return double(t[k]); };
+    return row_loss(p.classes, logits + i * p.classes, q, inv_n,
+                    dlogits ? dlogits + i * p.classes : nullptr);
+  });
+}
+
+}  // namespace bot

@@ -1,0 +1,116 @@
+/**
+ * Child process of robustness.test. For every native export it starts from one valid
+ * call, checks that it succeeds, then replaces each argument in turn with every garbage
+ * value (wrong types, wrong lengths, NaN/negative/huge sizes, empty arrays) and drops
+ * trailing arguments. Each call must return or throw an Error with a stable code; the
+ * child prints one JSON line per export. A crash shows up in the parent as a non-zero
+ * exit, with the export that was running named by its last { start } line.
+ */
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { native } = require('../../../dist/native');
+const addon = native();
+
+const CODES = new Set(['ERR_SHAPE', 'ERR_DTYPE', 'ERR_ARGUMENT', 'ERR_OUT_OF_MEMORY', 'ERR_CUDA_UNAVAILABLE']);
+
+const GARBAGE: unknown[] = [
+  undefined, null, NaN, -1, 0, 1.5, 1e9, 2 ** 31, 2 ** 53, Infinity, -Infinity, 'abc', '', true, {}, [], () => 1, 10n,
+  [1], [0, 1, 1, 1], [-1, 4, 4, 2], [NaN, 4, 4, 2], [1e9, 1e9, 1e9, 1e9], [65536, 65536, 1, 2], [2 ** 31, 1], ['a', 4], [1, 4, 4, 2, 1],
+  [1, 4, 4, 2], [1, 4], [2, 4, 4, 2], [3, 1, 1, 2],
+  new Float32Array(0), new Float32Array(1), new Float32Array(31), new Float32Array(33), new Float64Array(32), new Int32Array(32),
+  new Uint16Array(32), new Uint8Array(32), new Float32Array([NaN, Infinity, -Infinity, 1]), new DataView(new ArrayBuffer(8)),
+];
+
+const f = (n: number, v = 0.5) => new Float32Array(n).fill(v);
+const X = [1, 4, 4, 2]; // NHWC
+const W = [3, 3, 3, 2]; // KRSC
+const conv = [1, 1, 1, 1, 1]; // strides, pads, groups -> y (1, 4, 4, 3)
+const pool = [2, 2, 2, 2, 0, 0]; // kernel, stride, pad -> y (1, 2, 2, 2)
+
+const VALID: Record<string, unknown[]> = {
+  'ops.gemm': [f(6), f(6), 2, 2, 3, false, false, 1, 0, undefined],
+  'ops.gemmAsync': [f(6), f(6), 2, 2, 3, false, false, 1, 0, undefined],
+  'ops.gemmReference': [f(6), f(6), 2, 2, 3, false, false, 1, 0, undefined],
+  'ops.conv2d': [f(32), X, f(54), W, ...conv],
+  'ops.conv2dAsync': [f(32), X, f(54), W, ...conv],
+  'ops.conv2dReference': [f(32), X, f(54), W, ...conv],
+  'ops.conv2dBackwardData': [f(48), [1, 4, 4, 3], f(54), W, X, ...conv],
+  'ops.conv2dBackwardDataAsync': [f(48), [1, 4, 4, 3], f(54), W, X, ...conv],
+  'ops.conv2dBackwardDataReference': [f(48), [1, 4, 4, 3], f(54), W, X, ...conv],
+  'ops.conv2dBackwardFilter': [f(32), X, f(48), [1, 4, 4, 3], W, ...conv],
+  'ops.conv2dBackwardFilterAsync': [f(32), X, f(48), [1, 4, 4, 3], W, ...conv],
+  'ops.conv2dBackwardFilterReference': [f(32), X, f(48), [1, 4, 4, 3], W, ...conv],
+  'ops.batchNormTrain': [f(32).map((_, i) => i), X, f(2, 1), f(2, 0), f(2, 0), f(2, 1), 1e-5, 0.1],
+  'ops.batchNormTrainReference': [f(32).map((_, i) => i), X, f(2, 1), f(2, 0), f(2, 0), f(2, 1), 1e-5, 0.1],
+  'ops.batchNormInfer': [f(32), X, f(2, 1), f(2, 0), f(2, 0), f(2, 1), 1e-5],
+  'ops.batchNormBackward': [f(32).map((_, i) => i), f(32), X, f(2, 1), f(2, 0), f(2, 1), true],
+  'ops.batchNormBackwardReference': [f(32).map((_, i) => i), f(32), X, f(2, 1), f(2, 0), f(2, 1), true],
+  'ops.maxPool2d': [f(32), X, ...pool, false],
+  'ops.maxPool2dReference': [f(32), X, ...pool, false],
+  'ops.maxPool2dBackward': [f(32), f(8), X, ...pool, false],
+  'ops.avgPool2d': [f(32), X, ...pool, true, false],
+  'ops.avgPool2dReference': [f(32), X, ...pool, true, false],
+  'ops.avgPool2dBackward': [f(8), X, ...pool, true, false],
+  'ops.globalAvgPool': [f(32), X],
+  'ops.globalAvgPoolBackward': [f(2), X],
+  'ops.relu': [f(32), X],
+  'ops.reluBackward': [f(32), f(32), X],
+  'ops.add': [f(32), f(32), X],
+  'ops.linear': [f(6), [2, 3], f(12), [4, 3], f(4)],
+  'ops.linearAsync': [f(6), [2, 3], f(12), [4, 3], f(4)],
+  'ops.linearBackward': [f(6), [2, 3], f(12), [4, 3], f(8)],
+  'ops.crossEntropyHard': [f(6), [2, 3], new Int32Array([0, 2]), 0.1],
+  'ops.crossEntropySoft': [f(6), [2, 3], f(6, 1 / 3)],
+  'ops.sgdStep': [f(4), f(4), f(4), 0.1, 0.9, 1e-4, true, 1],
+  'ops.toFloat16': [f(4)],
+  'ops.fromFloat16': [new Uint16Array(4)],
+  'runtime.setThreads': [addon.runtime.getThreads()],
+};
+
+type Stats = { name: string; calls: number; coded: number; returned: number; uncoded: string[]; validFailed?: string };
+
+async function call(fn: (...a: unknown[]) => unknown, args: unknown[]): Promise<{ ok: boolean; error?: unknown }> {
+  try {
+    await fn(...args);
+    return { ok: true };
+  } catch (e) {
+    return { ok: false, error: e };
+  }
+}
+
+async function main() {
+  const names = [...Object.keys(addon.ops).map((k) => `ops.${k}`), 'runtime.setThreads'];
+  const missing = names.filter((n) => !(n in VALID));
+  process.stdout.write(JSON.stringify({ missing }) + '\n');
+  for (const name of names) {
+    if (!(name in VALID)) continue;
+    process.stdout.write(JSON.stringify({ start: name }) + '\n');
+    const [obj, key] = name.split('.');
+    const fn = (addon as Record<string, Record<string, (...a: unknown[]) => unknown>>)[obj][key];
+    const valid = VALID[name];
+    const stats: Stats = { name, calls: 0, coded: 0, returned: 0, uncoded: [] };
+    const v = await call(fn, valid.map((a) => (ArrayBuffer.isView(a) ? (a as Float32Array).slice() : a)));
+    if (!v.ok) stats.validFailed = String((v.error as Error)?.message ?? v.error);
+    const lists: unknown[][] = [];
+    for (let i = 0; i < valid.length; i++) {
+      for (const g of GARBAGE) lists.push(valid.map((a, j) => (j === i ? g : ArrayBuffer.isView(a) ? (a as Float32Array).slice() : a)));
+    }
+    for (let k = 0; k < valid.length; k++) lists.push(valid.slice(0, k)); // missing arguments
+    for (const args of lists) {
+      stats.calls++;
+      const r = await call(fn, args);
+      if (r.ok) {
+        stats.returned++;
+        continue;
+      }
+      const code = (r.error as { code?: unknown })?.code;
+      if (r.error instanceof Error && typeof code === 'string' && CODES.has(code) && r.error.message.length > 0) stats.coded++;
+      else stats.uncoded.push(`${String(r.error)} (code ${String(code)})`);
+    }
+    process.stdout.write(JSON.stringify(stats) + '\n');
+  }
+}
+
+main().catch((e) => {
+  process.stderr.write(String(e?.stack ?? e));
+  process.exit(3);
+});
