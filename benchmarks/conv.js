@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+'use strict';
+/**
+ * Convolution benchmark: GFLOP/s of conv2d forward, backward-data and backward-filter
+ * over ResNet-50's distinct convolutions, on 1 thread and on every core, next to the
+ * cores' FMA peak and, where /usr/bin/python3 has torch, PyTorch on the same shapes and
+ * thread count in the same run (ratio = our GFLOP/s / PyTorch's).
+ *
+ *   node benchmarks/conv.js [--batch 32] [--size 224] [--threads 1,2] [--reps 2]
+ *                           [--only stem,layer3] [--no-peer] [--out results.json]
+ * Prints a table per thread count and one final JSON line.
+ */
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const path = require('path');
+const bot = require('..');
+const { resnet50Convs, convFlops } = require('./shapes');
+const { machine } = require('./machine');
+
+function arg(name, dflt) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : dflt;
+}
+const batch = Number(arg('batch', 32));
+const size = Number(arg('size', 224));
+const reps = Number(arg('reps', 2));
+const threadList = String(arg('threads', `1,${require('os').cpus().length}`)).split(',').map(Number);
+const only = arg('only', '');
+const usePeer = !process.argv.includes('--no-peer');
+const outFile = arg('out', '');
+
+let shapes = resnet50Convs(size);
+if (only) shapes = shapes.filter((s) => only.split(',').some((o) => s.name.includes(o)));
+
+function best(fn) {
+  fn();
+  let t = Infinity;
+  for (let i = 0; i < reps; i++) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    t = Math.min(t, Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  return t;
+}
+
+function randn(n) {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = Math.random() - 0.5;
+  return a;
+}
+
+function ours(sh) {
+  const { ops } = bot;
+  const x = { data: randn(batch * sh.h * sh.w * sh.c), shape: [batch, sh.h, sh.w, sh.c] };
+  const w = { data: randn(sh.k * sh.r * sh.s * sh.c), shape: [sh.k, sh.r, sh.s, sh.c] };
+  const o = { stride: sh.stride, padding: sh.pad };
+  const y = ops.conv2d(x, w, o);
+  const dy = { data: randn(y.data.length), shape: y.shape };
+  return {
+    forward: best(() => ops.conv2d(x, w, o)),
+    backwardData: best(() => ops.conv2dBackwardData(dy, w, { ...o, inputShape: x.shape })),
+    backwardFilter: best(() => ops.conv2dBackwardFilter(x, dy, { ...o, weightShape: w.shape })),
+  };
+}
+
+function torchPeer(threads) {
+  if (!usePeer) return null;
+  const r = spawnSync('/usr/bin/python3', [path.join(__dirname, 'peers', 'torch_conv.py')], {
+    input: JSON.stringify({ shapes, batch, threads, reps, format: 'channels_last' }),
+    encoding: 'utf8',
+    maxBuffer: 16 << 20,
+  });
+  if (r.status !== 0) {
+    console.error(`(PyTorch peer unavailable: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()})`);
+    return null;
+  }
+  return JSON.parse(r.stdout);
+}
+
+const PASSES = ['forward', 'backwardData', 'backwardFilter'];
+const m = machine();
+const report = { benchmark: 'conv2d', date: new Date().toISOString(), machine: m, batch, size, runs: [] };
+console.log(`conv2d on ${m.cpu} (${m.cores} cores, ${m.clockGHz} GHz, FMA peak ${m.peakGflopsPerCore} GFLOP/s per core), batch ${batch}, ${size}², NHWC fp32`);
+
+for (const threads of threadList) {
+  bot.runtime.setThreads(threads);
+  const peer = torchPeer(threads);
+  const peak = m.peakGflopsPerCore * threads;
+  console.log(`\n${threads} thread(s), peak ${peak.toFixed(0)} GFLOP/s${peer ? `; PyTorch ${peer.torch} (oneDNN ${peer.mkldnn}, channels_last)` : ''}`);
+  console.log('shape'.padEnd(30) + PASSES.map((p) => p.padStart(16) + (peer ? '  vs torch' : '')).join(''));
+  const rows = [];
+  const totals = { ours: { forward: 0, backwardData: 0, backwardFilter: 0 }, torch: { forward: 0, backwardData: 0, backwardFilter: 0 } };
+  let flopsTotal = 0;
+  shapes.forEach((sh, i) => {
+    const t = ours(sh);
+    const flops = convFlops(sh, batch);
+    flopsTotal += flops * sh.count;
+    const row = { name: sh.name, count: sh.count, gflop: flops / 1e9 };
+    let line = sh.name.padEnd(30);
+    for (const p of PASSES) {
+      const g = flops / t[p] / 1e9;
+      row[p] = { seconds: t[p], gflops: g };
+      totals.ours[p] += t[p] * sh.count;
+      line += `${g.toFixed(1).padStart(10)} GF/s`.padStart(16);
+      if (peer) {
+        const tp = peer.results[i][p];
+        totals.torch[p] += tp * sh.count;
+        row[p].torchSeconds = tp;
+        row[p].ratio = tp / t[p];
+        line += `  ${(tp / t[p]).toFixed(2).padStart(7)}x`;
+      }
+    }
+    rows.push(row);
+    console.log(line);
+  });
+  const summary = {};
+  let line = 'ResNet-50 total (weighted)'.padEnd(30);
+  for (const p of PASSES) {
+    const g = flopsTotal / totals.ours[p] / 1e9;
+    summary[p] = { gflops: g, percentOfPeak: (100 * g) / peak };
+    line += `${g.toFixed(1).padStart(10)} GF/s`.padStart(16);
+    if (peer) {
+      summary[p].ratio = totals.torch[p] / totals.ours[p];
+      line += `  ${summary[p].ratio.toFixed(2).padStart(7)}x`;
+    }
+  }
+  console.log(line);
+  console.log('% of FMA peak'.padEnd(30) + PASSES.map((p) => `${summary[p].percentOfPeak.toFixed(0)}%`.padStart(16) + (peer ? ''.padStart(10) : '')).join(''));
+  report.runs.push({ threads, peakGflops: peak, torch: peer ? { version: peer.torch, mkldnn: peer.mkldnn, format: peer.format } : null, summary, rows });
+}
+
+if (outFile) fs.writeFileSync(outFile, JSON.stringify(report, null, 1));
+console.log(JSON.stringify({ benchmark: 'conv2d', machine: m, batch, runs: report.runs.map((r) => ({ threads: r.threads, summary: r.summary })) }));

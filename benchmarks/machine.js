@@ -1,0 +1,27 @@
+'use strict';
+/** What the benchmarks print about the machine: CPU model, clock and FMA peak. */
+const fs = require('fs');
+const os = require('os');
+
+/**
+ * Peak FP32 FLOP/s of one core with AVX2/FMA: 2 FMA units × 8 lanes × 2 FLOP = 32 FLOP
+ * per cycle. The clock is the highest "cpu MHz" of /proc/cpuinfo (the current clock,
+ * a lower bound of the boost clock on some machines) unless BENCH_CLOCK_GHZ is set.
+ */
+function machine() {
+  let mhz = 0;
+  try {
+    for (const m of fs.readFileSync('/proc/cpuinfo', 'utf8').matchAll(/cpu MHz\s*:\s*([\d.]+)/g)) mhz = Math.max(mhz, Number(m[1]));
+  } catch {}
+  if (!mhz) mhz = os.cpus()[0]?.speed ?? 0;
+  const ghz = Number(process.env.BENCH_CLOCK_GHZ) || mhz / 1000;
+  const flopsPerCycle = 32;
+  return {
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    clockGHz: Number(ghz.toFixed(3)),
+    peakGflopsPerCore: Number((ghz * flopsPerCycle).toFixed(1)),
+  };
+}
+
+module.exports = { machine };
