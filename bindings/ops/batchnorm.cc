@@ -1,6 +1,127 @@
-// Placeholder until the batchnorm op family is bound.
+// ops.batchNorm*: batch normalisation over the last dimension (see bot/ops/batchnorm.h).
+// xShape is (M, C) or (N, H, W, C); both are treated as (M, C) with C last.
+//   batchNormTrain(x, xShape, gamma, beta, runningMean, runningVar, eps, momentum)
+//     -> {y, saveMean, saveInvstd}. runningMean and runningVar are the caller's
+//     Float32Arrays and are updated IN PLACE (PyTorch semantics, unbiased running var).
+//   batchNormInfer(x, xShape, gamma, beta, runningMean, runningVar, eps) -> y
+//   batchNormBackward(x, dy, xShape, gamma, mean, invstd, training) -> {dx, dgamma, dbeta}
+//   batchNormTrainReference / batchNormBackwardReference: the same on the plain loops.
+// Synchronous: one pass over the activations costs less than a thread hop.
+#include "args.h"
+#include "bot/ops/batchnorm.h"
 #include "ops.h"
 
 namespace botjs {
-void InitBatchNormOps(Napi::Env, Napi::Object) {}
+
+namespace {
+
+// Reads xShape (rank 2 or 4) at index i into the (M, C) problem.
+bot::BatchNormProblem read_problem(const Napi::CallbackInfo& info, size_t i) {
+  size_t rank = info[i].IsArray() ? info[i].As<Napi::Array>().Length() : 0;
+  if (rank != 4) rank = 2;  // rank 2, or let shape_arg report the problem
+  bot::Shape shape = shape_arg(info, i, "xShape", rank);
+  bot::BatchNormProblem p;
+  p.c = shape.back();
+  p.m = bot::shape_numel(shape) / p.c;
+  return p;
+}
+
+struct TrainArgs {
+  bot::BatchNormProblem p;
+  Napi::Float32Array x, gamma, beta, running_mean, running_var;
+};
+
+TrainArgs read_train(const Napi::CallbackInfo& info) {
+  TrainArgs a;
+  a.p = read_problem(info, 1);
+  a.p.eps = float(number_arg(info, 6, "eps"));
+  a.p.momentum = float(number_arg(info, 7, "momentum"));
+  a.p.validate();
+  a.x = f32_arg(info, 0, "x", a.p.m * a.p.c);
+  a.gamma = f32_arg(info, 2, "gamma", a.p.c);
+  a.beta = f32_arg(info, 3, "beta", a.p.c);
+  a.running_mean = f32_arg(info, 4, "runningMean", a.p.c);
+  a.running_var = f32_arg(info, 5, "runningVar", a.p.c);
+  return a;
+}
+
+template <typename Fn>
+Napi::Value Train(const Napi::CallbackInfo& info, Fn fn) {
+  TrainArgs a = read_train(info);
+  Napi::Env env = info.Env();
+  Napi::Float32Array y = new_f32(env, a.p.m * a.p.c);
+  Napi::Float32Array save_mean = new_f32(env, a.p.c);
+  Napi::Float32Array save_invstd = new_f32(env, a.p.c);
+  fn(a.p, a.x.Data(), a.gamma.Data(), a.beta.Data(), y.Data(), a.running_mean.Data(),
+     a.running_var.Data(), save_mean.Data(), save_invstd.Data());
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("y", y);
+  out.Set("saveMean", save_mean);
+  out.Set("saveInvstd", save_invstd);
+  return out;
+}
+
+Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
+  return Train(info, bot::batchnorm_forward_train);
+}
+
+Napi::Value BatchNormTrainReference(const Napi::CallbackInfo& info) {
+  return Train(info, bot::batchnorm_forward_train_reference);
+}
+
+Napi::Value BatchNormInfer(const Napi::CallbackInfo& info) {
+  bot::BatchNormProblem p = read_problem(info, 1);
+  p.eps = float(number_arg(info, 6, "eps"));
+  p.validate();
+  Napi::Float32Array x = f32_arg(info, 0, "x", p.m * p.c);
+  Napi::Float32Array gamma = f32_arg(info, 2, "gamma", p.c);
+  Napi::Float32Array beta = f32_arg(info, 3, "beta", p.c);
+  Napi::Float32Array running_mean = f32_arg(info, 4, "runningMean", p.c);
+  Napi::Float32Array running_var = f32_arg(info, 5, "runningVar", p.c);
+  Napi::Float32Array y = new_f32(info.Env(), p.m * p.c);
+  bot::batchnorm_forward_infer(p, x.Data(), gamma.Data(), beta.Data(), running_mean.Data(),
+                               running_var.Data(), y.Data());
+  return y;
+}
+
+template <typename Fn>
+Napi::Value Backward(const Napi::CallbackInfo& info, Fn fn) {
+  bot::BatchNormProblem p = read_problem(info, 2);
+  Napi::Float32Array x = f32_arg(info, 0, "x", p.m * p.c);
+  Napi::Float32Array dy = f32_arg(info, 1, "dy", p.m * p.c);
+  Napi::Float32Array gamma = f32_arg(info, 3, "gamma", p.c);
+  Napi::Float32Array mean = f32_arg(info, 4, "mean", p.c);
+  Napi::Float32Array invstd = f32_arg(info, 5, "invstd", p.c);
+  bool training = bool_arg(info, 6, "training");
+  Napi::Env env = info.Env();
+  Napi::Float32Array dx = new_f32(env, p.m * p.c);
+  Napi::Float32Array dgamma = new_f32(env, p.c);
+  Napi::Float32Array dbeta = new_f32(env, p.c);
+  fn(p, x.Data(), dy.Data(), gamma.Data(), mean.Data(), invstd.Data(), training, dx.Data(),
+     dgamma.Data(), dbeta.Data());
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("dx", dx);
+  out.Set("dgamma", dgamma);
+  out.Set("dbeta", dbeta);
+  return out;
+}
+
+Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
+  return Backward(info, bot::batchnorm_backward);
+}
+
+Napi::Value BatchNormBackwardReference(const Napi::CallbackInfo& info) {
+  return Backward(info, bot::batchnorm_backward_reference);
+}
+
+}  // namespace
+
+void InitBatchNormOps(Napi::Env env, Napi::Object ops) {
+  SetOp(env, ops, "batchNormTrain", BatchNormTrain);
+  SetOp(env, ops, "batchNormTrainReference", BatchNormTrainReference);
+  SetOp(env, ops, "batchNormInfer", BatchNormInfer);
+  SetOp(env, ops, "batchNormBackward", BatchNormBackward);
+  SetOp(env, ops, "batchNormBackwardReference", BatchNormBackwardReference);
+}
+
 }  // namespace botjs

@@ -1,6 +1,172 @@
-// Placeholder until the conv2d op family is bound.
+// ops.conv2d family: 2-D convolution on NHWC activations and KRSC weights
+// (see bot/ops/conv2d.h). Every op has an *Async twin (a Promise; inputs copied first) and
+// a *Reference twin (the oracle loop nest, synchronous).
+//   conv2d(x, xShape, w, wShape, strideH, strideW, padH, padW, groups)
+//       -> {data: y, shape: [N, P, Q, K]}
+//   conv2dBackwardData(dy, dyShape, w, wShape, xShape, strideH, strideW, padH, padW, groups)
+//       -> {data: dx, shape: xShape}
+//   conv2dBackwardFilter(x, xShape, dy, dyShape, wShape, strideH, strideW, padH, padW, groups)
+//       -> {data: dw, shape: wShape}
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "async.h"
+#include "bot/ops/conv2d.h"
 #include "ops.h"
 
 namespace botjs {
-void InitConv2dOps(Napi::Env, Napi::Object) {}
+
+namespace {
+
+// One call of any conv2d pass: the problem, its two inputs and the output's shape.
+struct ConvCall {
+  bot::Conv2dProblem p;
+  Napi::Float32Array a, b;
+  bot::Shape out_shape;
+};
+
+using Kernel = void (*)(const bot::Conv2dProblem&, const float*, const float*, float*);
+using Reader = ConvCall (*)(const Napi::CallbackInfo&);
+
+// The problem from the input and weight shapes and the five integers starting at `first`
+// (strideH, strideW, padH, padW, groups). The core validates it; the weights' channel
+// count is checked against the input's here.
+bot::Conv2dProblem read_problem(const Napi::CallbackInfo& info, const bot::Shape& xs,
+                                const bot::Shape& ws, size_t first) {
+  bot::Conv2dProblem p;
+  p.n = xs[0], p.h = xs[1], p.w = xs[2], p.c = xs[3];
+  p.k = ws[0], p.r = ws[1], p.s = ws[2];
+  p.stride_h = int_arg(info, first, "strideH", 1, kMaxElements);
+  p.stride_w = int_arg(info, first + 1, "strideW", 1, kMaxElements);
+  p.pad_h = int_arg(info, first + 2, "padH", 0, kMaxElements);
+  p.pad_w = int_arg(info, first + 3, "padW", 0, kMaxElements);
+  p.groups = int_arg(info, first + 4, "groups", 1, kMaxElements);
+  p.validate();
+  if (ws[3] != p.c_per_group())
+    throw_error(info.Env(), "ERR_SHAPE",
+                "Expected " + std::to_string(p.c_per_group()) +
+                    " input channels per group (x channels / groups) for wShape[3] but received " +
+                    std::to_string(ws[3]));
+  return p;
+}
+
+bot::Shape output_shape(const bot::Conv2dProblem& p) { return {p.n, p.p(), p.q(), p.k}; }
+
+void expect_dy_shape(Napi::Env env, const bot::Shape& dys, const bot::Conv2dProblem& p) {
+  bot::Shape y = output_shape(p);
+  if (dys != y)
+    throw_error(env, "ERR_SHAPE", "Expected the forward output shape " + bot::shape_str(y) +
+                                      " for dyShape but received " + bot::shape_str(dys));
+}
+
+ConvCall read_forward(const Napi::CallbackInfo& info) {
+  ConvCall c;
+  bot::Shape xs = shape_arg(info, 1, "xShape", 4);
+  bot::Shape ws = shape_arg(info, 3, "wShape", 4);
+  c.p = read_problem(info, xs, ws, 4);
+  c.out_shape = output_shape(c.p);
+  checked_numel(info.Env(), c.out_shape, "y");
+  c.a = f32_arg(info, 0, "x", c.p.x_numel());
+  c.b = f32_arg(info, 2, "w", c.p.w_numel());
+  return c;
+}
+
+ConvCall read_backward_data(const Napi::CallbackInfo& info) {
+  ConvCall c;
+  bot::Shape dys = shape_arg(info, 1, "dyShape", 4);
+  bot::Shape ws = shape_arg(info, 3, "wShape", 4);
+  bot::Shape xs = shape_arg(info, 4, "xShape", 4);
+  c.p = read_problem(info, xs, ws, 5);
+  expect_dy_shape(info.Env(), dys, c.p);
+  c.out_shape = xs;
+  c.a = f32_arg(info, 0, "dy", c.p.y_numel());
+  c.b = f32_arg(info, 2, "w", c.p.w_numel());
+  return c;
+}
+
+ConvCall read_backward_filter(const Napi::CallbackInfo& info) {
+  ConvCall c;
+  bot::Shape xs = shape_arg(info, 1, "xShape", 4);
+  bot::Shape dys = shape_arg(info, 3, "dyShape", 4);
+  bot::Shape ws = shape_arg(info, 4, "wShape", 4);
+  c.p = read_problem(info, xs, ws, 5);
+  expect_dy_shape(info.Env(), dys, c.p);
+  c.out_shape = ws;
+  c.a = f32_arg(info, 0, "x", c.p.x_numel());
+  c.b = f32_arg(info, 2, "dy", c.p.y_numel());
+  return c;
+}
+
+Napi::Value run_sync(const Napi::CallbackInfo& info, Reader read, Kernel kernel) {
+  ConvCall c = read(info);
+  Napi::Float32Array out = new_f32(info.Env(), bot::shape_numel(c.out_shape));
+  kernel(c.p, c.a.Data(), c.b.Data(), out.Data());
+  return tensor_value(info.Env(), out, c.out_shape);
+}
+
+std::shared_ptr<std::vector<float>> copy_of(const Napi::Float32Array& a) {
+  return std::make_shared<std::vector<float>>(a.Data(), a.Data() + a.ElementLength());
+}
+
+Napi::Value run_async(const Napi::CallbackInfo& info, Reader read, Kernel kernel) {
+  ConvCall c = read(info);
+  auto a = copy_of(c.a);
+  auto b = copy_of(c.b);
+  auto out = std::make_shared<std::vector<float>>(size_t(bot::shape_numel(c.out_shape)));
+  bot::Conv2dProblem p = c.p;
+  bot::Shape shape = c.out_shape;
+  return OpWorker::Start(
+      info.Env(), [p, a, b, out, kernel] { kernel(p, a->data(), b->data(), out->data()); },
+      [out, shape](Napi::Env env) -> Napi::Value {
+        Napi::Float32Array data = new_f32(env, int64_t(out->size()));
+        std::memcpy(data.Data(), out->data(), sizeof(float) * out->size());
+        return tensor_value(env, data, shape);
+      });
+}
+
+Napi::Value Conv2d(const Napi::CallbackInfo& info) {
+  return run_sync(info, read_forward, bot::conv2d_forward);
+}
+Napi::Value Conv2dAsync(const Napi::CallbackInfo& info) {
+  return run_async(info, read_forward, bot::conv2d_forward);
+}
+Napi::Value Conv2dReference(const Napi::CallbackInfo& info) {
+  return run_sync(info, read_forward, bot::conv2d_forward_reference);
+}
+Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info) {
+  return run_sync(info, read_backward_data, bot::conv2d_backward_data);
+}
+Napi::Value Conv2dBackwardDataAsync(const Napi::CallbackInfo& info) {
+  return run_async(info, read_backward_data, bot::conv2d_backward_data);
+}
+Napi::Value Conv2dBackwardDataReference(const Napi::CallbackInfo& info) {
+  return run_sync(info, read_backward_data, bot::conv2d_backward_data_reference);
+}
+Napi::Value Conv2dBackwardFilter(const Napi::CallbackInfo& info) {
+  return run_sync(info, read_backward_filter, bot::conv2d_backward_filter);
+}
+Napi::Value Conv2dBackwardFilterAsync(const Napi::CallbackInfo& info) {
+  return run_async(info, read_backward_filter, bot::conv2d_backward_filter);
+}
+Napi::Value Conv2dBackwardFilterReference(const Napi::CallbackInfo& info) {
+  return run_sync(info, read_backward_filter, bot::conv2d_backward_filter_reference);
+}
+
+}  // namespace
+
+void InitConv2dOps(Napi::Env env, Napi::Object ops) {
+  SetOp(env, ops, "conv2d", Conv2d);
+  SetOp(env, ops, "conv2dAsync", Conv2dAsync);
+  SetOp(env, ops, "conv2dReference", Conv2dReference);
+  SetOp(env, ops, "conv2dBackwardData", Conv2dBackwardData);
+  SetOp(env, ops, "conv2dBackwardDataAsync", Conv2dBackwardDataAsync);
+  SetOp(env, ops, "conv2dBackwardDataReference", Conv2dBackwardDataReference);
+  SetOp(env, ops, "conv2dBackwardFilter", Conv2dBackwardFilter);
+  SetOp(env, ops, "conv2dBackwardFilterAsync", Conv2dBackwardFilterAsync);
+  SetOp(env, ops, "conv2dBackwardFilterReference", Conv2dBackwardFilterReference);
+}
+
 }  // namespace botjs

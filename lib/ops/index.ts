@@ -5,3 +5,10 @@
  */
 export * from './elementwise';
 export * from './gemm';
+export * from './conv2d';
+export * from './linear';
+export * from './crossEntropy';
+export * from './sgd';
+export * from './convert';
+export * from './batchnorm';
+export * from './pool';

@@ -55,9 +55,10 @@ struct ThreadPool::Impl {
     }
   }
 
-  void worker_loop(int index) {  // index 1..size-1 runs chunk `index`
+  // Worker `index` (1..size-1) runs chunk `index` of every job after generation `seen`
+  // (the generation at its start, so a restarted pool never re-runs a finished job).
+  void worker_loop(int index, uint64_t seen) {
     t_in_region = true;
-    uint64_t seen = 0;
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(m);
@@ -74,7 +75,8 @@ struct ThreadPool::Impl {
 
   void start(int threads) {
     size = threads;
-    for (int i = 1; i < threads; ++i) workers.emplace_back([this, i] { worker_loop(i); });
+    const uint64_t seen = generation;
+    for (int i = 1; i < threads; ++i) workers.emplace_back([this, i, seen] { worker_loop(i, seen); });
   }
 
   void shutdown() {

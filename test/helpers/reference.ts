@@ -6,42 +6,12 @@
  */
 type Arr = ArrayLike<number>;
 
-export interface ConvGeometry {
-  stride: [number, number];
-  padding: [number, number];
-  groups: number;
-}
+export { ConvGeometry, conv2dOutputShape, conv2dForward64 } from './reference/conv2d';
+import { ConvGeometry, conv2dForward64, conv2dOutputShape } from './reference/conv2d';
 
-/** y (N, P, Q, K) of a convolution of x (N, H, W, C) with w (K, R, S, C/groups). */
+/** y (N, P, Q, K) of a convolution of x (N, H, W, C) with w (K, R, S, C/groups), and its shape. */
 export function conv2dRef(x: Arr, xs: number[], w: Arr, ws: number[], g: ConvGeometry): { y: Float64Array; shape: number[] } {
-  const [n, h, wd, c] = xs;
-  const [k, r, s, cg] = ws;
-  const [sh, sw] = g.stride;
-  const [ph, pw] = g.padding;
-  const p = Math.floor((h + 2 * ph - r) / sh) + 1;
-  const q = Math.floor((wd + 2 * pw - s) / sw) + 1;
-  const kg = k / g.groups;
-  const y = new Float64Array(n * p * q * k);
-  for (let b = 0; b < n; b++)
-    for (let i = 0; i < p; i++)
-      for (let j = 0; j < q; j++)
-        for (let o = 0; o < k; o++) {
-          const c0 = Math.floor(o / kg) * cg;
-          let acc = 0;
-          for (let u = 0; u < r; u++) {
-            const hi = i * sh - ph + u;
-            if (hi < 0 || hi >= h) continue;
-            for (let v = 0; v < s; v++) {
-              const wi = j * sw - pw + v;
-              if (wi < 0 || wi >= wd) continue;
-              const xo = ((b * h + hi) * wd + wi) * c + c0;
-              const wo = ((o * r + u) * s + v) * cg;
-              for (let e = 0; e < cg; e++) acc += x[xo + e] * w[wo + e];
-            }
-          }
-          y[((b * p + i) * q + j) * k + o] = acc;
-        }
-  return { y, shape: [n, p, q, k] };
+  return { y: conv2dForward64(x, xs, w, ws, g), shape: conv2dOutputShape(xs, ws, g) };
 }
 
 /** Training-mode batch norm over the last dimension: batch mean and biased variance. */

@@ -1,0 +1,193 @@
+/**
+ * 2-D convolution (cross-correlation, as PyTorch) on NHWC activations and KRSC weights:
+ *
+ *   x (N, H, W, C), w (K, R, S, C / groups) -> y (N, P, Q, K),
+ *   P = floor((H + 2·padH - R) / strideH) + 1, Q likewise.
+ *
+ * Output channel k belongs to group floor(k / (K / groups)) and sees only that group's
+ * C / groups input channels; groups = C is a depthwise convolution (K = C · multiplier).
+ * groups = 1 runs on the core's GEMM, grouped convolutions on direct loops.
+ */
+import { callNative, callNativeAsync } from '../errors';
+import { native } from '../native';
+import { Tensor } from '../tensor';
+import {
+  MAX_ELEMENTS,
+  expectInt,
+  expectKeys,
+  expectObject,
+  expectPair,
+  expectShape,
+  expectTensor,
+  fail,
+  numel,
+} from '../validate';
+
+export interface Conv2dOptions {
+  /** Step between windows: an integer or [h, w], each ≥ 1. Default 1. */
+  stride?: number | [number, number];
+  /** Zero padding on each side: an integer or [h, w], each ≥ 0. Default 0. */
+  padding?: number | [number, number];
+  /** Channel groups, dividing C and K; C for a depthwise convolution. Default 1. */
+  groups?: number;
+}
+
+export interface Conv2dBackwardDataOptions extends Conv2dOptions {
+  /**
+   * Shape [N, H, W, C] of the forward input. Required: with a stride above 1, several
+   * input sizes give the same output size.
+   */
+  inputShape: number[];
+}
+
+export interface Conv2dBackwardFilterOptions extends Conv2dOptions {
+  /** Shape [K, R, S, C / groups] of the weights. Required. */
+  weightShape: number[];
+}
+
+const KEYS = ['stride', 'padding', 'groups'] as const;
+
+/** The validated geometry of one convolution; `y` is the forward output's shape. */
+interface Geometry {
+  stride: [number, number];
+  padding: [number, number];
+  groups: number;
+  y: number[];
+}
+
+function pairOption(name: string, v: unknown, dflt: number, min: number): [number, number] {
+  const [a, b] = v === undefined ? [dflt, dflt] : expectPair(name, v, min);
+  if (a > MAX_ELEMENTS || b > MAX_ELEMENTS) fail('ERR_ARGUMENT', `integers in [${min}, 2^31-1]`, name, v);
+  return [a, b];
+}
+
+/** Checks that x and w of these shapes can be convolved with these options. */
+function geometry(x: number[], w: number[], xName: string, wName: string, o: Record<string, unknown>): Geometry {
+  const stride = pairOption('options.stride', o.stride, 1, 1);
+  const padding = pairOption('options.padding', o.padding, 0, 0);
+  const groups = o.groups === undefined ? 1 : expectInt('options.groups', o.groups, 1, MAX_ELEMENTS);
+  const [n, h, wd, c] = x;
+  const [k, r, s, cg] = w;
+  if (c % groups !== 0) fail('ERR_SHAPE', `an input channel count divisible by groups (${groups})`, `${xName}[3]`, c);
+  if (k % groups !== 0) fail('ERR_SHAPE', `an output channel count divisible by groups (${groups})`, `${wName}[0]`, k);
+  if (cg !== c / groups) {
+    fail('ERR_SHAPE', `${c / groups} input channels per group (${c} channels / ${groups} groups)`, `${wName}[3]`, cg);
+  }
+  const need = (kernel: number, pad: number) => `a size ≥ ${kernel - 2 * pad} (kernel ${kernel}, padding ${pad}) so that the output is not empty`;
+  if (h + 2 * padding[0] < r) fail('ERR_SHAPE', need(r, padding[0]), `${xName}[1]`, h);
+  if (wd + 2 * padding[1] < s) fail('ERR_SHAPE', need(s, padding[1]), `${xName}[2]`, wd);
+  const p = Math.floor((h + 2 * padding[0] - r) / stride[0]) + 1;
+  const q = Math.floor((wd + 2 * padding[1] - s) / stride[1]) + 1;
+  const y = [n, p, q, k];
+  if (numel(y) > MAX_ELEMENTS) fail('ERR_SHAPE', 'an output of at most 2^31-1 elements', 'the output shape', y);
+  return { stride, padding, groups, y };
+}
+
+function options(name: string, v: unknown, extra: readonly string[] = []): Record<string, unknown> {
+  const o = expectObject(name, v);
+  expectKeys(name, o, [...KEYS, ...extra]);
+  return o;
+}
+
+function requiredShape(name: string, v: unknown, what: string): number[] {
+  if (v === undefined) fail('ERR_ARGUMENT', `${what} (required)`, name, v);
+  return expectShape(name, v, 4);
+}
+
+function sameShape(name: string, expected: number[], actual: number[], what: string): void {
+  if (expected.some((d, i) => d !== actual[i])) fail('ERR_SHAPE', `shape [${expected.join(', ')}] (${what})`, name, actual);
+}
+
+const tail = (g: Geometry) => [g.stride[0], g.stride[1], g.padding[0], g.padding[1], g.groups];
+
+function prepareForward(x: Tensor, w: Tensor, opts: Conv2dOptions): unknown[] {
+  const o = options('options', opts);
+  const tx = expectTensor('x', x, 4);
+  const tw = expectTensor('w', w, 4);
+  const g = geometry(tx.shape, tw.shape, 'x.shape', 'w.shape', o);
+  return [tx.data, tx.shape, tw.data, tw.shape, ...tail(g)];
+}
+
+function prepareBackwardData(dy: Tensor, w: Tensor, opts: Conv2dBackwardDataOptions): unknown[] {
+  const o = options('options', opts, ['inputShape']);
+  const xShape = requiredShape('options.inputShape', o.inputShape, 'shape [N, H, W, C] of the forward input');
+  const tdy = expectTensor('dy', dy, 4);
+  const tw = expectTensor('w', w, 4);
+  const g = geometry(xShape, tw.shape, 'options.inputShape', 'w.shape', o);
+  sameShape('dy.shape', g.y, tdy.shape, 'the forward output');
+  return [tdy.data, tdy.shape, tw.data, tw.shape, xShape, ...tail(g)];
+}
+
+function prepareBackwardFilter(x: Tensor, dy: Tensor, opts: Conv2dBackwardFilterOptions): unknown[] {
+  const o = options('options', opts, ['weightShape']);
+  const wShape = requiredShape('options.weightShape', o.weightShape, 'shape [K, R, S, C / groups] of the weights');
+  const tx = expectTensor('x', x, 4);
+  const tdy = expectTensor('dy', dy, 4);
+  const g = geometry(tx.shape, wShape, 'x.shape', 'options.weightShape', o);
+  sameShape('dy.shape', g.y, tdy.shape, 'the forward output');
+  return [tx.data, tx.shape, tdy.data, tdy.shape, wShape, ...tail(g)];
+}
+
+/**
+ * y = conv2d(x, w): x (N, H, W, C) NHWC, w (K, R, S, C / groups) KRSC, y (N, P, Q, K)
+ * NHWC. Returns a new tensor.
+ */
+export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tensor {
+  const args = prepareForward(x, w, options);
+  return callNative(() => native().ops.conv2d(...args));
+}
+
+/** conv2d off the JS thread. The inputs are copied before the call returns. */
+export async function conv2dAsync(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Promise<Tensor> {
+  const args = prepareForward(x, w, options);
+  return callNativeAsync(() => native().ops.conv2dAsync(...args));
+}
+
+/** The plain loop nest (double accumulators) that conv2d is tested against. */
+export function conv2dReference(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tensor {
+  const args = prepareForward(x, w, options);
+  return callNative(() => native().ops.conv2dReference(...args));
+}
+
+/**
+ * The gradient with respect to the input: dx (N, H, W, C) NHWC from dy (N, P, Q, K) NHWC
+ * and w (K, R, S, C / groups) KRSC; `options.inputShape` is x's shape.
+ */
+export function conv2dBackwardData(dy: Tensor, w: Tensor, options: Conv2dBackwardDataOptions): Tensor {
+  const args = prepareBackwardData(dy, w, options);
+  return callNative(() => native().ops.conv2dBackwardData(...args));
+}
+
+/** conv2dBackwardData off the JS thread. The inputs are copied before the call returns. */
+export async function conv2dBackwardDataAsync(dy: Tensor, w: Tensor, options: Conv2dBackwardDataOptions): Promise<Tensor> {
+  const args = prepareBackwardData(dy, w, options);
+  return callNativeAsync(() => native().ops.conv2dBackwardDataAsync(...args));
+}
+
+/** The plain loop nest that conv2dBackwardData is tested against. */
+export function conv2dBackwardDataReference(dy: Tensor, w: Tensor, options: Conv2dBackwardDataOptions): Tensor {
+  const args = prepareBackwardData(dy, w, options);
+  return callNative(() => native().ops.conv2dBackwardDataReference(...args));
+}
+
+/**
+ * The gradient with respect to the weights: dw (K, R, S, C / groups) KRSC from x
+ * (N, H, W, C) NHWC and dy (N, P, Q, K) NHWC, summed over the batch;
+ * `options.weightShape` is w's shape.
+ */
+export function conv2dBackwardFilter(x: Tensor, dy: Tensor, options: Conv2dBackwardFilterOptions): Tensor {
+  const args = prepareBackwardFilter(x, dy, options);
+  return callNative(() => native().ops.conv2dBackwardFilter(...args));
+}
+
+/** conv2dBackwardFilter off the JS thread. The inputs are copied before the call returns. */
+export async function conv2dBackwardFilterAsync(x: Tensor, dy: Tensor, options: Conv2dBackwardFilterOptions): Promise<Tensor> {
+  const args = prepareBackwardFilter(x, dy, options);
+  return callNativeAsync(() => native().ops.conv2dBackwardFilterAsync(...args));
+}
+
+/** The plain loop nest that conv2dBackwardFilter is tested against. */
+export function conv2dBackwardFilterReference(x: Tensor, dy: Tensor, options: Conv2dBackwardFilterOptions): Tensor {
+  const args = prepareBackwardFilter(x, dy, options);
+  return callNative(() => native().ops.conv2dBackwardFilterReference(...args));
+}
