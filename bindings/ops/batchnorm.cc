@@ -7,6 +7,8 @@
 //   batchNormBackward(x, dy, xShape, gamma, mean, invstd, training) -> {dx, dgamma, dbeta}
 //   batchNormTrainReference / batchNormBackwardReference: the same on the plain loops.
 // Synchronous: one pass over the activations costs less than a thread hop.
+#include <cstring>
+
 #include "args.h"
 #include "bot/ops/batchnorm.h"
 #include "ops.h"
@@ -81,7 +83,15 @@ Napi::Value BatchNormInfer(const Napi::CallbackInfo& info) {
   Napi::Float32Array y = new_f32(info.Env(), p.m * p.c);
   bot::batchnorm_forward_infer(p, x.Data(), gamma.Data(), beta.Data(), running_mean.Data(),
                                running_var.Data(), y.Data());
-  return y;
+  Napi::Float32Array save_mean = new_f32(info.Env(), p.c);
+  std::memcpy(save_mean.Data(), running_mean.Data(), sizeof(float) * p.c);
+  Napi::Float32Array save_invstd = new_f32(info.Env(), p.c);
+  bot::batchnorm_invstd(p.c, running_var.Data(), p.eps, save_invstd.Data());
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("y", y);
+  out.Set("saveMean", save_mean);
+  out.Set("saveInvstd", save_invstd);
+  return out;
 }
 
 template <typename Fn>

@@ -109,13 +109,10 @@ function train(fn: string, a: ReturnType<typeof prepare>): BatchNormResult {
 export function batchNorm(x: Tensor, options: BatchNormOptions): BatchNormResult {
   const a = prepare(x, options, KEYS);
   if (a.training) return train('batchNormTrain', a);
-  const y = callNative(() =>
+  const r = callNative(() =>
     native().ops.batchNormInfer(a.t.data, a.t.shape, a.gamma, a.beta, a.runningMean, a.runningVar, a.eps),
-  ) as Float32Array;
-  // The running statistics in the form the backward pass takes; float32 eps as the core.
-  const eps32 = Math.fround(a.eps);
-  const saveInvstd = Float32Array.from(a.runningVar, (v) => 1 / Math.sqrt(v + eps32));
-  return { y: { data: y, shape: a.t.shape }, saveMean: a.runningMean.slice(), saveInvstd };
+  ) as { y: Float32Array; saveMean: Float32Array; saveInvstd: Float32Array };
+  return { y: { data: r.y, shape: a.t.shape }, saveMean: r.saveMean, saveInvstd: r.saveInvstd };
 }
 
 /** Training-mode batchNorm on the plain loop nests the fast kernel is tested against. */

@@ -262,4 +262,8 @@ void batchnorm_backward_reference(const BatchNormProblem& p, const float* x, con
   }
 }
 
+void batchnorm_invstd(int64_t c, const float* var, float eps, float* invstd) {
+  for (int64_t j = 0; j < c; ++j) invstd[j] = static_cast<float>(1.0 / std::sqrt(double(var[j]) + double(eps)));
+}
+
 }  // namespace bot

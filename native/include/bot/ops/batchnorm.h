@@ -32,6 +32,10 @@ void batchnorm_forward_train(const BatchNormProblem& p, const float* x, const fl
 void batchnorm_forward_infer(const BatchNormProblem& p, const float* x, const float* gamma,
                              const float* beta, const float* running_mean,
                              const float* running_var, float* y);
+// invstd[c] = 1 / sqrt(var[c] + eps): the running statistics in the form the backward
+// pass takes for a network in inference mode.
+void batchnorm_invstd(int64_t c, const float* var, float eps, float* invstd);
+
 // mean/invstd: save_mean/save_invstd of the training forward, or the running statistics
 // turned into invstd for a network in inference mode.
 void batchnorm_backward(const BatchNormProblem& p, const float* x, const float* dy,
