@@ -23,6 +23,7 @@ void InitOps(Napi::Env env, Napi::Object ops) {
   InitCrossEntropyOps(env, ops);
   InitSgdOps(env, ops);
   InitConvertOps(env, ops);
+  InitAugmentOps(env, ops);
 }
 
 }  // namespace botjs
