@@ -1,7 +1,8 @@
-// The addon's entry point: `ops` (every CPU kernel), `runtime` (threads, CPU features,
-// CUDA status).
+// The addon's entry point: `ops` (every CPU kernel), `Net` (a compiled model),
+// `runtime` (threads, CPU features, CUDA status).
 #include <napi.h>
 
+#include "net.h"
 #include "ops.h"
 #include "runtime.h"
 
@@ -12,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Object runtime = Napi::Object::New(env);
   botjs::InitRuntime(env, runtime);
   exports.Set("runtime", runtime);
+  botjs::InitNet(env, exports);
   return exports;
 }
 

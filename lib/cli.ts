@@ -1,16 +1,19 @@
 #!/usr/bin/env node
 /**
- * The `bagoftricks` command line. Commands of this version: doctor, version, help.
+ * The `bagoftricks` command line. Commands of this version: doctor, info, version, help.
  * Exit codes: 0 success, 1 a failure while running, 2 bad usage.
  */
 import * as os from 'os';
 import { BagOfTricksError } from './errors';
+import { info } from './cli/info';
 import { cpuFeatures, cudaInfo, getThreads } from './runtime';
 
 const USAGE = `Usage: bagoftricks <command> [options]
 
 Commands:
   doctor [--json]   what this machine offers: Node, N-API, CPU features, threads, CUDA
+  info <model> [--size N] [--classes N] [--width X] [--stem imagenet|cifar] [--json]
+                    a model's layers, parameters and multiply-adds
   version           the package version
   help              this text
 `;
@@ -80,6 +83,8 @@ export function main(argv: string[]): number {
         else printDoctor(r);
         return 0;
       }
+      case 'info':
+        return info(rest);
       case 'version':
       case '--version':
       case '-v':

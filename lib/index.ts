@@ -3,6 +3,10 @@
  */
 export * as ops from './ops';
 export * as runtime from './runtime';
+export * as models from './models';
+export { createModel, listModels } from './models';
+export { Net } from './net';
+export type { NetOptions, TrainBatch, StepResult, ParameterInfo } from './net';
 export { BagOfTricksError } from './errors';
 export type { ErrorCode } from './errors';
 export { tensor } from './tensor';

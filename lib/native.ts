@@ -9,6 +9,8 @@ import { BagOfTricksError } from './errors';
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export interface NativeAddon {
   ops: Record<string, (...args: any[]) => any>;
+  /** The compiled-model class (see lib/net.ts). */
+  Net: new (graph: unknown, options: unknown) => unknown;
   runtime: {
     getThreads(): number;
     setThreads(n: number): void;

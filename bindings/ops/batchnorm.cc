@@ -117,7 +117,11 @@ Napi::Value Backward(const Napi::CallbackInfo& info, Fn fn) {
 }
 
 Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
-  return Backward(info, bot::batchnorm_backward);
+  return Backward(info, [](const bot::BatchNormProblem& p, const float* x, const float* dy,
+                               const float* gamma, const float* mean, const float* invstd,
+                               bool training, float* dx, float* dgamma, float* dbeta) {
+    bot::batchnorm_backward(p, x, dy, gamma, mean, invstd, training, dx, dgamma, dbeta);
+  });
 }
 
 Napi::Value BatchNormBackwardReference(const Napi::CallbackInfo& info) {

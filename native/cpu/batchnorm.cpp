@@ -90,17 +90,32 @@ void channel_sums(const BatchNormProblem& p, double* s1, double* s2, const Pass&
 // is carried as two floats (mean_hi + mean_lo = the double mean to ~2^-48): x - mean_hi
 // is exact when x is near the mean, so activations far from zero with a small spread
 // keep their precision (the folded form x * scale + bias would cancel catastrophically).
-void normalise_rows(const BatchNormProblem& p, const float* x, const float* mean_hi,
-                    const float* mean_lo, const float* scale, const float* beta, float* y) {
+// With kRelu the output is max(y, 0) (the fused BN+ReLU).
+template <bool kRelu>
+void normalise_rows_impl(const BatchNormProblem& p, const float* x, const float* mean_hi,
+                         const float* mean_lo, const float* scale, const float* beta, float* y) {
   const int64_t c = p.c;
   parallel_for(p.m, [&](int64_t r0, int64_t r1, int) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* xr = x + r * c;
       float* yr = y + r * c;
-      for (int64_t j = 0; j < c; ++j)
-        yr[j] = ((xr[j] - mean_hi[j]) - mean_lo[j]) * scale[j] + beta[j];
+      for (int64_t j = 0; j < c; ++j) {
+        float v = ((xr[j] - mean_hi[j]) - mean_lo[j]) * scale[j] + beta[j];
+        yr[j] = kRelu ? (v > 0.0f ? v : 0.0f) : v;
+      }
     }
   }, row_grain(p));
+}
+
+void normalise_rows(const BatchNormProblem& p, const float* x, const float* mean_hi,
+                    const float* mean_lo, const float* scale, const float* beta, float* y) {
+  if (p.relu) normalise_rows_impl<true>(p, x, mean_hi, mean_lo, scale, beta, y);
+  else normalise_rows_impl<false>(p, x, mean_hi, mean_lo, scale, beta, y);
+}
+
+// dy, or dy * [relu_y > 0] for the fused BN+ReLU.
+inline float masked(const float* dy, const float* relu_y, int64_t i) {
+  return relu_y == nullptr || relu_y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
 }  // namespace
@@ -159,7 +174,8 @@ void batchnorm_forward_infer(const BatchNormProblem& p, const float* x, const fl
 
 void batchnorm_backward(const BatchNormProblem& p, const float* x, const float* dy,
                         const float* gamma, const float* mean, const float* invstd,
-                        bool training, float* dx, float* dgamma, float* dbeta) {
+                        bool training, float* dx, float* dgamma, float* dbeta,
+                        const float* relu_y) {
   if (training)
     check_train(p);
   else
@@ -170,9 +186,8 @@ void batchnorm_backward(const BatchNormProblem& p, const float* x, const float* 
   std::vector<double> sdy(static_cast<size_t>(c)), sdyx(static_cast<size_t>(c));
   channel_sums(p, sdy.data(), sdyx.data(), [&](int64_t r, double* a1, double* a2) {
     const float* xr = x + r * c;
-    const float* gr = dy + r * c;
     for (int64_t j = 0; j < c; ++j) {
-      double g = double(gr[j]);
+      double g = double(masked(dy, relu_y, r * c + j));
       a1[j] += g;
       a2[j] += g * (double(xr[j]) - double(mean[j]));
     }
@@ -196,10 +211,9 @@ void batchnorm_backward(const BatchNormProblem& p, const float* x, const float* 
   parallel_for(p.m, [&](int64_t r0, int64_t r1, int) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* xr = x + r * c;
-      const float* gr = dy + r * c;
       float* dxr = dx + r * c;
       for (int64_t j = 0; j < c; ++j)
-        dxr[j] = ca[j] * gr[j] + cb[j] * (xr[j] - mean[j]) + cd[j];
+        dxr[j] = ca[j] * masked(dy, relu_y, r * c + j) + cb[j] * (xr[j] - mean[j]) + cd[j];
     }
   }, row_grain(p));
 }

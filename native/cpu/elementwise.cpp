@@ -28,4 +28,13 @@ void add_forward(int64_t n, const float* a, const float* b, float* y) {
   }, kGrain);
 }
 
+void add_relu_forward(int64_t n, const float* a, const float* b, float* y) {
+  parallel_for(n, [&](int64_t s, int64_t e, int) {
+    for (int64_t i = s; i < e; ++i) {
+      float v = a[i] + b[i];
+      y[i] = v > 0.0f ? v : 0.0f;
+    }
+  }, kGrain);
+}
+
 }  // namespace bot

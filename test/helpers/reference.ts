@@ -7,6 +7,7 @@
 type Arr = ArrayLike<number>;
 
 export { ConvGeometry, conv2dOutputShape, conv2dForward64 } from './reference/conv2d';
+export { Win, outSize, poolRef, win } from './reference/pool';
 import { ConvGeometry, conv2dForward64, conv2dOutputShape } from './reference/conv2d';
 
 /** y (N, P, Q, K) of a convolution of x (N, H, W, C) with w (K, R, S, C/groups), and its shape. */

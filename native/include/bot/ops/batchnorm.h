@@ -12,6 +12,8 @@
 //              dbeta = sum_m dy,  dgamma = sum_m dy * xhat,
 //              dx = gamma * invstd / M * (M * dy - dbeta - xhat * dgamma).
 //   Backward (inference statistics): dx = dy * gamma * invstd_running.
+//   Fused ReLU (relu = true): the forward writes max(y, 0); the backward takes that output
+//   as relu_y and uses dy * [relu_y > 0] in place of dy (one pass instead of three).
 // Statistics are accumulated in double.
 #pragma once
 #include <cstdint>
@@ -23,6 +25,7 @@ struct BatchNormProblem {
   int64_t c = 0;
   float eps = 1e-5f;
   float momentum = 0.1f;
+  bool relu = false;  // fuse a ReLU after the normalisation
   void validate() const;  // throws ERR_SHAPE / ERR_ARGUMENT
 };
 
@@ -40,7 +43,8 @@ void batchnorm_invstd(int64_t c, const float* var, float eps, float* invstd);
 // turned into invstd for a network in inference mode.
 void batchnorm_backward(const BatchNormProblem& p, const float* x, const float* dy,
                         const float* gamma, const float* mean, const float* invstd,
-                        bool training, float* dx, float* dgamma, float* dbeta);
+                        bool training, float* dx, float* dgamma, float* dbeta,
+                        const float* relu_y = nullptr);
 
 void batchnorm_forward_train_reference(const BatchNormProblem& p, const float* x,
                                        const float* gamma, const float* beta, float* y,

@@ -2,6 +2,8 @@
 //   relu_forward:  y = max(x, 0)
 //   relu_backward: dx = dy where y > 0 else 0 (y is the forward output; y > 0 iff x > 0)
 //   add_forward:   y = a + b  (its backward passes dy to both inputs unchanged)
+//   add_relu_forward: y = max(a + b, 0)  (the fused residual add + ReLU; its backward is
+//                  relu_backward on y, passed to both inputs)
 #pragma once
 #include <cstdint>
 
@@ -10,5 +12,6 @@ namespace bot {
 void relu_forward(int64_t n, const float* x, float* y);
 void relu_backward(int64_t n, const float* y, const float* dy, float* dx);
 void add_forward(int64_t n, const float* a, const float* b, float* y);
+void add_relu_forward(int64_t n, const float* a, const float* b, float* y);
 
 }  // namespace bot

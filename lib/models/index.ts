@@ -1,0 +1,37 @@
+/**
+ * The model zoo: `createModel('resnet50d', { numClasses: 10, stem: 'cifar' })` and
+ * `listModels()`. Every model is a row of a table (resnet.ts: RESNETS), built by one
+ * configurable builder.
+ */
+import { BagOfTricksError } from '../errors';
+import { describe } from '../validate';
+import { ResNet, ResNetName, ResNetOptions, RESNETS } from './resnet';
+
+export * from './graph';
+export type { Model, ModelSummary, SummaryRow } from './model';
+export { RESNETS, resolveResNetOptions } from './resnet';
+export type { BlockType, ResNetArch, ResNetConfig, ResNetName, ResNetOptions } from './resnet';
+export { analyzeGraph, windowOutputSize } from './shapes';
+export type { NodeInfo } from './shapes';
+export { fans, xavierBound } from './init';
+
+export type ModelName = ResNetName;
+export type ModelOptions = ResNetOptions;
+
+/** Names accepted by createModel, in table order. */
+export function listModels(): ModelName[] {
+  return Object.keys(RESNETS) as ModelName[];
+}
+
+/**
+ * Builds the named model. Unknown names throw ERR_ARGUMENT listing the valid ones;
+ * options are checked (unknown keys too) and throw ERR_ARGUMENT.
+ */
+export function createModel(name: string, options: ModelOptions = {}): ResNet {
+  if (typeof name !== 'string' || !Object.prototype.hasOwnProperty.call(RESNETS, name)) {
+    throw new BagOfTricksError('ERR_ARGUMENT', `Expected one of ${listModels().join(', ')} for model name but received ${describe(name)}`);
+  }
+  return new ResNet(name as ResNetName, options);
+}
+
+export { ResNet };

@@ -1,0 +1,304 @@
+/**
+ * Net: a model compiled by the core. Every buffer is allocated when the Net is created;
+ * a training step is one asynchronous native call (forward, loss, backward, SGD update)
+ * that runs off the JS thread. Steps and forwards on one Net run in the order they were
+ * called; their inputs are copied when the call is made, so the caller may reuse its
+ * arrays at once. A Net frees its memory on dispose() or when it is garbage-collected.
+ */
+import { BagOfTricksError, callNative, callNativeAsync } from './errors';
+import { GraphDesc } from './models/graph';
+import type { Model } from './models/model';
+import { native } from './native';
+import { Tensor } from './tensor';
+import {
+  expectArray, expectBool, expectInt, expectKeys, expectNumber, expectObject, expectTensor, fail, numel,
+} from './validate';
+
+export interface NetOptions {
+  /** Largest batch a step or forward may take; buffers are sized for it. */
+  batchSize: number;
+  /** Input height and width (NHWC images of this size). */
+  height: number;
+  width: number;
+  /** Parameter keys exempt from weight decay (biases and BN γ/β for "no bias decay"). */
+  noDecay?: string[];
+  /** Initial values in PyTorch layout, by state-dict key. */
+  parameters?: Map<string, Float32Array> | Record<string, Float32Array>;
+}
+
+export interface TrainBatch {
+  /** (N, H, W, C) with N ≤ batchSize. */
+  images: Tensor;
+  /** N hard labels in [0, classes). */
+  labels?: Int32Array;
+  /** (N, classes) soft targets (mixup, distillation); instead of labels. */
+  targets?: Tensor;
+  /** Label smoothing ε for hard labels (the paper's: 1 − ε on the label, ε/(K−1) elsewhere). Default 0. */
+  smoothing?: number;
+  /** Learning rate of this step. */
+  lr: number;
+  /** Default 0.9. */
+  momentum?: number;
+  /** Default 1e-4; not applied to the noDecay parameters. */
+  weightDecay?: number;
+  /** Default true. */
+  nesterov?: boolean;
+}
+
+export interface StepResult {
+  /** Mean loss of the batch. */
+  loss: number;
+  /** Rows whose arg-max logit is the label (or the arg-max of the soft target). */
+  correct: number;
+  /** Rows in the batch. */
+  n: number;
+}
+
+export interface ParameterInfo {
+  name: string;
+  /** PyTorch layout (OIHW for conv weights). */
+  shape: number[];
+  kind: 'weight' | 'bias' | 'gamma' | 'beta' | 'running_mean' | 'running_var';
+  trainable: boolean;
+  decay: boolean;
+}
+
+interface NativeNet {
+  trainStep(...a: unknown[]): Promise<{ loss: number; correct: number }>;
+  forwardBackward(...a: unknown[]): Promise<{ loss: number; correct: number }>;
+  forward(images: Float32Array, n: number): Promise<Float32Array>;
+  parameters(): ParameterInfo[];
+  getParameter(name: string): Float32Array;
+  setParameter(name: string, data: Float32Array): void;
+  getGradient(name: string): Float32Array;
+  getMomentum(name: string): Float32Array;
+  setMomentum(name: string, data: Float32Array): void;
+  numClasses(): number;
+  memoryBytes(): number;
+  dispose(): void;
+}
+
+const OPTION_KEYS = ['batchSize', 'height', 'width', 'noDecay', 'parameters'] as const;
+const BATCH_KEYS = ['images', 'labels', 'targets', 'smoothing', 'lr', 'momentum', 'weightDecay', 'nesterov'] as const;
+
+export class Net {
+  readonly batchSize: number;
+  readonly height: number;
+  readonly width: number;
+  readonly inputChannels: number;
+  readonly numClasses: number;
+  private handle: NativeNet | null;
+  private chain: Promise<unknown> = Promise.resolve();
+  private pending = 0;
+  private readonly specs: ParameterInfo[];
+
+  constructor(graph: GraphDesc, options: NetOptions) {
+    const g = expectObject('graph', graph) as unknown as GraphDesc;
+    const o = expectObject('options', options);
+    expectKeys('options', o, OPTION_KEYS);
+    this.batchSize = expectInt('options.batchSize', o.batchSize, 1, 2 ** 20);
+    this.height = expectInt('options.height', o.height, 1, 65536);
+    this.width = expectInt('options.width', o.width, 1, 65536);
+    this.inputChannels = expectInt('graph.inputChannels', g.inputChannels, 1, 65536);
+    const noDecay = o.noDecay === undefined ? [] : (o.noDecay as unknown[]);
+    if (!Array.isArray(noDecay) || !noDecay.every((k) => typeof k === 'string')) {
+      fail('ERR_ARGUMENT', 'array of parameter names', 'options.noDecay', o.noDecay);
+    }
+    const NetCtor = native().Net as unknown as new (g: unknown, o: unknown) => NativeNet;
+    this.handle = callNative(() => new NetCtor(g, { maxBatch: this.batchSize, height: this.height, width: this.width, noDecay }));
+    this.numClasses = this.handle.numClasses();
+    this.specs = this.handle.parameters();
+    if (o.parameters !== undefined) this.setParameters(o.parameters as NetOptions['parameters'] & object, { strict: true });
+  }
+
+  /**
+   * Compiles a model: its graph, its seeded initial parameters, and weight decay off for
+   * the parameters the model marks (biases and BN γ/β).
+   */
+  static fromModel(model: Model, options: { batchSize: number; inputSize: number | [number, number] }): Net {
+    const o = expectObject('options', options);
+    expectKeys('options', o, ['batchSize', 'inputSize']);
+    const [height, width] = typeof o.inputSize === 'number' ? [o.inputSize, o.inputSize] : (o.inputSize as [number, number]);
+    const noDecay = model.parameters().filter((p) => p.trainable && !p.decay).map((p) => p.name);
+    return new Net(model.graph(), { batchSize: o.batchSize as number, height, width, noDecay, parameters: model.initialParameters() });
+  }
+
+  /** Every tensor of the Net, in graph order, with PyTorch shapes. */
+  parameterInfo(): ParameterInfo[] {
+    return this.specs.map((s) => ({ ...s, shape: s.shape.slice() }));
+  }
+
+  /** Bytes of memory the Net holds (activations, gradients, parameters, optimizer state). */
+  memoryBytes(): number {
+    return this.handle ? this.handle.memoryBytes() : 0;
+  }
+
+  /** One training step: forward, softmax cross-entropy, backward and the SGD update. */
+  trainStep(batch: TrainBatch): Promise<StepResult> {
+    return this.step('trainStep', batch);
+  }
+
+  /** Forward and backward in training mode without the update; read gradients after. */
+  forwardBackward(batch: TrainBatch): Promise<StepResult> {
+    return this.step('forwardBackward', batch);
+  }
+
+  /** Logits (N, classes) in eval mode (BN with running statistics). */
+  forward(images: Tensor): Promise<Tensor> {
+    const h = this.live();
+    const x = this.images(images);
+    const n = x.shape[0];
+    const data = this.pending > 0 ? x.data.slice() : x.data;
+    return this.enqueue(async () => ({ data: await callNativeAsync(() => h.forward(data, n)), shape: [n, this.numClasses] }));
+  }
+
+  /** Every parameter and BN statistic in PyTorch layout, by state-dict key. */
+  getParameters(): Record<string, Tensor> {
+    const h = this.idle();
+    const out: Record<string, Tensor> = {};
+    for (const s of this.specs) out[s.name] = { data: callNative(() => h.getParameter(s.name)), shape: s.shape.slice() };
+    return out;
+  }
+
+  /** Gradients of the trainable parameters from the last step, PyTorch layout. */
+  getGradients(): Record<string, Tensor> {
+    const h = this.idle();
+    const out: Record<string, Tensor> = {};
+    for (const s of this.specs) {
+      if (s.trainable) out[s.name] = { data: callNative(() => h.getGradient(s.name)), shape: s.shape.slice() };
+    }
+    return out;
+  }
+
+  /** Momentum buffers of the trainable parameters, PyTorch layout. */
+  getMomentum(): Record<string, Tensor> {
+    const h = this.idle();
+    const out: Record<string, Tensor> = {};
+    for (const s of this.specs) {
+      if (s.trainable) out[s.name] = { data: callNative(() => h.getMomentum(s.name)), shape: s.shape.slice() };
+    }
+    return out;
+  }
+
+  /**
+   * Sets parameters by state-dict key (PyTorch layout). With `strict` (default), every
+   * key must be known and every parameter given; the error lists what is missing or
+   * unexpected. Values are checked before any is written.
+   */
+  setParameters(values: Map<string, Float32Array | Tensor> | Record<string, Float32Array | Tensor>, options: { strict?: boolean } = {}): void {
+    const h = this.idle();
+    const strict = options.strict === undefined ? true : expectBool('options.strict', options.strict);
+    const entries = values instanceof Map ? [...values.entries()] : Object.entries(expectObject('values', values));
+    const known = new Map(this.specs.map((s) => [s.name, s]));
+    const unexpected = entries.map(([k]) => k).filter((k) => !known.has(k));
+    const given = new Set(entries.map(([k]) => k));
+    const missing = this.specs.map((s) => s.name).filter((k) => !given.has(k));
+    if (unexpected.length || (strict && missing.length)) {
+      const parts = [];
+      if (missing.length && strict) parts.push(`missing ${missing.length}: ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', …' : ''}`);
+      if (unexpected.length) parts.push(`unexpected ${unexpected.length}: ${unexpected.slice(0, 8).join(', ')}${unexpected.length > 8 ? ', …' : ''}`);
+      throw new BagOfTricksError('ERR_ARGUMENT', `parameters do not match the model (${parts.join('; ')})`);
+    }
+    const checked = entries.map(([name, v]) => {
+      const spec = known.get(name)!;
+      const data = ArrayBuffer.isView(v) ? (v as Float32Array) : expectTensor(`values["${name}"]`, v).data;
+      expectArray(`values["${name}"]`, data, 'Float32Array', numel(spec.shape));
+      if (!ArrayBuffer.isView(v)) {
+        const shape = (v as Tensor).shape;
+        if (shape.length !== spec.shape.length || shape.some((d, i) => d !== spec.shape[i])) {
+          fail('ERR_SHAPE', `shape [${spec.shape.join(', ')}]`, `values["${name}"].shape`, shape);
+        }
+      }
+      return [name, data] as const;
+    });
+    for (const [name, data] of checked) callNative(() => h.setParameter(name, data));
+  }
+
+  /** Sets momentum buffers (PyTorch layout) by key; for resuming a run. */
+  setMomentum(values: Record<string, Float32Array | Tensor>): void {
+    const h = this.idle();
+    for (const [name, v] of Object.entries(expectObject('values', values))) {
+      const data = ArrayBuffer.isView(v) ? (v as Float32Array) : expectTensor(`values["${name}"]`, v).data;
+      callNative(() => h.setMomentum(name, data));
+    }
+  }
+
+  /** Frees the Net's memory now; later calls throw ERR_DISPOSED. A step in flight finishes first. */
+  dispose(): void {
+    if (this.handle) this.handle.dispose();
+    this.handle = null;
+  }
+
+  get disposed(): boolean {
+    return this.handle === null;
+  }
+
+  // --- internals -------------------------------------------------------------------
+
+  private live(): NativeNet {
+    if (!this.handle) throw new BagOfTricksError('ERR_DISPOSED', 'this Net was disposed');
+    return this.handle;
+  }
+
+  private idle(): NativeNet {
+    const h = this.live();
+    if (this.pending > 0) throw new BagOfTricksError('ERR_BUSY', 'this Net is running a step; await it before reading or writing parameters');
+    return h;
+  }
+
+  private images(images: Tensor): { data: Float32Array; shape: number[] } {
+    const x = expectTensor('images', images, 4);
+    const want = [x.shape[0], this.height, this.width, this.inputChannels];
+    if (x.shape[0] > this.batchSize || x.shape.some((d, i) => d !== want[i])) {
+      fail('ERR_SHAPE', `shape [N ≤ ${this.batchSize}, ${this.height}, ${this.width}, ${this.inputChannels}]`, 'images.shape', x.shape);
+    }
+    return x;
+  }
+
+  /** Runs now when the Net is idle (so the native call copies its inputs before this returns), else after the calls before it. */
+  private enqueue<T>(run: () => Promise<T>): Promise<T> {
+    const started = this.pending === 0 ? run() : this.chain.then(run, run);
+    this.pending++;
+    const p = started.finally(() => this.pending--);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  private step(method: 'trainStep' | 'forwardBackward', batch: TrainBatch): Promise<StepResult> {
+    this.live();
+    const b = expectObject('batch', batch);
+    expectKeys('batch', b, BATCH_KEYS);
+    const x = this.images(b.images as Tensor);
+    const n = x.shape[0];
+    let labels: Int32Array | null = null;
+    let targets: Float32Array | null = null;
+    if ((b.labels === undefined) === (b.targets === undefined)) fail('ERR_ARGUMENT', 'exactly one of labels and targets', 'batch', Object.keys(b));
+    if (b.labels !== undefined) {
+      labels = expectArray<Int32Array>('batch.labels', b.labels, 'Int32Array', n);
+      for (let i = 0; i < n; i++) {
+        if (labels[i] < 0 || labels[i] >= this.numClasses) fail('ERR_ARGUMENT', `label in [0, ${this.numClasses})`, `batch.labels[${i}]`, labels[i]);
+      }
+    } else {
+      const t = expectTensor('batch.targets', b.targets, 2);
+      if (t.shape[0] !== n || t.shape[1] !== this.numClasses) fail('ERR_SHAPE', `shape [${n}, ${this.numClasses}]`, 'batch.targets.shape', t.shape);
+      targets = t.data;
+    }
+    const smoothing = b.smoothing === undefined ? 0 : expectNumber('batch.smoothing', b.smoothing, 0, 0.999999);
+    if (smoothing > 0 && targets) fail('ERR_ARGUMENT', 'smoothing only with hard labels (blend it into the targets instead)', 'batch.smoothing', smoothing);
+    const lr = expectNumber('batch.lr', b.lr, 0);
+    const momentum = b.momentum === undefined ? 0.9 : expectNumber('batch.momentum', b.momentum, 0, 0.999999);
+    const weightDecay = b.weightDecay === undefined ? 1e-4 : expectNumber('batch.weightDecay', b.weightDecay, 0);
+    const nesterov = b.nesterov === undefined ? true : expectBool('batch.nesterov', b.nesterov);
+    if (nesterov && momentum === 0) fail('ERR_ARGUMENT', 'momentum > 0 with Nesterov', 'batch.momentum', momentum);
+    // Copy only when the call has to wait its turn: the native call copies at once.
+    const queued = this.pending > 0;
+    const data = queued ? x.data.slice() : x.data;
+    const lab = queued && labels ? labels.slice() : labels;
+    const tar = queued && targets ? targets.slice() : targets;
+    const h = this.handle!;
+    return this.enqueue(async () => {
+      const r = await callNativeAsync(() => h[method](data, n, lab, tar, smoothing, lr, momentum, weightDecay, nesterov));
+      return { loss: r.loss, correct: r.correct, n };
+    });
+  }
+}

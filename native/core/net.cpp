@@ -1,0 +1,683 @@
+// Net: compilation of a GraphDesc into buffers and schedules, and the training step.
+// See bot/net.h for the contract. Layout: values are NHWC per sample (H, W, C) or (C);
+// a batch of n samples occupies the first n * sample_numel floats of a value's buffer,
+// so one allocation for the largest batch serves every smaller one.
+#include "bot/net.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <set>
+#include <string>
+
+#include "bot/ops.h"
+#include "bot/status.h"
+#include "bot/tensor.h"
+
+namespace bot {
+
+namespace {
+
+const char* op_name(OpKind op) {
+  switch (op) {
+    case OpKind::kConv2d: return "conv2d";
+    case OpKind::kBatchNorm: return "batchnorm";
+    case OpKind::kRelu: return "relu";
+    case OpKind::kAdd: return "add";
+    case OpKind::kMaxPool2d: return "maxpool2d";
+    case OpKind::kAvgPool2d: return "avgpool2d";
+    case OpKind::kGlobalAvgPool: return "globalavgpool";
+    case OpKind::kLinear: return "linear";
+  }
+  return "?";
+}
+
+int64_t numel_of(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+}  // namespace
+
+struct Net::Impl {
+  struct Value {
+    std::string name;
+    Shape sample;           // (H, W, C) or (C)
+    int64_t sample_numel = 0;
+    int producer = -1;      // node index; -1 for the graph input
+    std::vector<int> consumers;
+    int storage = -1;       // activation buffer, -1 when fused away
+    int grad_buffer = -1;   // planned gradient buffer, -1 when no gradient
+    bool needs_grad = false;
+  };
+  struct Param {
+    ParamInfo info;
+    Tensor data, grad, momentum;  // data in the core's layout (KRSC for conv weights)
+    bool conv = false;            // OIHW <-> KRSC at the boundary
+  };
+  struct Node {
+    NodeDesc desc;
+    std::vector<int> in;  // value indices
+    int out = -1;         // value the node writes (the ReLU's value when fused)
+    int w = -1, b = -1, rm = -1, rv = -1;  // parameter indices
+    bool fused_relu = false;
+    bool skip = false;    // a ReLU folded into its producer
+    Tensor save_mean, save_invstd;  // batchnorm
+  };
+
+  GraphDesc graph;
+  NetOptions options;
+  std::vector<Value> values;
+  std::vector<Node> nodes;
+  std::vector<Param> params;
+  std::vector<ParamInfo> param_infos;
+  std::map<std::string, int> param_index;
+  std::vector<Tensor> activations;
+  std::vector<Tensor> grad_buffers;
+  Tensor scratch;         // gradient accumulation for values with several consumers
+  Tensor discard;         // dx of a BN that reads the graph input (not needed)
+  std::vector<char> grad_written;  // per value, during a backward pass
+  int output = -1;
+  int64_t classes = 0;
+  std::function<void(const std::string&)> hook;
+
+  // --- compilation ------------------------------------------------------------------
+
+  int find_value(const std::string& name, const std::map<std::string, int>& by_name,
+                 const std::string& node) const {
+    auto it = by_name.find(name);
+    BOT_CHECK(it != by_name.end(), Code::kArgument,
+              "node " + node + " reads \"" + name + "\", which is not the input or an earlier node");
+    return it->second;
+  }
+
+  int add_param(const std::string& key, Shape shape, ParamKind kind, bool trainable,
+                bool conv, const std::string& node) {
+    BOT_CHECK(!key.empty(), Code::kArgument, "node " + node + " needs a parameter key");
+    BOT_CHECK(param_index.count(key) == 0, Code::kArgument,
+              "parameter \"" + key + "\" is used by more than one node (sharing is not supported)");
+    Param p;
+    p.info.name = key;
+    p.info.shape = shape;
+    p.info.kind = kind;
+    p.info.trainable = trainable;
+    p.info.decay = trainable && std::find(options.no_decay.begin(), options.no_decay.end(),
+                                          key) == options.no_decay.end();
+    p.conv = conv;
+    Shape core_shape = shape;
+    if (conv) core_shape = {shape[0], shape[2], shape[3], shape[1]};  // OIHW -> KRSC
+    p.data = Tensor(core_shape, DType::kF32);
+    if (trainable) {
+      p.grad = Tensor(core_shape, DType::kF32);
+      p.momentum = Tensor(core_shape, DType::kF32);
+    }
+    // Defaults before the model's initialisation arrives: BN gamma 1, running var 1.
+    if (kind == ParamKind::kGamma || kind == ParamKind::kRunningVar)
+      std::fill_n(p.data.data<float>(), p.data.numel(), 1.0f);
+    param_index[key] = static_cast<int>(params.size());
+    params.push_back(std::move(p));
+    return static_cast<int>(params.size()) - 1;
+  }
+
+  void compile() {
+    BOT_CHECK(options.max_batch >= 1 && options.max_batch <= (1 << 20), Code::kArgument,
+              "max batch must be in [1, 2^20]");
+    BOT_CHECK(options.height >= 1 && options.width >= 1 && options.height <= 65536 &&
+                  options.width <= 65536, Code::kArgument, "input height and width must be in [1, 65536]");
+    BOT_CHECK(graph.input_channels >= 1 && graph.input_channels <= 65536, Code::kArgument,
+              "input channels must be in [1, 65536]");
+    BOT_CHECK(!graph.nodes.empty(), Code::kArgument, "the graph has no nodes");
+    std::map<std::string, int> by_name;
+    Value input;
+    input.name = "input";
+    input.sample = {options.height, options.width, graph.input_channels};
+    values.push_back(input);
+    by_name["input"] = 0;
+
+    for (size_t i = 0; i < graph.nodes.size(); ++i) {
+      const NodeDesc& d = graph.nodes[i];
+      Node node;
+      node.desc = d;
+      const std::string where = d.name.empty() ? "#" + std::to_string(i) : d.name;
+      BOT_CHECK(!d.name.empty() && d.name != "input" && by_name.count(d.name) == 0, Code::kArgument,
+                "node " + where + " needs a unique name other than \"input\"");
+      const size_t arity = d.op == OpKind::kAdd ? 2 : 1;
+      BOT_CHECK(d.inputs.size() == arity, Code::kArgument,
+                std::string("node ") + where + " (" + op_name(d.op) + ") takes " +
+                    std::to_string(arity) + " input(s)");
+      for (const std::string& in : d.inputs) node.in.push_back(find_value(in, by_name, where));
+      const Shape x = values[node.in[0]].sample;
+      const bool spatial = x.size() == 3;
+      Shape y;
+      switch (d.op) {
+        case OpKind::kConv2d: {
+          BOT_CHECK(spatial, Code::kShape, "conv2d " + where + " needs an (H, W, C) input");
+          Conv2dProblem p = conv_problem(node, x, 1);
+          p.validate();
+          node.w = add_param(d.weight, {p.k, p.c_per_group(), p.r, p.s}, ParamKind::kWeight, true,
+                             true, where);
+          y = {p.p(), p.q(), p.k};
+          break;
+        }
+        case OpKind::kBatchNorm: {
+          const int64_t c = x.back();
+          BOT_CHECK(std::isfinite(d.eps) && d.eps > 0.0f && d.momentum >= 0.0f && d.momentum <= 1.0f,
+                    Code::kArgument, "batchnorm " + where + " needs eps > 0 and momentum in [0, 1]");
+          node.w = add_param(d.weight, {c}, ParamKind::kGamma, true, false, where);
+          node.b = add_param(d.bias, {c}, ParamKind::kBeta, true, false, where);
+          node.rm = add_param(d.running_mean, {c}, ParamKind::kRunningMean, false, false, where);
+          node.rv = add_param(d.running_var, {c}, ParamKind::kRunningVar, false, false, where);
+          node.save_mean = Tensor({c}, DType::kF32);
+          node.save_invstd = Tensor({c}, DType::kF32);
+          y = x;
+          break;
+        }
+        case OpKind::kRelu:
+          y = x;
+          break;
+        case OpKind::kAdd:
+          BOT_CHECK(values[node.in[1]].sample == x, Code::kShape,
+                    "add " + where + " needs inputs of one shape, got " + shape_str(x) + " and " +
+                        shape_str(values[node.in[1]].sample));
+          y = x;
+          break;
+        case OpKind::kMaxPool2d:
+        case OpKind::kAvgPool2d: {
+          BOT_CHECK(spatial, Code::kShape, std::string(op_name(d.op)) + " " + where + " needs an (H, W, C) input");
+          Pool2dProblem p = pool_problem(node, x, 1);
+          p.validate();
+          y = {p.p(), p.q(), p.c};
+          break;
+        }
+        case OpKind::kGlobalAvgPool:
+          BOT_CHECK(spatial, Code::kShape, "globalavgpool " + where + " needs an (H, W, C) input");
+          y = {x[2]};
+          break;
+        case OpKind::kLinear: {
+          BOT_CHECK(x.size() == 1, Code::kShape,
+                    "linear " + where + " needs a (C) input (after global pooling), got " + shape_str(x));
+          BOT_CHECK(d.out_features >= 1 && d.out_features <= (1 << 24), Code::kArgument,
+                    "linear " + where + " needs outFeatures in [1, 2^24]");
+          node.w = add_param(d.weight, {d.out_features, x[0]}, ParamKind::kWeight, true, false, where);
+          if (!d.bias.empty())
+            node.b = add_param(d.bias, {d.out_features}, ParamKind::kBias, true, false, where);
+          y = {d.out_features};
+          break;
+        }
+      }
+      const int64_t sample_numel = numel_of(y);
+      BOT_CHECK(sample_numel >= 1 && sample_numel <= (int64_t(1) << 31) / options.max_batch,
+                Code::kShape, "node " + where + " output " + shape_str(y) + " is too large for batch " +
+                                  std::to_string(options.max_batch));
+      Value v;
+      v.name = d.name;
+      v.sample = y;
+      v.sample_numel = sample_numel;
+      v.producer = static_cast<int>(nodes.size());
+      node.out = static_cast<int>(values.size());
+      for (int in : node.in) values[in].consumers.push_back(static_cast<int>(nodes.size()));
+      by_name[d.name] = node.out;
+      values.push_back(v);
+      nodes.push_back(std::move(node));
+    }
+    values[0].sample_numel = numel_of(values[0].sample);
+    auto it = by_name.find(graph.output);
+    BOT_CHECK(it != by_name.end() && it->second != 0, Code::kArgument,
+              "graph output \"" + graph.output + "\" is not a node");
+    output = it->second;
+    BOT_CHECK(values[output].sample.size() == 1 && values[output].sample_numel >= 2, Code::kShape,
+              "graph output must be (classes) logits with at least 2 classes, got " +
+                  shape_str(values[output].sample));
+    classes = values[output].sample_numel;
+    for (size_t v = 1; v < values.size(); ++v)
+      BOT_CHECK(static_cast<int>(v) == output || !values[v].consumers.empty(), Code::kArgument,
+                "node " + values[v].name + " is not used by any later node and is not the output");
+    for (const std::string& key : options.no_decay)
+      BOT_CHECK(param_index.count(key) == 1, Code::kArgument,
+                "no-decay key \"" + key + "\" is not a parameter of this graph");
+
+    fuse_relus();
+    allocate();
+    for (const Param& p : params) param_infos.push_back(p.info);
+  }
+
+  // A ReLU whose input is produced by a BN or add node and read by nothing else is folded
+  // into that node: it writes the ReLU's value directly.
+  void fuse_relus() {
+    for (Node& r : nodes) {
+      if (r.desc.op != OpKind::kRelu) continue;
+      Value& in = values[r.in[0]];
+      if (in.producer < 0 || in.consumers.size() != 1 || r.in[0] == output) continue;
+      Node& prod = nodes[in.producer];
+      if (prod.desc.op != OpKind::kBatchNorm && prod.desc.op != OpKind::kAdd) continue;
+      prod.fused_relu = true;
+      prod.out = r.out;
+      r.skip = true;
+    }
+  }
+
+  void allocate() {
+    // Activations: every value a node writes (the input has its own staging buffer).
+    std::vector<char> written(values.size(), 0);
+    written[0] = 1;
+    for (const Node& n : nodes)
+      if (!n.skip) written[n.out] = 1;
+    for (size_t v = 0; v < values.size(); ++v) {
+      if (!written[v]) continue;
+      values[v].storage = static_cast<int>(activations.size());
+      activations.emplace_back(Shape{options.max_batch * values[v].sample_numel}, DType::kF32);
+    }
+    // Gradients: every value but the input, on buffers shared by liveness. Simulate the
+    // backward order: a value's gradient is acquired when its first consumer (in backward
+    // order) writes it and released after its producer has used it.
+    for (size_t v = 1; v < values.size(); ++v) values[v].needs_grad = values[v].storage >= 0;
+    std::multimap<int64_t, int> free_buffers;  // numel -> buffer
+    std::vector<int64_t> buffer_numel;
+    auto acquire = [&](int v) {
+      if (values[v].grad_buffer >= 0) return;
+      const int64_t numel = values[v].sample_numel * options.max_batch;
+      auto f = free_buffers.find(numel);
+      if (f != free_buffers.end()) {
+        values[v].grad_buffer = f->second;
+        free_buffers.erase(f);
+      } else {
+        values[v].grad_buffer = static_cast<int>(buffer_numel.size());
+        buffer_numel.push_back(numel);
+      }
+    };
+    int64_t scratch_numel = 0;
+    acquire(output);
+    for (int i = static_cast<int>(nodes.size()) - 1; i >= 0; --i) {
+      const Node& n = nodes[i];
+      if (n.skip) continue;
+      for (int in : n.in) {
+        if (!values[in].needs_grad) continue;
+        acquire(in);
+        if (values[in].consumers.size() > 1)
+          scratch_numel = std::max(scratch_numel, values[in].sample_numel * options.max_batch);
+      }
+      free_buffers.emplace(buffer_numel[values[n.out].grad_buffer], values[n.out].grad_buffer);
+    }
+    for (int64_t numel : buffer_numel) grad_buffers.emplace_back(Shape{numel}, DType::kF32);
+    if (scratch_numel > 0) scratch = Tensor({scratch_numel}, DType::kF32);
+    // BN always computes dx; one that reads a value without a gradient (the graph input)
+    // writes it here.
+    int64_t discard_numel = 0;
+    for (const Node& n : nodes)
+      if (!n.skip && n.desc.op == OpKind::kBatchNorm && !values[n.in[0]].needs_grad)
+        discard_numel = std::max(discard_numel, values[n.in[0]].sample_numel * options.max_batch);
+    if (discard_numel > 0) discard = Tensor({discard_numel}, DType::kF32);
+    grad_written.assign(values.size(), 0);
+  }
+
+  // --- problems ------------------------------------------------------------------------
+
+  static Conv2dProblem conv_problem(const Node& node, const Shape& x, int64_t n) {
+    const NodeDesc& d = node.desc;
+    Conv2dProblem p;
+    p.n = n; p.h = x[0]; p.w = x[1]; p.c = x[2];
+    p.k = d.out_channels; p.r = d.kernel_h; p.s = d.kernel_w;
+    p.stride_h = d.stride_h; p.stride_w = d.stride_w;
+    p.pad_h = d.pad_h; p.pad_w = d.pad_w;
+    p.groups = d.groups;
+    return p;
+  }
+
+  static Pool2dProblem pool_problem(const Node& node, const Shape& x, int64_t n) {
+    const NodeDesc& d = node.desc;
+    Pool2dProblem p;
+    p.n = n; p.h = x[0]; p.w = x[1]; p.c = x[2];
+    p.kernel_h = d.kernel_h; p.kernel_w = d.kernel_w;
+    p.stride_h = d.stride_h; p.stride_w = d.stride_w;
+    p.pad_h = d.pad_h; p.pad_w = d.pad_w;
+    p.ceil_mode = d.ceil_mode;
+    p.count_include_pad = d.count_include_pad;
+    return p;
+  }
+
+  BatchNormProblem bn_problem(const Node& node, int64_t n) const {
+    const Shape& x = values[node.in[0]].sample;
+    BatchNormProblem p;
+    p.c = x.back();
+    p.m = n * values[node.in[0]].sample_numel / p.c;
+    p.eps = node.desc.eps;
+    p.momentum = node.desc.momentum;
+    p.relu = node.fused_relu;
+    return p;
+  }
+
+  float* act(int v) { return activations[values[v].storage].data<float>(); }
+  float* grad(int v) { return grad_buffers[values[v].grad_buffer].data<float>(); }
+  float* pdata(int i) { return params[i].data.data<float>(); }
+  float* pgrad(int i) { return params[i].grad.data<float>(); }
+
+  // --- forward -------------------------------------------------------------------------
+
+  void run_forward(int64_t n, const float* images, bool training) {
+    std::memcpy(act(0), images, sizeof(float) * size_t(n * values[0].sample_numel));
+    for (Node& node : nodes) {
+      if (node.skip) continue;
+      const NodeDesc& d = node.desc;
+      const Shape& xs = values[node.in[0]].sample;
+      float* x = act(node.in[0]);
+      float* y = act(node.out);
+      switch (d.op) {
+        case OpKind::kConv2d:
+          conv2d_forward(conv_problem(node, xs, n), x, pdata(node.w), y);
+          break;
+        case OpKind::kBatchNorm: {
+          BatchNormProblem p = bn_problem(node, n);
+          if (training) {
+            batchnorm_forward_train(p, x, pdata(node.w), pdata(node.b), y, pdata(node.rm),
+                                    pdata(node.rv), node.save_mean.data<float>(),
+                                    node.save_invstd.data<float>());
+          } else {
+            batchnorm_forward_infer(p, x, pdata(node.w), pdata(node.b), pdata(node.rm),
+                                    pdata(node.rv), y);
+          }
+          break;
+        }
+        case OpKind::kRelu:
+          relu_forward(n * values[node.in[0]].sample_numel, x, y);
+          break;
+        case OpKind::kAdd: {
+          const int64_t count = n * values[node.in[0]].sample_numel;
+          if (node.fused_relu) add_relu_forward(count, x, act(node.in[1]), y);
+          else add_forward(count, x, act(node.in[1]), y);
+          break;
+        }
+        case OpKind::kMaxPool2d:
+          maxpool2d_forward(pool_problem(node, xs, n), x, y);
+          break;
+        case OpKind::kAvgPool2d:
+          avgpool2d_forward(pool_problem(node, xs, n), x, y);
+          break;
+        case OpKind::kGlobalAvgPool:
+          global_avgpool_forward(n, xs[0] * xs[1], xs[2], x, y);
+          break;
+        case OpKind::kLinear: {
+          LinearProblem p{n, xs[0], d.out_features};
+          linear_forward(p, x, pdata(node.w), node.b >= 0 ? pdata(node.b) : nullptr, y);
+          break;
+        }
+      }
+    }
+  }
+
+  // --- backward ------------------------------------------------------------------------
+
+  // Where a node writes the gradient of input value v: the value's own buffer on the
+  // first write of this pass, else the scratch buffer (then accumulate() adds it).
+  float* grad_target(int v) {
+    return grad_written[v] ? scratch.data<float>() : grad(v);
+  }
+  void accumulate(int v, int64_t n) {
+    if (grad_written[v]) {
+      float* g = grad(v);
+      add_forward(n * values[v].sample_numel, g, scratch.data<float>(), g);
+    }
+    grad_written[v] = 1;
+  }
+
+  void param_ready(int i) {
+    if (hook && i >= 0) hook(params[i].info.name);
+  }
+
+  void run_backward(int64_t n) {
+    std::fill(grad_written.begin(), grad_written.end(), 0);
+    grad_written[output] = 1;
+    for (int i = static_cast<int>(nodes.size()) - 1; i >= 0; --i) {
+      Node& node = nodes[i];
+      if (node.skip) continue;
+      const NodeDesc& d = node.desc;
+      const int xin = node.in[0];
+      const Shape& xs = values[xin].sample;
+      const bool want_dx = values[xin].needs_grad;
+      float* x = act(xin);
+      float* go = grad(node.out);
+      switch (d.op) {
+        case OpKind::kConv2d: {
+          Conv2dProblem p = conv_problem(node, xs, n);
+          conv2d_backward_filter(p, x, go, pgrad(node.w));
+          param_ready(node.w);
+          if (want_dx) {
+            conv2d_backward_data(p, go, pdata(node.w), grad_target(xin));
+            accumulate(xin, n);
+          }
+          break;
+        }
+        case OpKind::kBatchNorm: {
+          BatchNormProblem p = bn_problem(node, n);
+          batchnorm_backward(p, x, go, pdata(node.w), node.save_mean.data<float>(),
+                             node.save_invstd.data<float>(), true,
+                             want_dx ? grad_target(xin) : discard.data<float>(), pgrad(node.w),
+                             pgrad(node.b), node.fused_relu ? act(node.out) : nullptr);
+          param_ready(node.w);
+          param_ready(node.b);
+          if (want_dx) accumulate(xin, n);
+          break;
+        }
+        case OpKind::kRelu:
+          if (want_dx) {
+            relu_backward(n * values[xin].sample_numel, act(node.out), go, grad_target(xin));
+            accumulate(xin, n);
+          }
+          break;
+        case OpKind::kAdd: {
+          const int64_t count = n * values[xin].sample_numel;
+          for (int in : node.in) {
+            if (!values[in].needs_grad) continue;
+            float* t = grad_target(in);
+            if (node.fused_relu) relu_backward(count, act(node.out), go, t);
+            else std::memcpy(t, go, sizeof(float) * size_t(count));
+            accumulate(in, n);
+          }
+          break;
+        }
+        case OpKind::kMaxPool2d:
+          if (want_dx) {
+            maxpool2d_backward(pool_problem(node, xs, n), x, go, grad_target(xin));
+            accumulate(xin, n);
+          }
+          break;
+        case OpKind::kAvgPool2d:
+          if (want_dx) {
+            avgpool2d_backward(pool_problem(node, xs, n), go, grad_target(xin));
+            accumulate(xin, n);
+          }
+          break;
+        case OpKind::kGlobalAvgPool:
+          if (want_dx) {
+            global_avgpool_backward(n, xs[0] * xs[1], xs[2], go, grad_target(xin));
+            accumulate(xin, n);
+          }
+          break;
+        case OpKind::kLinear: {
+          LinearProblem p{n, xs[0], d.out_features};
+          linear_backward(p, x, pdata(node.w), go, want_dx ? grad_target(xin) : nullptr,
+                          pgrad(node.w), node.b >= 0 ? pgrad(node.b) : nullptr);
+          param_ready(node.w);
+          param_ready(node.b);
+          if (want_dx) accumulate(xin, n);
+          break;
+        }
+      }
+    }
+  }
+
+  // --- loss and step -------------------------------------------------------------------
+
+  void check_args(const TrainStepArgs& a) const {
+    BOT_CHECK(a.n >= 1 && a.n <= options.max_batch, Code::kShape,
+              "batch size " + std::to_string(a.n) + " is outside [1, " +
+                  std::to_string(options.max_batch) + "] (the Net's maximum batch)");
+    BOT_CHECK(a.images != nullptr, Code::kArgument, "train step needs images");
+    BOT_CHECK((a.labels != nullptr) != (a.targets != nullptr), Code::kArgument,
+              "train step needs either labels or soft targets");
+  }
+
+  TrainStepResult loss_and_grad(const TrainStepArgs& a) {
+    CrossEntropyProblem p{a.n, classes, a.smoothing};
+    const float* z = act(output);
+    TrainStepResult r;
+    r.loss = a.labels ? cross_entropy_hard(p, z, a.labels, grad(output))
+                      : cross_entropy_soft(p, z, a.targets, grad(output));
+    for (int64_t i = 0; i < a.n; ++i) {
+      const float* row = z + i * classes;
+      const int64_t pred = std::max_element(row, row + classes) - row;
+      int64_t truth;
+      if (a.labels) {
+        truth = a.labels[i];
+      } else {
+        const float* t = a.targets + i * classes;
+        truth = std::max_element(t, t + classes) - t;
+      }
+      r.correct += pred == truth ? 1 : 0;
+    }
+    return r;
+  }
+
+  TrainStepResult forward_backward(const TrainStepArgs& a) {
+    check_args(a);
+    run_forward(a.n, a.images, true);
+    TrainStepResult r = loss_and_grad(a);
+    run_backward(a.n);
+    return r;
+  }
+
+  void update(const TrainStepArgs& a) {
+    for (Param& p : params) {
+      if (!p.info.trainable) continue;
+      SgdParams s;
+      s.lr = a.lr;
+      s.momentum = a.momentum;
+      s.weight_decay = p.info.decay ? a.weight_decay : 0.0f;
+      s.nesterov = a.nesterov;
+      sgd_step(s, p.data.numel(), p.data.data<float>(), p.grad.data<float>(),
+               p.momentum.data<float>());
+    }
+  }
+
+  // --- parameters in PyTorch layout ----------------------------------------------------
+
+  const Param& param(const std::string& name) const {
+    auto it = param_index.find(name);
+    BOT_CHECK(it != param_index.end(), Code::kArgument, "no parameter named \"" + name + "\"");
+    return params[it->second];
+  }
+  Param& param(const std::string& name) {
+    return const_cast<Param&>(static_cast<const Impl*>(this)->param(name));
+  }
+
+  // OIHW (K, Cg, R, S) <-> KRSC (K, R, S, Cg)
+  static void copy_out(const Param& p, const Tensor& t, float* out) {
+    const float* src = t.data<float>();
+    if (!p.conv) {
+      std::memcpy(out, src, t.nbytes());
+      return;
+    }
+    const int64_t k = p.info.shape[0], cg = p.info.shape[1], r = p.info.shape[2], s = p.info.shape[3];
+    for (int64_t o = 0; o < k; ++o)
+      for (int64_t c = 0; c < cg; ++c)
+        for (int64_t i = 0; i < r; ++i)
+          for (int64_t j = 0; j < s; ++j)
+            out[((o * cg + c) * r + i) * s + j] = src[((o * r + i) * s + j) * cg + c];
+  }
+  static void copy_in(const Param& p, Tensor& t, const float* in) {
+    float* dst = t.data<float>();
+    if (!p.conv) {
+      std::memcpy(dst, in, t.nbytes());
+      return;
+    }
+    const int64_t k = p.info.shape[0], cg = p.info.shape[1], r = p.info.shape[2], s = p.info.shape[3];
+    for (int64_t o = 0; o < k; ++o)
+      for (int64_t c = 0; c < cg; ++c)
+        for (int64_t i = 0; i < r; ++i)
+          for (int64_t j = 0; j < s; ++j)
+            dst[((o * r + i) * s + j) * cg + c] = in[((o * cg + c) * r + i) * s + j];
+  }
+
+  size_t memory_bytes() const {
+    size_t b = 0;
+    for (const Tensor& t : activations) b += t.nbytes();
+    for (const Tensor& t : grad_buffers) b += t.nbytes();
+    for (const Param& p : params) b += p.data.nbytes() + p.grad.nbytes() + p.momentum.nbytes();
+    for (const Node& n : nodes) b += n.save_mean.nbytes() + n.save_invstd.nbytes();
+    return b + scratch.nbytes() + discard.nbytes();
+  }
+};
+
+Net::Net(const GraphDesc& graph, const NetOptions& options) : impl_(new Impl) {
+  impl_->graph = graph;
+  impl_->options = options;
+  impl_->compile();
+}
+
+Net::~Net() = default;
+
+TrainStepResult Net::train_step(const TrainStepArgs& args) {
+  TrainStepResult r = impl_->forward_backward(args);
+  impl_->update(args);
+  return r;
+}
+
+TrainStepResult Net::forward_backward(const TrainStepArgs& args) {
+  return impl_->forward_backward(args);
+}
+
+void Net::forward(int64_t n, const float* images, float* logits) {
+  BOT_CHECK(n >= 1 && n <= impl_->options.max_batch, Code::kShape,
+            "batch size " + std::to_string(n) + " is outside [1, " +
+                std::to_string(impl_->options.max_batch) + "] (the Net's maximum batch)");
+  impl_->run_forward(n, images, false);
+  std::memcpy(logits, impl_->act(impl_->output), sizeof(float) * size_t(n * impl_->classes));
+}
+
+const std::vector<ParamInfo>& Net::parameters() const { return impl_->param_infos; }
+
+int64_t Net::parameter_numel(const std::string& name) const {
+  return impl_->param(name).data.numel();
+}
+
+void Net::get_parameter(const std::string& name, float* out) const {
+  const Impl::Param& p = impl_->param(name);
+  Impl::copy_out(p, p.data, out);
+}
+
+void Net::set_parameter(const std::string& name, const float* in) {
+  Impl::Param& p = impl_->param(name);
+  Impl::copy_in(p, p.data, in);
+}
+
+void Net::get_gradient(const std::string& name, float* out) const {
+  const Impl::Param& p = impl_->param(name);
+  BOT_CHECK(p.info.trainable, Code::kArgument, "\"" + name + "\" is not trained: it has no gradient");
+  Impl::copy_out(p, p.grad, out);
+}
+
+void Net::get_momentum(const std::string& name, float* out) const {
+  const Impl::Param& p = impl_->param(name);
+  BOT_CHECK(p.info.trainable, Code::kArgument, "\"" + name + "\" is not trained: it has no momentum");
+  Impl::copy_out(p, p.momentum, out);
+}
+
+void Net::set_momentum(const std::string& name, const float* in) {
+  Impl::Param& p = impl_->param(name);
+  BOT_CHECK(p.info.trainable, Code::kArgument, "\"" + name + "\" is not trained: it has no momentum");
+  Impl::copy_in(p, p.momentum, in);
+}
+
+int64_t Net::num_classes() const { return impl_->classes; }
+int64_t Net::max_batch() const { return impl_->options.max_batch; }
+int64_t Net::height() const { return impl_->options.height; }
+int64_t Net::width() const { return impl_->options.width; }
+int64_t Net::input_channels() const { return impl_->graph.input_channels; }
+size_t Net::memory_bytes() const { return impl_->memory_bytes(); }
+
+void Net::set_gradient_ready_hook(std::function<void(const std::string&)> hook) {
+  impl_->hook = std::move(hook);
+}
+
+}  // namespace bot

@@ -1,0 +1,124 @@
+// Net: a model's graph compiled once into buffers and a schedule, trained one whole step
+// per call.
+//
+// The graph description (GraphDesc) lists nodes in topological order; every node output
+// is a value: NHWC activations (N, H, W, C), or (N, C) after global pooling and linear.
+// Compiling it:
+//   - infers every value's shape for the largest batch and allocates every buffer up
+//     front (activations, parameter gradients, momentum, BN statistics, gradient buffers
+//     shared by liveness), so a step of any batch size up to the maximum reuses them;
+//   - fuses BN+ReLU and add+ReLU when the ReLU is the only consumer (one pass forward,
+//     the ReLU mask folded into the backward);
+//   - builds the backward schedule (reverse topological order; a value consumed twice,
+//     like a block input feeding the residual branch and the shortcut, accumulates).
+// train_step runs forward, softmax cross-entropy, backward and the SGD/Nesterov update.
+// Parameters are named by PyTorch state-dict keys; conv weights are KRSC inside and OIHW
+// (PyTorch) at get_parameter/set_parameter.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace bot {
+
+enum class OpKind { kConv2d, kBatchNorm, kRelu, kAdd, kMaxPool2d, kAvgPool2d, kGlobalAvgPool, kLinear };
+
+struct NodeDesc {
+  OpKind op = OpKind::kRelu;
+  std::string name;
+  std::vector<std::string> inputs;
+  // conv2d / pooling
+  int64_t out_channels = 0;
+  int64_t kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+  int64_t groups = 1;
+  bool ceil_mode = false, count_include_pad = false;
+  // batchnorm
+  float eps = 1e-5f, momentum = 0.1f;
+  // linear
+  int64_t out_features = 0;
+  // parameter keys (empty when unused)
+  std::string weight, bias, running_mean, running_var;
+};
+
+struct GraphDesc {
+  int64_t input_channels = 3;
+  std::vector<NodeDesc> nodes;
+  std::string output;
+};
+
+struct NetOptions {
+  int64_t max_batch = 1;
+  int64_t height = 224, width = 224;
+  // Parameter keys exempt from weight decay (biases, BN gamma/beta: "no bias decay").
+  std::vector<std::string> no_decay;
+};
+
+enum class ParamKind { kWeight, kBias, kGamma, kBeta, kRunningMean, kRunningVar };
+
+struct ParamInfo {
+  std::string name;
+  std::vector<int64_t> shape;  // PyTorch layout (OIHW for conv weights)
+  ParamKind kind = ParamKind::kWeight;
+  bool trainable = true;
+  bool decay = true;
+};
+
+struct TrainStepArgs {
+  int64_t n = 0;                     // batch size, 1..max_batch
+  const float* images = nullptr;     // (n, H, W, C) NHWC
+  const int32_t* labels = nullptr;   // (n) hard labels, or
+  const float* targets = nullptr;    // (n, classes) soft targets
+  float smoothing = 0.0f;            // label smoothing (hard labels only)
+  float lr = 0.1f;
+  float momentum = 0.9f;
+  float weight_decay = 1e-4f;        // applied to parameters not in no_decay
+  bool nesterov = true;
+};
+
+struct TrainStepResult {
+  double loss = 0.0;
+  int64_t correct = 0;  // rows whose argmax matches the label (argmax of the target)
+};
+
+class Net {
+ public:
+  Net(const GraphDesc& graph, const NetOptions& options);
+  ~Net();
+  Net(const Net&) = delete;
+  Net& operator=(const Net&) = delete;
+
+  TrainStepResult train_step(const TrainStepArgs& args);
+  // Eval mode (BN with running statistics); logits (n, classes).
+  void forward(int64_t n, const float* images, float* logits);
+
+  // Forward and backward without the update (gradients are then read with
+  // get_gradient); for tests and gradient checks. Training-mode BN, running statistics
+  // updated as in a step.
+  TrainStepResult forward_backward(const TrainStepArgs& args);
+
+  const std::vector<ParamInfo>& parameters() const;
+  int64_t parameter_numel(const std::string& name) const;
+  void get_parameter(const std::string& name, float* out) const;  // PyTorch layout
+  void set_parameter(const std::string& name, const float* in);   // PyTorch layout
+  void get_gradient(const std::string& name, float* out) const;   // PyTorch layout
+  void get_momentum(const std::string& name, float* out) const;   // PyTorch layout
+  void set_momentum(const std::string& name, const float* in);    // PyTorch layout
+
+  int64_t num_classes() const;
+  int64_t max_batch() const;
+  int64_t height() const;
+  int64_t width() const;
+  int64_t input_channels() const;
+  size_t memory_bytes() const;  // every buffer the Net owns
+  // Called during backward as each parameter's gradient becomes final (for overlapping
+  // communication with the rest of the backward pass).
+  void set_gradient_ready_hook(std::function<void(const std::string&)> hook);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace bot
