@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 /**
- * The `bagoftricks` command line. Commands of this version: doctor, info, version, help.
+ * The `bagoftricks` command line. Commands of this version: doctor, info, bench, version, help.
  * Exit codes: 0 success, 1 a failure while running, 2 bad usage.
  */
 import * as os from 'os';
 import { BagOfTricksError } from './errors';
 import { info } from './cli/info';
+import { benchTrainCli } from './bench/train';
 import { cpuFeatures, cudaInfo, getThreads } from './runtime';
 
 const USAGE = `Usage: bagoftricks <command> [options]
@@ -14,6 +15,8 @@ Commands:
   doctor [--json]   what this machine offers: Node, N-API, CPU features, threads, CUDA
   info <model> [--size N] [--classes N] [--width X] [--stem imagenet|cifar] [--json]
                     a model's layers, parameters and multiply-adds
+  bench train [--model NAME] [--batch-size N] [--size N] [--steps N] [--json]
+                    training throughput (img/s) of a model on this machine
   version           the package version
   help              this text
 `;
@@ -68,7 +71,22 @@ function printDoctor(r: DoctorReport): void {
   console.log(lines.join('\n'));
 }
 
-export function main(argv: string[]): number {
+/** `bench <what> ...`: each benchmark lives in lib/bench/. Returns a promise of the exit code. */
+const BENCHES: Record<string, (argv: string[]) => Promise<number>> = {
+  train: benchTrainCli,
+};
+
+function bench(argv: string[]): Promise<number> | number {
+  const [what, ...rest] = argv;
+  const run = what === undefined ? undefined : BENCHES[what];
+  if (!run) {
+    console.error(`bagoftricks bench: expected one of ${Object.keys(BENCHES).join(', ')}${what ? `, not "${what}"` : ''}\n\n${USAGE}`);
+    return 2;
+  }
+  return run(rest);
+}
+
+export function main(argv: string[]): number | Promise<number> {
   const [cmd, ...rest] = argv;
   try {
     switch (cmd) {
@@ -85,6 +103,8 @@ export function main(argv: string[]): number {
       }
       case 'info':
         return info(rest);
+      case 'bench':
+        return bench(rest);
       case 'version':
       case '--version':
       case '-v':
@@ -111,5 +131,11 @@ export function main(argv: string[]): number {
 }
 
 if (require.main === module) {
-  process.exitCode = main(process.argv.slice(2));
+  Promise.resolve(main(process.argv.slice(2))).then(
+    (code) => (process.exitCode = code),
+    (e) => {
+      console.error(e instanceof BagOfTricksError ? `bagoftricks: ${e.code}: ${e.message}` : e);
+      process.exitCode = 1;
+    },
+  );
 }

@@ -1,0 +1,146 @@
+/**
+ * `bagoftricks bench train`: training throughput of a model on this machine.
+ *
+ *   bagoftricks bench train --model resnet50d --batch-size 32 --size 224 --steps 5 [--json]
+ *
+ * Builds the model, compiles a Net, runs one warm-up step (buffers touched, scratch
+ * grown) and then `--steps` timed steps on a fixed random batch, and reports images per
+ * second and milliseconds per step. With --json: one line
+ * {"model","batchSize","size","steps","imgPerSec","msPerStep","backend","threads","memoryBytes",...}.
+ */
+import { BagOfTricksError } from '../errors';
+import { createModel } from '../models';
+import { Net } from '../net';
+import { cudaInfo, getThreads } from '../runtime';
+import { parseFlags, UsageError } from '../cli/args';
+
+export const BENCH_TRAIN_USAGE = `Usage: bagoftricks bench train [--model NAME] [--batch-size N] [--size N] [--steps N]
+                              [--classes N] [--width X] [--stem imagenet|cifar] [--backend cpu] [--json]
+
+  --model NAME     default resnet50d
+  --batch-size N   default 32
+  --size N         input height and width, default 224
+  --steps N        timed steps after one warm-up step, default 5
+  --classes N      default 1000
+  --width X        channel multiplier, default 1
+  --backend B      cpu (the CUDA backend's Net is not built yet)
+  --json           one JSON line
+`;
+
+export interface TrainBenchResult {
+  model: string;
+  batchSize: number;
+  size: number;
+  steps: number;
+  imgPerSec: number;
+  msPerStep: number;
+  stepMs: number[];
+  backend: 'cpu';
+  threads: number;
+  memoryBytes: number;
+  params: number;
+  gflopPerImage: number;
+  cudaReason: string;
+}
+
+/** Runs the benchmark; also used by benchmarks/train.js. */
+export async function benchTrain(o: { model: string; batchSize: number; size: number; steps: number; classes: number; width: number; stem: 'imagenet' | 'cifar' }): Promise<TrainBenchResult> {
+  const model = createModel(o.model, { numClasses: o.classes, width: o.width, stem: o.stem, seed: 0 });
+  const summary = model.summary(o.size);
+  const net = Net.fromModel(model, { batchSize: o.batchSize, inputSize: o.size });
+  try {
+    const images = { data: new Float32Array(o.batchSize * o.size * o.size * 3), shape: [o.batchSize, o.size, o.size, 3] };
+    let s = 12345;
+    for (let i = 0; i < images.data.length; i++) {
+      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+      images.data[i] = (s / 4294967296 - 0.5) * 2;
+    }
+    const labels = Int32Array.from({ length: o.batchSize }, (_, i) => i % o.classes);
+    const batch = { images, labels, lr: 0.01, smoothing: 0.1 };
+    await net.trainStep(batch); // warm-up
+    const stepMs: number[] = [];
+    for (let i = 0; i < o.steps; i++) {
+      const t0 = process.hrtime.bigint();
+      await net.trainStep(batch);
+      stepMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    const total = stepMs.reduce((a, b) => a + b, 0);
+    return {
+      model: o.model,
+      batchSize: o.batchSize,
+      size: o.size,
+      steps: o.steps,
+      imgPerSec: (o.batchSize * o.steps) / (total / 1000),
+      msPerStep: total / o.steps,
+      stepMs,
+      backend: 'cpu',
+      threads: getThreads(),
+      memoryBytes: net.memoryBytes(),
+      params: summary.params,
+      // Forward MACs × 2 FLOP, × 3 for forward + backward-data + backward-filter.
+      gflopPerImage: (summary.macs * 2 * 3) / 1e9,
+      cudaReason: cudaInfo().available ? '' : cudaInfo().reason,
+    };
+  } finally {
+    net.dispose();
+  }
+}
+
+export async function benchTrainCli(argv: string[]): Promise<number> {
+  let flags;
+  try {
+    ({ flags } = parseFlags(argv, {
+      model: { type: 'string' },
+      'batch-size': { type: 'int', min: 1, max: 4096 },
+      size: { type: 'int', min: 8, max: 4096 },
+      steps: { type: 'int', min: 1, max: 100000 },
+      classes: { type: 'int', min: 2, max: 1 << 20 },
+      width: { type: 'number', min: 1e-3, max: 16 },
+      stem: { type: 'string', choices: ['imagenet', 'cifar'] },
+      backend: { type: 'string', choices: ['cpu', 'auto'] },
+      json: { type: 'bool' },
+      help: { type: 'bool' },
+    }));
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`bagoftricks bench train: ${e.message}\n\n${BENCH_TRAIN_USAGE}`);
+      return 2;
+    }
+    throw e;
+  }
+  if (flags.help) {
+    console.log(BENCH_TRAIN_USAGE);
+    return 0;
+  }
+  const opts = {
+    model: (flags.model as string) ?? 'resnet50d',
+    batchSize: (flags['batch-size'] as number) ?? 32,
+    size: (flags.size as number) ?? 224,
+    steps: (flags.steps as number) ?? 5,
+    classes: (flags.classes as number) ?? 1000,
+    width: (flags.width as number) ?? 1,
+    stem: ((flags.stem as string) ?? 'imagenet') as 'imagenet' | 'cifar',
+  };
+  let r: TrainBenchResult;
+  try {
+    if (!flags.json) {
+      const why = cudaInfo().available ? 'the CUDA training backend is not built yet' : cudaInfo().reason;
+      console.log(`bench train: ${opts.model}, batch ${opts.batchSize}, ${opts.size}², fp32 on the CPU (${getThreads()} threads; CUDA not used: ${why})`);
+    }
+    r = await benchTrain(opts);
+  } catch (e) {
+    if (e instanceof BagOfTricksError && e.code === 'ERR_ARGUMENT') {
+      console.error(`bagoftricks bench train: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+  if (flags.json) {
+    console.log(JSON.stringify(r));
+  } else {
+    console.log(`${r.imgPerSec.toFixed(2)} img/s, ${r.msPerStep.toFixed(0)} ms/step over ${r.steps} steps ` +
+      `(${(r.imgPerSec * r.gflopPerImage).toFixed(1)} GFLOP/s at ${r.gflopPerImage.toFixed(1)} GFLOP per image; ` +
+      `Net memory ${(r.memoryBytes / 2 ** 20).toFixed(0)} MiB)`);
+  }
+  return 0;
+}
