@@ -10,7 +10,7 @@
 const { native } = require('../../../dist/native');
 const addon = native();
 
-const CODES = new Set(['ERR_SHAPE', 'ERR_DTYPE', 'ERR_ARGUMENT', 'ERR_OUT_OF_MEMORY', 'ERR_CUDA_UNAVAILABLE']);
+const CODES = new Set(['ERR_SHAPE', 'ERR_DTYPE', 'ERR_ARGUMENT', 'ERR_OUT_OF_MEMORY', 'ERR_CUDA_UNAVAILABLE', 'ERR_BUSY']);
 
 const GARBAGE: unknown[] = [
   undefined, null, NaN, -1, 0, 1.5, 1e9, 2 ** 31, 2 ** 53, Infinity, -Infinity, 'abc', '', true, {}, [], () => 1, 10n,
@@ -66,6 +66,45 @@ const VALID: Record<string, unknown[]> = {
   'runtime.setThreads': [addon.runtime.getThreads()],
 };
 
+// A tiny graph for the Net class: conv → BN → ReLU → global pool → linear.
+const GRAPH = {
+  inputChannels: 2,
+  output: 'fc',
+  nodes: [
+    { op: 'conv2d', name: 'conv', inputs: ['input'], outChannels: 3, kernel: [3, 3], stride: [1, 1], padding: [1, 1], groups: 1, weight: 'conv.weight' },
+    { op: 'batchnorm', name: 'bn', inputs: ['conv'], weight: 'bn.weight', bias: 'bn.bias', runningMean: 'bn.running_mean', runningVar: 'bn.running_var', eps: 1e-5, momentum: 0.1 },
+    { op: 'relu', name: 'relu', inputs: ['bn'] },
+    { op: 'globalavgpool', name: 'pool', inputs: ['relu'] },
+    { op: 'linear', name: 'fc', inputs: ['pool'], outFeatures: 3, weight: 'fc.weight', bias: 'fc.bias' },
+  ],
+};
+const NET_OPTIONS = { maxBatch: 2, height: 4, width: 4, noDecay: ['fc.bias'] };
+const net = new addon.Net(GRAPH, NET_OPTIONS);
+const NET_METHODS: Record<string, (...a: unknown[]) => unknown> = {
+  'Net.constructor': (...a) => new addon.Net(...a),
+  'Net.trainStep': (...a) => net.trainStep(...a),
+  'Net.forwardBackward': (...a) => net.forwardBackward(...a),
+  'Net.forward': (...a) => net.forward(...a),
+  'Net.getParameter': (...a) => net.getParameter(...a),
+  'Net.setParameter': (...a) => net.setParameter(...a),
+  'Net.getGradient': (...a) => net.getGradient(...a),
+  'Net.getMomentum': (...a) => net.getMomentum(...a),
+  'Net.setMomentum': (...a) => net.setMomentum(...a),
+};
+Object.assign(VALID, {
+  'Net.constructor': [GRAPH, NET_OPTIONS],
+  'Net.trainStep': [f(64), 2, new Int32Array([0, 2]), null, 0.1, 0.1, 0.9, 1e-4, true],
+  'Net.forwardBackward': [f(64), 2, null, f(6, 1 / 3), 0, 0.1, 0.9, 1e-4, true],
+  'Net.forward': [f(64), 2],
+  'Net.getParameter': ['conv.weight'],
+  'Net.setParameter': ['fc.weight', f(9)],
+  'Net.getGradient': ['fc.bias'],
+  'Net.getMomentum': ['conv.weight'],
+  'Net.setMomentum': ['fc.weight', f(9)],
+});
+GARBAGE.push('conv.weight', 'nope', { inputChannels: 2, output: 'x', nodes: [] }, { maxBatch: 0, height: 4, width: 4 },
+  { ...GRAPH, nodes: [{ op: 'conv3d', name: 'a', inputs: ['input'] }] }, { ...GRAPH, nodes: GRAPH.nodes.slice(0, 3) });
+
 type Stats = { name: string; calls: number; coded: number; returned: number; uncoded: string[]; validFailed?: string };
 
 async function call(fn: (...a: unknown[]) => unknown, args: unknown[]): Promise<{ ok: boolean; error?: unknown }> {
@@ -78,14 +117,14 @@ async function call(fn: (...a: unknown[]) => unknown, args: unknown[]): Promise<
 }
 
 async function main() {
-  const names = [...Object.keys(addon.ops).map((k) => `ops.${k}`), 'runtime.setThreads'];
+  const names = [...Object.keys(addon.ops).map((k) => `ops.${k}`), 'runtime.setThreads', ...Object.keys(NET_METHODS)];
   const missing = names.filter((n) => !(n in VALID));
   process.stdout.write(JSON.stringify({ missing }) + '\n');
   for (const name of names) {
     if (!(name in VALID)) continue;
     process.stdout.write(JSON.stringify({ start: name }) + '\n');
     const [obj, key] = name.split('.');
-    const fn = (addon as Record<string, Record<string, (...a: unknown[]) => unknown>>)[obj][key];
+    const fn = NET_METHODS[name] ?? (addon as Record<string, Record<string, (...a: unknown[]) => unknown>>)[obj][key];
     const valid = VALID[name];
     const stats: Stats = { name, calls: 0, coded: 0, returned: 0, uncoded: [] };
     const v = await call(fn, valid.map((a) => (ArrayBuffer.isView(a) ? (a as Float32Array).slice() : a)));
