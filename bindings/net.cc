@@ -1,9 +1,11 @@
 // The `Net` class: a compiled bot::Net behind a JS object.
 //
-//   new Net(graph, { maxBatch, height, width, noDecay })
+//   new Net(graph, { maxBatch, height, width, noDecay, precision: 'fp32' | 'fp16' })
 //   trainStep(images, n, labels | null, targets | null, smoothing, lr, momentum,
-//             weightDecay, nesterov)         -> Promise<{ loss, correct }>
-//   forwardBackward(...same...)              -> Promise<{ loss, correct }> (no update)
+//             weightDecay, nesterov, lossScale, mixupPerm | null, mixupLambda,
+//             teacherLogits | null, temperature)
+//                                            -> Promise<{ loss, correct, finite }>
+//   forwardBackward(...same...)              -> Promise<{ loss, correct, finite }> (no update)
 //   forward(images, n)                       -> Promise<Float32Array> logits (eval mode)
 //   parameters()                             -> [{ name, shape, kind, trainable, decay }]
 //   getParameter(name) / setParameter(name, data), getGradient(name),
@@ -36,8 +38,8 @@ namespace {
 
 struct NetState {
   std::unique_ptr<bot::Net> net;
-  std::vector<float> images, targets;
-  std::vector<int32_t> labels;
+  std::vector<float> images, targets, teacher;
+  std::vector<int32_t> labels, perm;
   std::vector<float> logits;
   std::atomic<bool> busy{false};
   int64_t external_bytes = 0;
@@ -208,6 +210,7 @@ class StepWorker : public Napi::AsyncWorker {
     Napi::Object o = Napi::Object::New(env);
     o.Set("loss", result_.loss);
     o.Set("correct", double(result_.correct));
+    o.Set("finite", result_.finite);
     deferred_.Resolve(o);
   }
   void OnError(const Napi::Error& e) override {
@@ -255,6 +258,13 @@ class NetWrap : public Napi::ObjectWrap<NetWrap> {
       options.max_batch = get_int(env, o, "maxBatch", "options", 1, 1 << 20);
       options.height = get_int(env, o, "height", "options", 1, 65536);
       options.width = get_int(env, o, "width", "options", 1, 65536);
+      Napi::Value prec = o.Get("precision");
+      if (!prec.IsUndefined()) {
+        std::string p = prec.IsString() ? prec.As<Napi::String>().Utf8Value() : "";
+        if (p != "fp32" && p != "fp16")
+          throw_error(env, "ERR_ARGUMENT", "Expected \"fp32\" or \"fp16\" for options.precision");
+        options.precision = p == "fp16" ? bot::Precision::kF16 : bot::Precision::kF32;
+      }
       Napi::Value nd = o.Get("noDecay");
       if (!nd.IsUndefined()) {
         if (!nd.IsArray()) throw_error(env, "ERR_ARGUMENT", "Expected array of strings for options.noDecay");
@@ -270,11 +280,13 @@ class NetWrap : public Napi::ObjectWrap<NetWrap> {
       const int64_t classes = state->net->num_classes();
       state->images.resize(size_t(in_numel));
       state->labels.resize(size_t(options.max_batch));
+      state->perm.resize(size_t(options.max_batch));
       state->targets.resize(size_t(options.max_batch * classes));
+      state->teacher.resize(size_t(options.max_batch * classes));
       state->logits.resize(size_t(options.max_batch * classes));
       state->external_bytes = int64_t(state->net->memory_bytes()) +
-                              int64_t(sizeof(float)) * (in_numel + 2 * options.max_batch * classes) +
-                              int64_t(sizeof(int32_t)) * options.max_batch;
+                              int64_t(sizeof(float)) * (in_numel + 3 * options.max_batch * classes) +
+                              int64_t(sizeof(int32_t)) * 2 * options.max_batch;
       Napi::MemoryManagement::AdjustExternalMemory(env, state->external_bytes);
       state_ = std::move(state);
     } catch (const Napi::Error&) {
@@ -330,6 +342,27 @@ class NetWrap : public Napi::ObjectWrap<NetWrap> {
     a.momentum = static_cast<float>(number_arg(info, 6, "momentum"));
     a.weight_decay = static_cast<float>(number_arg(info, 7, "weightDecay"));
     a.nesterov = bool_arg(info, 8, "nesterov");
+    a.loss_scale = static_cast<float>(number_arg(info, 9, "lossScale"));
+    if (!(info[10].IsUndefined() || info[10].IsNull())) {
+      Napi::Int32Array perm = i32_arg(info, 10, "mixupPerm", a.n);
+      for (int64_t i = 0; i < a.n; ++i)
+        if (perm.Data()[i] < 0 || perm.Data()[i] >= a.n)
+          throw_error(env, "ERR_ARGUMENT", "mixup partner " + std::to_string(perm.Data()[i]) + " at " +
+                                               std::to_string(i) + " is outside [0, " + std::to_string(a.n) + ")");
+      std::memcpy(s.perm.data(), perm.Data(), sizeof(int32_t) * size_t(a.n));
+      a.mixup_perm = s.perm.data();
+      a.mixup_lambda = static_cast<float>(number_arg(info, 11, "mixupLambda"));
+      if (!(a.mixup_lambda >= 0.0f && a.mixup_lambda <= 1.0f))
+        throw_error(env, "ERR_ARGUMENT", "Expected mixupLambda in [0, 1]");
+    }
+    if (!(info[12].IsUndefined() || info[12].IsNull())) {
+      Napi::Float32Array t = f32_arg(info, 12, "teacherLogits", a.n * s.net->num_classes());
+      std::memcpy(s.teacher.data(), t.Data(), sizeof(float) * t.ElementLength());
+      a.teacher_logits = s.teacher.data();
+      a.temperature = static_cast<float>(number_arg(info, 13, "temperature"));
+      if (!(a.temperature > 0.0f)) throw_error(env, "ERR_ARGUMENT", "Expected temperature > 0");
+    }
+    if (!(a.loss_scale > 0.0f)) throw_error(env, "ERR_ARGUMENT", "Expected lossScale > 0");
     if (a.labels) {
       for (int64_t i = 0; i < a.n; ++i)
         if (a.labels[i] < 0 || a.labels[i] >= s.net->num_classes())

@@ -24,6 +24,12 @@ export interface NetOptions {
   noDecay?: string[];
   /** Initial values in PyTorch layout, by state-dict key. */
   parameters?: Map<string, Float32Array> | Record<string, Float32Array>;
+  /**
+   * 'fp16': mixed precision — FP32 master weights and momentum, FP16 copies of the
+   * conv/linear weights for compute, activations and gradients rounded to FP16 (on the
+   * CPU the values are FP16, the arithmetic FP32), BN in FP32. Default 'fp32'.
+   */
+  precision?: 'fp32' | 'fp16';
 }
 
 export interface TrainBatch {
@@ -43,6 +49,14 @@ export interface TrainBatch {
   weightDecay?: number;
   /** Default true. */
   nesterov?: boolean;
+  /** Loss scale S (mixed precision): gradients are computed for S·loss and unscaled in the update. Default 1. */
+  lossScale?: number;
+  /** Mixup: the core blends images[i] with images[perm[i]] by lambda (pass blended soft targets). */
+  mixup?: { perm: Int32Array; lambda: number };
+  /** Knowledge distillation: teacher logits (N, classes); adds T²·CE(softmax(r/T), softmax(z/T)). */
+  teacherLogits?: Tensor;
+  /** Distillation temperature T. Default 20 (the paper's). */
+  temperature?: number;
 }
 
 export interface StepResult {
@@ -52,6 +66,8 @@ export interface StepResult {
   correct: number;
   /** Rows in the batch. */
   n: number;
+  /** Loss and every gradient finite. When false, no update was applied (weights and momentum unchanged). */
+  finite: boolean;
 }
 
 export interface ParameterInfo {
@@ -64,8 +80,8 @@ export interface ParameterInfo {
 }
 
 interface NativeNet {
-  trainStep(...a: unknown[]): Promise<{ loss: number; correct: number }>;
-  forwardBackward(...a: unknown[]): Promise<{ loss: number; correct: number }>;
+  trainStep(...a: unknown[]): Promise<{ loss: number; correct: number; finite: boolean }>;
+  forwardBackward(...a: unknown[]): Promise<{ loss: number; correct: number; finite: boolean }>;
   forward(images: Float32Array, n: number): Promise<Float32Array>;
   parameters(): ParameterInfo[];
   getParameter(name: string): Float32Array;
@@ -78,8 +94,10 @@ interface NativeNet {
   dispose(): void;
 }
 
-const OPTION_KEYS = ['batchSize', 'height', 'width', 'noDecay', 'parameters'] as const;
-const BATCH_KEYS = ['images', 'labels', 'targets', 'smoothing', 'lr', 'momentum', 'weightDecay', 'nesterov'] as const;
+const OPTION_KEYS = ['batchSize', 'height', 'width', 'noDecay', 'parameters', 'precision'] as const;
+const BATCH_KEYS = [
+  'images', 'labels', 'targets', 'smoothing', 'lr', 'momentum', 'weightDecay', 'nesterov', 'lossScale', 'mixup', 'teacherLogits', 'temperature',
+] as const;
 
 export class Net {
   readonly batchSize: number;
@@ -87,6 +105,7 @@ export class Net {
   readonly width: number;
   readonly inputChannels: number;
   readonly numClasses: number;
+  readonly precision: 'fp32' | 'fp16';
   private handle: NativeNet | null;
   private chain: Promise<unknown> = Promise.resolve();
   private pending = 0;
@@ -104,8 +123,10 @@ export class Net {
     if (!Array.isArray(noDecay) || !noDecay.every((k) => typeof k === 'string')) {
       fail('ERR_ARGUMENT', 'array of parameter names', 'options.noDecay', o.noDecay);
     }
+    if (o.precision !== undefined && o.precision !== 'fp32' && o.precision !== 'fp16') fail('ERR_ARGUMENT', '"fp32" or "fp16"', 'options.precision', o.precision);
+    this.precision = (o.precision as 'fp32' | 'fp16' | undefined) ?? 'fp32';
     const NetCtor = native().Net as unknown as new (g: unknown, o: unknown) => NativeNet;
-    this.handle = callNative(() => new NetCtor(g, { maxBatch: this.batchSize, height: this.height, width: this.width, noDecay }));
+    this.handle = callNative(() => new NetCtor(g, { maxBatch: this.batchSize, height: this.height, width: this.width, noDecay, precision: this.precision }));
     this.numClasses = this.handle.numClasses();
     this.specs = this.handle.parameters();
     if (o.parameters !== undefined) this.setParameters(o.parameters as NetOptions['parameters'] & object, { strict: true });
@@ -115,12 +136,14 @@ export class Net {
    * Compiles a model: its graph, its seeded initial parameters, and weight decay off for
    * the parameters the model marks (biases and BN γ/β).
    */
-  static fromModel(model: Model, options: { batchSize: number; inputSize: number | [number, number] }): Net {
+  static fromModel(model: Model, options: { batchSize: number; inputSize: number | [number, number]; precision?: 'fp32' | 'fp16'; noDecay?: string[] }): Net {
     const o = expectObject('options', options);
-    expectKeys('options', o, ['batchSize', 'inputSize']);
+    expectKeys('options', o, ['batchSize', 'inputSize', 'precision', 'noDecay']);
     const [height, width] = typeof o.inputSize === 'number' ? [o.inputSize, o.inputSize] : (o.inputSize as [number, number]);
-    const noDecay = model.parameters().filter((p) => p.trainable && !p.decay).map((p) => p.name);
-    return new Net(model.graph(), { batchSize: o.batchSize as number, height, width, noDecay, parameters: model.initialParameters() });
+    const noDecay = (o.noDecay as string[] | undefined) ?? model.parameters().filter((p) => p.trainable && !p.decay).map((p) => p.name);
+    return new Net(model.graph(), {
+      batchSize: o.batchSize as number, height, width, noDecay, parameters: model.initialParameters(), precision: o.precision as 'fp32' | 'fp16' | undefined,
+    });
   }
 
   /** Every tensor of the Net, in graph order, with PyTorch shapes. */
@@ -290,15 +313,31 @@ export class Net {
     const weightDecay = b.weightDecay === undefined ? 1e-4 : expectNumber('batch.weightDecay', b.weightDecay, 0);
     const nesterov = b.nesterov === undefined ? true : expectBool('batch.nesterov', b.nesterov);
     if (nesterov && momentum === 0) fail('ERR_ARGUMENT', 'momentum > 0 with Nesterov', 'batch.momentum', momentum);
+    const lossScale = b.lossScale === undefined ? 1 : expectNumber('batch.lossScale', b.lossScale, Number.MIN_VALUE, 3.4e38);
+    let perm: Int32Array | null = null;
+    let lambda = 1;
+    if (b.mixup !== undefined) {
+      const m = expectObject('batch.mixup', b.mixup);
+      expectKeys('batch.mixup', m, ['perm', 'lambda']);
+      perm = expectArray<Int32Array>('batch.mixup.perm', m.perm, 'Int32Array', n);
+      for (let i = 0; i < n; i++) if (perm[i] < 0 || perm[i] >= n) fail('ERR_ARGUMENT', `index in [0, ${n})`, `batch.mixup.perm[${i}]`, perm[i]);
+      lambda = expectNumber('batch.mixup.lambda', m.lambda, 0, 1);
+    }
+    let teacher: Float32Array | null = null;
+    if (b.teacherLogits !== undefined) {
+      const t = expectTensor('batch.teacherLogits', b.teacherLogits, 2);
+      if (t.shape[0] !== n || t.shape[1] !== this.numClasses) fail('ERR_SHAPE', `shape [${n}, ${this.numClasses}]`, 'batch.teacherLogits.shape', t.shape);
+      teacher = t.data;
+    }
+    const temperature = b.temperature === undefined ? 20 : expectNumber('batch.temperature', b.temperature, Number.MIN_VALUE, 1e6);
     // Copy only when the call has to wait its turn: the native call copies at once.
     const queued = this.pending > 0;
-    const data = queued ? x.data.slice() : x.data;
-    const lab = queued && labels ? labels.slice() : labels;
-    const tar = queued && targets ? targets.slice() : targets;
+    const copy = <A extends Float32Array | Int32Array>(a: A | null): A | null => (queued && a ? (a.slice() as A) : a);
+    const args = [copy(x.data), n, copy(labels), copy(targets), smoothing, lr, momentum, weightDecay, nesterov, lossScale, copy(perm), lambda, copy(teacher), temperature];
     const h = this.handle!;
     return this.enqueue(async () => {
-      const r = await callNativeAsync(() => h[method](data, n, lab, tar, smoothing, lr, momentum, weightDecay, nesterov));
-      return { loss: r.loss, correct: r.correct, n };
+      const r = await callNativeAsync(() => h[method](...args));
+      return { loss: r.loss, correct: r.correct, n, finite: r.finite };
     });
   }
 }

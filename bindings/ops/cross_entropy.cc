@@ -1,6 +1,7 @@
 // ops.crossEntropyHard / crossEntropySoft: mean softmax cross-entropy and its gradient.
 //   crossEntropyHard(logits, [N, K], labels: Int32Array(N), smoothing) -> {loss, grad}
 //   crossEntropySoft(logits, [N, K], targets: Float32Array(N*K)) -> {loss, grad}
+//   crossEntropyDistill(logits, [N, K], teacherLogits, temperature) -> {loss, grad}
 #include "args.h"
 #include "bot/ops/cross_entropy.h"
 #include "ops.h"
@@ -41,11 +42,26 @@ Napi::Value CrossEntropySoft(const Napi::CallbackInfo& info) {
   return result(info.Env(), loss, grad, shape);
 }
 
+// crossEntropyDistill(logits, [N, K], teacherLogits, temperature) -> {loss, grad}
+Napi::Value CrossEntropyDistill(const Napi::CallbackInfo& info) {
+  bot::Shape shape = shape_arg(info, 1, "logitsShape", 2);
+  bot::CrossEntropyProblem p;
+  p.n = shape[0];
+  p.classes = shape[1];
+  Napi::Float32Array logits = f32_arg(info, 0, "logits", p.n * p.classes);
+  Napi::Float32Array teacher = f32_arg(info, 2, "teacherLogits", p.n * p.classes);
+  float t = static_cast<float>(number_arg(info, 3, "temperature"));
+  Napi::Float32Array grad = new_f32(info.Env(), p.n * p.classes);  // zeros: the op adds
+  double loss = bot::cross_entropy_distill(p, logits.Data(), teacher.Data(), t, grad.Data());
+  return result(info.Env(), loss, grad, shape);
+}
+
 }  // namespace
 
 void InitCrossEntropyOps(Napi::Env env, Napi::Object ops) {
   SetOp(env, ops, "crossEntropyHard", CrossEntropyHard);
   SetOp(env, ops, "crossEntropySoft", CrossEntropySoft);
+  SetOp(env, ops, "crossEntropyDistill", CrossEntropyDistill);
 }
 
 }  // namespace botjs

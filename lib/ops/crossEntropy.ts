@@ -43,3 +43,17 @@ export function softmaxCrossEntropy(logits: Tensor, target: CrossEntropyTargets)
   const smoothing = o.smoothing === undefined ? 0 : expectNumber('target.smoothing', o.smoothing, 0, 0.999999);
   return callNative(() => native().ops.crossEntropyHard(tz.data, tz.shape, labels, smoothing));
 }
+
+/**
+ * The knowledge-distillation term of the paper (§5.4): T²·CE(softmax(r/T), softmax(z/T))
+ * averaged over the batch, with its gradient T·(softmax(z/T) − softmax(r/T))/N. Add it
+ * to the hard-label loss for the paper's distillation loss.
+ */
+export function distillationLoss(logits: Tensor, teacherLogits: Tensor, temperature = 20): CrossEntropyResult {
+  const tz = expectTensor('logits', logits, 2);
+  const tr = expectTensor('teacherLogits', teacherLogits, 2);
+  if (tz.shape[1] < 2) fail('ERR_SHAPE', 'at least 2 classes', 'logits.shape', tz.shape);
+  if (tr.shape[0] !== tz.shape[0] || tr.shape[1] !== tz.shape[1]) fail('ERR_SHAPE', `shape [${tz.shape.join(', ')}]`, 'teacherLogits.shape', tr.shape);
+  const t = expectNumber('temperature', temperature, Number.MIN_VALUE, 1e6);
+  return callNative(() => native().ops.crossEntropyDistill(tz.data, tz.shape, tr.data, t));
+}

@@ -5,6 +5,7 @@
 #include "bot/net.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -14,6 +15,7 @@
 #include "bot/ops.h"
 #include "bot/status.h"
 #include "bot/tensor.h"
+#include "bot/threadpool.h"
 
 namespace bot {
 
@@ -55,7 +57,9 @@ struct Net::Impl {
   struct Param {
     ParamInfo info;
     Tensor data, grad, momentum;  // data in the core's layout (KRSC for conv weights)
+    Tensor compute;               // FP16-rounded copy used by the kernels (mixed precision)
     bool conv = false;            // OIHW <-> KRSC at the boundary
+    bool half = false;            // conv/linear parameter in mixed precision
   };
   struct Node {
     NodeDesc desc;
@@ -94,7 +98,7 @@ struct Net::Impl {
   }
 
   int add_param(const std::string& key, Shape shape, ParamKind kind, bool trainable,
-                bool conv, const std::string& node) {
+                bool conv, const std::string& node, bool half = false) {
     BOT_CHECK(!key.empty(), Code::kArgument, "node " + node + " needs a parameter key");
     BOT_CHECK(param_index.count(key) == 0, Code::kArgument,
               "parameter \"" + key + "\" is used by more than one node (sharing is not supported)");
@@ -106,6 +110,7 @@ struct Net::Impl {
     p.info.decay = trainable && std::find(options.no_decay.begin(), options.no_decay.end(),
                                           key) == options.no_decay.end();
     p.conv = conv;
+    p.half = half && options.precision == Precision::kF16;
     Shape core_shape = shape;
     if (conv) core_shape = {shape[0], shape[2], shape[3], shape[1]};  // OIHW -> KRSC
     p.data = Tensor(core_shape, DType::kF32);
@@ -116,6 +121,7 @@ struct Net::Impl {
     // Defaults before the model's initialisation arrives: BN gamma 1, running var 1.
     if (kind == ParamKind::kGamma || kind == ParamKind::kRunningVar)
       std::fill_n(p.data.data<float>(), p.data.numel(), 1.0f);
+    if (p.half) p.compute = Tensor(core_shape, DType::kF32);
     param_index[key] = static_cast<int>(params.size());
     params.push_back(std::move(p));
     return static_cast<int>(params.size()) - 1;
@@ -157,7 +163,7 @@ struct Net::Impl {
           Conv2dProblem p = conv_problem(node, x, 1);
           p.validate();
           node.w = add_param(d.weight, {p.k, p.c_per_group(), p.r, p.s}, ParamKind::kWeight, true,
-                             true, where);
+                             true, where, true);
           y = {p.p(), p.q(), p.k};
           break;
         }
@@ -200,9 +206,9 @@ struct Net::Impl {
                     "linear " + where + " needs a (C) input (after global pooling), got " + shape_str(x));
           BOT_CHECK(d.out_features >= 1 && d.out_features <= (1 << 24), Code::kArgument,
                     "linear " + where + " needs outFeatures in [1, 2^24]");
-          node.w = add_param(d.weight, {d.out_features, x[0]}, ParamKind::kWeight, true, false, where);
+          node.w = add_param(d.weight, {d.out_features, x[0]}, ParamKind::kWeight, true, false, where, true);
           if (!d.bias.empty())
-            node.b = add_param(d.bias, {d.out_features}, ParamKind::kBias, true, false, where);
+            node.b = add_param(d.bias, {d.out_features}, ParamKind::kBias, true, false, where, true);
           y = {d.out_features};
           break;
         }
@@ -241,6 +247,24 @@ struct Net::Impl {
     fuse_relus();
     allocate();
     for (const Param& p : params) param_infos.push_back(p.info);
+    refresh_compute();
+  }
+
+  bool half() const { return options.precision == Precision::kF16; }
+
+  // The FP16 copies of the master weights the kernels read in mixed precision.
+  void refresh_compute() {
+    for (Param& p : params) refresh_compute(p);
+  }
+  static void refresh_compute(Param& p) {
+    if (!p.half) return;
+    std::memcpy(p.compute.data<float>(), p.data.data<float>(), p.data.nbytes());
+    f32_round_to_f16(p.compute.numel(), p.compute.data<float>());
+  }
+
+  // Rounds n values to FP16 in place in mixed precision (activations and gradients).
+  void round16(float* x, int64_t count) {
+    if (half()) f32_round_to_f16(count, x);
   }
 
   // A ReLU whose input is produced by a BN or add node and read by nothing else is folded
@@ -351,12 +375,20 @@ struct Net::Impl {
   float* act(int v) { return activations[values[v].storage].data<float>(); }
   float* grad(int v) { return grad_buffers[values[v].grad_buffer].data<float>(); }
   float* pdata(int i) { return params[i].data.data<float>(); }
+  // What the kernels read: the FP16-rounded copy in mixed precision, else the master.
+  float* cdata(int i) { return params[i].half ? params[i].compute.data<float>() : params[i].data.data<float>(); }
+  void round_param_grad(int i) {
+    if (i >= 0 && params[i].half) f32_round_to_f16(params[i].grad.numel(), params[i].grad.data<float>());
+  }
   float* pgrad(int i) { return params[i].grad.data<float>(); }
 
   // --- forward -------------------------------------------------------------------------
 
-  void run_forward(int64_t n, const float* images, bool training) {
-    std::memcpy(act(0), images, sizeof(float) * size_t(n * values[0].sample_numel));
+  void run_forward(int64_t n, const float* images, bool training, const int32_t* mixup_perm = nullptr,
+                   float mixup_lambda = 1.0f) {
+    if (mixup_perm != nullptr) mixup_blend(n, values[0].sample_numel, images, mixup_perm, mixup_lambda, act(0));
+    else std::memcpy(act(0), images, sizeof(float) * size_t(n * values[0].sample_numel));
+    round16(act(0), n * values[0].sample_numel);
     for (Node& node : nodes) {
       if (node.skip) continue;
       const NodeDesc& d = node.desc;
@@ -365,7 +397,7 @@ struct Net::Impl {
       float* y = act(node.out);
       switch (d.op) {
         case OpKind::kConv2d:
-          conv2d_forward(conv_problem(node, xs, n), x, pdata(node.w), y);
+          conv2d_forward(conv_problem(node, xs, n), x, cdata(node.w), y);
           break;
         case OpKind::kBatchNorm: {
           BatchNormProblem p = bn_problem(node, n);
@@ -399,10 +431,11 @@ struct Net::Impl {
           break;
         case OpKind::kLinear: {
           LinearProblem p{n, xs[0], d.out_features};
-          linear_forward(p, x, pdata(node.w), node.b >= 0 ? pdata(node.b) : nullptr, y);
+          linear_forward(p, x, cdata(node.w), node.b >= 0 ? cdata(node.b) : nullptr, y);
           break;
         }
       }
+      round16(y, n * values[node.out].sample_numel);
     }
   }
 
@@ -419,6 +452,7 @@ struct Net::Impl {
       add_forward(n * values[v].sample_numel, g, scratch.data<float>(), g);
     }
     grad_written[v] = 1;
+    round16(grad(v), n * values[v].sample_numel);
   }
 
   void param_ready(int i) {
@@ -441,9 +475,10 @@ struct Net::Impl {
         case OpKind::kConv2d: {
           Conv2dProblem p = conv_problem(node, xs, n);
           conv2d_backward_filter(p, x, go, pgrad(node.w));
+          round_param_grad(node.w);
           param_ready(node.w);
           if (want_dx) {
-            conv2d_backward_data(p, go, pdata(node.w), grad_target(xin));
+            conv2d_backward_data(p, go, cdata(node.w), grad_target(xin));
             accumulate(xin, n);
           }
           break;
@@ -496,8 +531,10 @@ struct Net::Impl {
           break;
         case OpKind::kLinear: {
           LinearProblem p{n, xs[0], d.out_features};
-          linear_backward(p, x, pdata(node.w), go, want_dx ? grad_target(xin) : nullptr,
+          linear_backward(p, x, cdata(node.w), go, want_dx ? grad_target(xin) : nullptr,
                           pgrad(node.w), node.b >= 0 ? pgrad(node.b) : nullptr);
+          round_param_grad(node.w);
+          round_param_grad(node.b);
           param_ready(node.w);
           param_ready(node.b);
           if (want_dx) accumulate(xin, n);
@@ -510,6 +547,8 @@ struct Net::Impl {
   // --- loss and step -------------------------------------------------------------------
 
   void check_args(const TrainStepArgs& a) const {
+    BOT_CHECK(std::isfinite(a.loss_scale) && a.loss_scale > 0.0f, Code::kArgument,
+              "loss scale must be finite and > 0");
     BOT_CHECK(a.n >= 1 && a.n <= options.max_batch, Code::kShape,
               "batch size " + std::to_string(a.n) + " is outside [1, " +
                   std::to_string(options.max_batch) + "] (the Net's maximum batch)");
@@ -521,9 +560,16 @@ struct Net::Impl {
   TrainStepResult loss_and_grad(const TrainStepArgs& a) {
     CrossEntropyProblem p{a.n, classes, a.smoothing};
     const float* z = act(output);
+    float* dz = grad(output);
     TrainStepResult r;
-    r.loss = a.labels ? cross_entropy_hard(p, z, a.labels, grad(output))
-                      : cross_entropy_soft(p, z, a.targets, grad(output));
+    r.loss = a.labels ? cross_entropy_hard(p, z, a.labels, dz)
+                      : cross_entropy_soft(p, z, a.targets, dz);
+    if (a.teacher_logits != nullptr)
+      r.loss += cross_entropy_distill(p, z, a.teacher_logits, a.temperature, dz);
+    const int64_t count = a.n * classes;
+    if (a.loss_scale != 1.0f)
+      for (int64_t i = 0; i < count; ++i) dz[i] *= a.loss_scale;
+    round16(dz, count);
     for (int64_t i = 0; i < a.n; ++i) {
       const float* row = z + i * classes;
       const int64_t pred = std::max_element(row, row + classes) - row;
@@ -541,10 +587,27 @@ struct Net::Impl {
 
   TrainStepResult forward_backward(const TrainStepArgs& a) {
     check_args(a);
-    run_forward(a.n, a.images, true);
+    run_forward(a.n, a.images, true, a.mixup_perm, a.mixup_lambda);
     TrainStepResult r = loss_and_grad(a);
     run_backward(a.n);
+    r.finite = std::isfinite(r.loss) && gradients_finite();
     return r;
+  }
+
+  // Every trainable parameter's gradient is finite (a scan, split over the pool).
+  bool gradients_finite() {
+    for (Param& p : params) {
+      if (!p.info.trainable) continue;
+      const float* g = p.grad.data<float>();
+      std::atomic<bool> ok{true};
+      parallel_for(p.grad.numel(), [&](int64_t b, int64_t e, int) {
+        bool local = true;
+        for (int64_t i = b; i < e; ++i) local &= std::isfinite(g[i]);
+        if (!local) ok = false;
+      }, 1 << 15);
+      if (!ok) return false;
+    }
+    return true;
   }
 
   void update(const TrainStepArgs& a) {
@@ -555,9 +618,11 @@ struct Net::Impl {
       s.momentum = a.momentum;
       s.weight_decay = p.info.decay ? a.weight_decay : 0.0f;
       s.nesterov = a.nesterov;
+      s.grad_scale = 1.0f / a.loss_scale;
       sgd_step(s, p.data.numel(), p.data.data<float>(), p.grad.data<float>(),
                p.momentum.data<float>());
     }
+    refresh_compute();
   }
 
   // --- parameters in PyTorch layout ----------------------------------------------------
@@ -603,7 +668,8 @@ struct Net::Impl {
     size_t b = 0;
     for (const Tensor& t : activations) b += t.nbytes();
     for (const Tensor& t : grad_buffers) b += t.nbytes();
-    for (const Param& p : params) b += p.data.nbytes() + p.grad.nbytes() + p.momentum.nbytes();
+    for (const Param& p : params)
+      b += p.data.nbytes() + p.grad.nbytes() + p.momentum.nbytes() + p.compute.nbytes();
     for (const Node& n : nodes) b += n.save_mean.nbytes() + n.save_invstd.nbytes();
     return b + scratch.nbytes() + discard.nbytes();
   }
@@ -619,7 +685,7 @@ Net::~Net() = default;
 
 TrainStepResult Net::train_step(const TrainStepArgs& args) {
   TrainStepResult r = impl_->forward_backward(args);
-  impl_->update(args);
+  if (r.finite) impl_->update(args);
   return r;
 }
 
@@ -649,6 +715,7 @@ void Net::get_parameter(const std::string& name, float* out) const {
 void Net::set_parameter(const std::string& name, const float* in) {
   Impl::Param& p = impl_->param(name);
   Impl::copy_in(p, p.data, in);
+  Impl::refresh_compute(p);
 }
 
 void Net::get_gradient(const std::string& name, float* out) const {
@@ -674,6 +741,7 @@ int64_t Net::max_batch() const { return impl_->options.max_batch; }
 int64_t Net::height() const { return impl_->options.height; }
 int64_t Net::width() const { return impl_->options.width; }
 int64_t Net::input_channels() const { return impl_->graph.input_channels; }
+Precision Net::precision() const { return impl_->options.precision; }
 size_t Net::memory_bytes() const { return impl_->memory_bytes(); }
 
 void Net::set_gradient_ready_hook(std::function<void(const std::string&)> hook) {

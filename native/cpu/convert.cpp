@@ -12,6 +12,7 @@ namespace bot {
 // Defined in convert_avx2.cpp (x86 builds only); process floor(n / 8) * 8 elements.
 void f32_to_f16_f16c(int64_t n, const float* x, uint16_t* y);
 void f16_to_f32_f16c(int64_t n, const uint16_t* x, float* y);
+void f32_round_to_f16_f16c(int64_t n, float* x);
 
 uint16_t f32_to_f16_scalar(float f) {
   uint32_t x;
@@ -90,6 +91,19 @@ void f16_to_f32(int64_t n, const uint16_t* x, float* y) {
     }
 #endif
     for (int64_t i = b + done; i < e; ++i) y[i] = f16_to_f32_scalar(x[i]);
+  }, kGrain);
+}
+
+void f32_round_to_f16(int64_t n, float* x) {
+  parallel_for(n, [&](int64_t b, int64_t e, int) {
+    int64_t done = 0;
+#ifdef BOT_HAVE_X86
+    if (use_f16c()) {
+      f32_round_to_f16_f16c(e - b, x + b);
+      done = (e - b) / 8 * 8;
+    }
+#endif
+    for (int64_t i = b + done; i < e; ++i) x[i] = f16_to_f32_scalar(f32_to_f16_scalar(x[i]));
   }, kGrain);
 }
 

@@ -21,4 +21,11 @@ void f16_to_f32_f16c(int64_t n, const uint16_t* x, float* y) {
   }
 }
 
+void f32_round_to_f16_f16c(int64_t n, float* x) {
+  for (int64_t i = 0; i + 8 <= n; i += 8) {
+    __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm256_storeu_ps(x + i, _mm256_cvtph_ps(h));
+  }
+}
+
 }  // namespace bot

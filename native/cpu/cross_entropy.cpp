@@ -88,4 +88,44 @@ double cross_entropy_soft(const CrossEntropyProblem& p, const float* logits,
   });
 }
 
+double cross_entropy_distill(const CrossEntropyProblem& p, const float* logits,
+                             const float* teacher_logits, float temperature, float* dlogits) {
+  p.validate();
+  BOT_CHECK(std::isfinite(temperature) && temperature > 0.0f, Code::kArgument,
+            "distillation temperature must be > 0, got " + std::to_string(temperature));
+  const double t = double(temperature);
+  const double inv_n = 1.0 / double(p.n);
+  const int64_t k = p.classes;
+  std::vector<double> losses(static_cast<size_t>(p.n));
+  parallel_for(p.n, [&](int64_t i0, int64_t i1, int) {
+    std::vector<double> q(static_cast<size_t>(k));
+    for (int64_t i = i0; i < i1; ++i) {
+      const float* z = logits + i * k;
+      const float* r = teacher_logits + i * k;
+      // q = softmax(r / T)
+      double rm = r[0];
+      for (int64_t j = 1; j < k; ++j) rm = std::fmax(rm, double(r[j]));
+      double rs = 0.0;
+      for (int64_t j = 0; j < k; ++j) rs += q[j] = std::exp((double(r[j]) - rm) / t);
+      for (int64_t j = 0; j < k; ++j) q[j] /= rs;
+      // log p_T = z/T - lse(z/T)
+      double zm = z[0];
+      for (int64_t j = 1; j < k; ++j) zm = std::fmax(zm, double(z[j]));
+      double zs = 0.0;
+      for (int64_t j = 0; j < k; ++j) zs += std::exp((double(z[j]) - zm) / t);
+      const double lse = zm / t + std::log(zs);
+      double loss = 0.0;
+      for (int64_t j = 0; j < k; ++j) {
+        const double logp = double(z[j]) / t - lse;
+        loss -= q[j] * logp;
+        if (dlogits != nullptr) dlogits[i * k + j] += static_cast<float>(t * (std::exp(logp) - q[j]) * inv_n);
+      }
+      losses[i] = t * t * loss;
+    }
+  }, 16);
+  double total = 0.0;
+  for (double l : losses) total += l;
+  return total / double(p.n);
+}
+
 }  // namespace bot

@@ -60,6 +60,7 @@ const VALID: Record<string, unknown[]> = {
   'ops.linearBackward': [f(6), [2, 3], f(12), [4, 3], f(8)],
   'ops.crossEntropyHard': [f(6), [2, 3], new Int32Array([0, 2]), 0.1],
   'ops.crossEntropySoft': [f(6), [2, 3], f(6, 1 / 3)],
+  'ops.crossEntropyDistill': [f(6), [2, 3], f(6, 1 / 3), 20],
   'ops.sgdStep': [f(4), f(4), f(4), 0.1, 0.9, 1e-4, true, 1],
   'ops.toFloat16': [f(4)],
   'ops.fromFloat16': [new Uint16Array(4)],
@@ -93,7 +94,7 @@ const NET_METHODS: Record<string, (...a: unknown[]) => unknown> = {
 };
 Object.assign(VALID, {
   'Net.constructor': [GRAPH, NET_OPTIONS],
-  'Net.trainStep': [f(64), 2, new Int32Array([0, 2]), null, 0.1, 0.1, 0.9, 1e-4, true],
+  'Net.trainStep': [f(64), 2, new Int32Array([0, 2]), null, 0.1, 0.1, 0.9, 1e-4, true, 1024, new Int32Array([1, 0]), 0.7, f(6), 20],
   'Net.forwardBackward': [f(64), 2, null, f(6, 1 / 3), 0, 0.1, 0.9, 1e-4, true],
   'Net.forward': [f(64), 2],
   'Net.getParameter': ['conv.weight'],

@@ -12,6 +12,14 @@
 //   - builds the backward schedule (reverse topological order; a value consumed twice,
 //     like a block input feeding the residual branch and the shortcut, accumulates).
 // train_step runs forward, softmax cross-entropy, backward and the SGD/Nesterov update.
+// Mixed precision (Precision::kF16): FP32 master weights and momentum; the convolution and
+// linear weights are used through FP16-rounded copies refreshed after every update; every
+// activation, activation gradient and weight gradient is rounded to FP16 as it is written
+// (FP16 storage emulated in FP32 buffers: the numerics of FP16, overflow to inf included,
+// computed in FP32); BN statistics stay FP32. With a loss scale S the loss gradient is
+// multiplied by S; a step whose gradients are not all finite applies no update (weights and
+// momentum untouched) and reports finite = false; otherwise gradients are unscaled by 1/S
+// inside the update.
 // Parameters are named by PyTorch state-dict keys; conv weights are KRSC inside and OIHW
 // (PyTorch) at get_parameter/set_parameter.
 #pragma once
@@ -48,8 +56,11 @@ struct GraphDesc {
   std::string output;
 };
 
+enum class Precision { kF32, kF16 };
+
 struct NetOptions {
   int64_t max_batch = 1;
+  Precision precision = Precision::kF32;
   int64_t height = 224, width = 224;
   // Parameter keys exempt from weight decay (biases, BN gamma/beta: "no bias decay").
   std::vector<std::string> no_decay;
@@ -75,11 +86,21 @@ struct TrainStepArgs {
   float momentum = 0.9f;
   float weight_decay = 1e-4f;        // applied to parameters not in no_decay
   bool nesterov = true;
+  float loss_scale = 1.0f;           // dynamic loss scaling (mixed precision)
+  // Mixup: the core blends images[i] with images[mixup_perm[i]] by mixup_lambda before the
+  // forward pass (the targets, soft, are blended by the caller). Null: no mixup.
+  const int32_t* mixup_perm = nullptr;
+  float mixup_lambda = 1.0f;
+  // Knowledge distillation: the teacher's logits (n, classes) add
+  // T^2 * CE(softmax(r/T), softmax(z/T)) to the loss. Null: no distillation.
+  const float* teacher_logits = nullptr;
+  float temperature = 1.0f;
 };
 
 struct TrainStepResult {
-  double loss = 0.0;
+  double loss = 0.0;    // unscaled, distillation term included
   int64_t correct = 0;  // rows whose argmax matches the label (argmax of the target)
+  bool finite = true;   // loss and every gradient finite; false: no update was applied
 };
 
 class Net {
@@ -111,6 +132,7 @@ class Net {
   int64_t height() const;
   int64_t width() const;
   int64_t input_channels() const;
+  Precision precision() const;
   size_t memory_bytes() const;  // every buffer the Net owns
   // Called during backward as each parameter's gradient becomes final (for overlapping
   // communication with the rest of the backward pass).

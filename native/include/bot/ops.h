@@ -7,5 +7,6 @@
 #include "bot/ops/elementwise.h"
 #include "bot/ops/gemm.h"
 #include "bot/ops/linear.h"
+#include "bot/ops/mixup.h"
 #include "bot/ops/pool2d.h"
 #include "bot/ops/sgd.h"

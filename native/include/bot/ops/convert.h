@@ -7,6 +7,9 @@
 namespace bot {
 
 void f32_to_f16(int64_t n, const float* x, uint16_t* y);
+// x = f16_to_f32(f32_to_f16(x)) in place: FP16 storage emulated in FP32 buffers (the CPU's
+// mixed-precision mode computes in FP32 on FP16-rounded values).
+void f32_round_to_f16(int64_t n, float* x);
 void f16_to_f32(int64_t n, const uint16_t* x, float* y);
 uint16_t f32_to_f16_scalar(float x);
 float f16_to_f32_scalar(uint16_t h);

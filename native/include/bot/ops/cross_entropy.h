@@ -28,4 +28,12 @@ double cross_entropy_hard(const CrossEntropyProblem& p, const float* logits,
 double cross_entropy_soft(const CrossEntropyProblem& p, const float* logits,
                           const float* targets, float* dlogits);
 
+// The knowledge-distillation term of the Bag-of-Tricks paper (section 5.4, Hinton et al.
+// 2015): with q = softmax(r / T) of the teacher's logits r and p_T = softmax(z / T),
+//   loss  = T^2 * (-1/N) * sum_n sum_k q[n,k] * log p_T[n,k]
+//   dz   += T * (p_T - q) / N        (ADDED to dlogits when it is not null)
+// so the hard-label loss and this one are summed by calling both. T > 0.
+double cross_entropy_distill(const CrossEntropyProblem& p, const float* logits,
+                             const float* teacher_logits, float temperature, float* dlogits);
+
 }  // namespace bot
