@@ -67,6 +67,20 @@ const VALID: Record<string, unknown[]> = {
   'runtime.setThreads': [addon.runtime.getThreads()],
 };
 
+// The augment family (data pipeline): a (1, 4, 4, 3) uint8 batch and the paper's constants.
+const u8 = (n: number) => new Uint8Array(n).fill(100);
+const AUG = Float32Array.from([123.68, 116.779, 103.939, 58.393, 57.12, 57.375, 55.46, 4.794, 1.148, -0.5675, 0.7192, 0.4009, -0.5808, -0.0045, -0.814, -0.5836, -0.6948, 0.4203]);
+const IMG = [1, 4, 4, 3];
+Object.assign(VALID, {
+  'ops.augment': [u8(48), IMG, f(1, 1.2), f(1, 0.8), f(1, 1.1), f(3, 0.05), AUG, false, true],
+  'ops.augmentAsync': [u8(48), IMG, f(1, 1.2), f(1, 0.8), f(1, 1.1), f(3, 0.05), AUG, true, false],
+  'ops.augmentIntoAsync': [u8(48), IMG, f(1, 1.2), null, null, f(3, 0.05), AUG, f(48), true],
+  'ops.augmentReference': [u8(48), IMG, f(1, 1.2), f(1, 0.8), f(1, 1.1), f(3, 0.05), AUG],
+  'ops.augmentAffine': [f(6, 1), AUG],
+  'ops.srgbFromProfile': [u8(48), IMG, new Uint8Array([1]), f(768), f(9, 0.3)],
+  'ops.srgbFromProfileInPlaceAsync': [u8(48), IMG, new Uint8Array([1]), f(768), f(9, 0.3), true],
+});
+
 // A tiny graph for the Net class: conv → BN → ReLU → global pool → linear.
 const GRAPH = {
   inputChannels: 2,
@@ -95,7 +109,7 @@ const NET_METHODS: Record<string, (...a: unknown[]) => unknown> = {
 Object.assign(VALID, {
   'Net.constructor': [GRAPH, NET_OPTIONS],
   'Net.trainStep': [f(64), 2, new Int32Array([0, 2]), null, 0.1, 0.1, 0.9, 1e-4, true, 1024, new Int32Array([1, 0]), 0.7, f(6), 20],
-  'Net.forwardBackward': [f(64), 2, null, f(6, 1 / 3), 0, 0.1, 0.9, 1e-4, true],
+  'Net.forwardBackward': [f(64), 2, null, f(6, 1 / 3), 0, 0.1, 0.9, 1e-4, true, 1, null, 1, null, 1],
   'Net.forward': [f(64), 2],
   'Net.getParameter': ['conv.weight'],
   'Net.setParameter': ['fc.weight', f(9)],
