@@ -4,8 +4,10 @@
 export * as ops from './ops';
 export * as runtime from './runtime';
 export * as models from './models';
+export * as train from './train';
 export { createModel, listModels } from './models';
 export { Net } from './net';
+export { Trainer } from './train/trainer';
 export type { NetOptions, TrainBatch, StepResult, ParameterInfo } from './net';
 export { BagOfTricksError } from './errors';
 export type { ErrorCode } from './errors';

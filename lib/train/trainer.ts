@@ -1,0 +1,421 @@
+/**
+ * Trainer: composes the tricks of lib/train/ around a compiled Net. It owns no maths of
+ * its own; each trick is a named piece:
+ *   recipe (resolveRecipe)         every hyper-parameter, baseline or tricks, overridable
+ *   schedule (recipeSchedule)      warmup + step or cosine decay, a pure function of the step
+ *   noBiasDecay                    the parameters exempt from weight decay
+ *   zero-γ                         applied when the model is created from the recipe
+ *   label smoothing                the Net's hard-label loss with ε, or smoothLabels for soft targets
+ *   mixup (sampleMixup, mixTargets, mixupActive)  λ and the pairing drawn here, the blend in the core
+ *   distillation                   a teacher Net's eval-mode logits passed to the step
+ *   LossScaler                     dynamic loss scaling in FP16; non-finite FP32 steps are fatal
+ *
+ *     const trainer = new Trainer('resnet18d', { recipe: 'tricks', inputSize: 32, numClasses: 10, classes });
+ *     await trainer.fit(trainLoader, { validation: valLoader, epochs: 5, callbacks: { onEpochEnd } });
+ *     const { top1, top5 } = await trainer.evaluate(valLoader);
+ *
+ * Checkpoints (save/load) hold the weights in PyTorch/timm layout and names, the momentum
+ * buffers, and in the metadata the model config, class names, recipe, step, epoch, loss
+ * scaler and RNG state, so that a resumed run continues bit-identically.
+ */
+import { BagOfTricksError } from '../errors';
+import { createModel } from '../models';
+import type { Model } from '../models/model';
+import { Net, StepResult } from '../net';
+import { softmaxCrossEntropy } from '../ops/crossEntropy';
+import type { Tensor } from '../tensor';
+import { expectInt, expectKeys, expectObject, fail } from '../validate';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint';
+import { LossScaler } from './lossScaler';
+import { mixImages, mixTargets, mixupActive, sampleMixup } from './mixup';
+import { noBiasDecay } from './noBiasDecay';
+import { Recipe, RecipeName, RecipeOverrides, recipeSchedule, resolveRecipe } from './recipes';
+import { TrainRng } from './rng';
+import type { Schedule } from './schedule';
+import { smoothLabels } from './smoothing';
+
+/** What the trainer reads from a batch (a DataLoader batch with output 'f32' fits). */
+export interface TrainBatchLike {
+  images: { data: Float32Array | Uint8Array | Uint16Array; shape: number[] };
+  labels: Int32Array;
+  release?(): void;
+}
+
+/** A source of batches per epoch (lib/data's DataLoader). */
+export interface BatchSource {
+  epoch(e: number): AsyncIterable<TrainBatchLike>;
+  readonly length: number;
+}
+
+export interface TrainerOptions {
+  /** 'baseline', 'tricks' or a complete Recipe. Default 'tricks'. */
+  recipe?: RecipeName | Recipe;
+  /** Any recipe field (epochs, batchSize, lr, precision, labelSmoothing, mixupAlpha, ...). */
+  overrides?: RecipeOverrides;
+  /** Input height and width. */
+  inputSize: number;
+  /** Classifier outputs, when the model is given by name. */
+  numClasses?: number;
+  /** Class names, saved in checkpoints and used by predict(). */
+  classes?: string[];
+  /** Model options when the model is given by name. */
+  width?: number;
+  stem?: 'imagenet' | 'cifar';
+  /** Seed of the model's initialisation and of the trainer's draws (mixup). Default 0. */
+  seed?: number;
+  /** A teacher for knowledge distillation (evaluated in eval mode), when the recipe asks for it. */
+  teacher?: Net;
+}
+
+export interface EpochLogs {
+  epoch: number;
+  loss: number;
+  /** Training accuracy of the epoch (against the arg-max of mixed targets under mixup). */
+  acc: number;
+  lr: number;
+  imgPerSec: number;
+  seconds: number;
+  skippedSteps: number;
+  lossScale: number;
+  valTop1?: number;
+  valTop5?: number;
+  valLoss?: number;
+}
+
+export interface BatchLogs {
+  step: number;
+  epoch: number;
+  batch: number;
+  loss: number;
+  acc: number;
+  lr: number;
+  lossScale: number;
+  skipped: boolean;
+  imgPerSec: number;
+}
+
+export interface Callbacks {
+  onEpochBegin?(epoch: number): void | Promise<void>;
+  onEpochEnd?(epoch: number, logs: EpochLogs): void | Promise<void>;
+  onBatchEnd?(step: number, logs: BatchLogs): void | Promise<void>;
+}
+
+export interface FitOptions {
+  validation?: BatchSource;
+  /** Epochs to train, counted from the current epoch (default: the recipe's, minus those done). */
+  epochs?: number;
+  callbacks?: Callbacks;
+  /** Aborting stops after the current step; fit resolves with `aborted: true`. */
+  signal?: AbortSignal;
+  /** Stop after this many steps in total (for tests and resumes). */
+  maxSteps?: number;
+}
+
+export interface FitResult {
+  history: EpochLogs[];
+  aborted: boolean;
+  step: number;
+  epoch: number;
+}
+
+export interface EvalResult {
+  top1: number;
+  top5: number;
+  loss: number;
+  n: number;
+}
+
+export interface Prediction {
+  label: string;
+  index: number;
+  score: number;
+}
+
+const OPTION_KEYS = ['recipe', 'overrides', 'inputSize', 'numClasses', 'classes', 'width', 'stem', 'seed', 'teacher'] as const;
+
+export class Trainer {
+  readonly model: Model;
+  readonly recipe: Recipe;
+  readonly net: Net;
+  readonly classes: string[];
+  readonly inputSize: number;
+  /** Optimizer steps taken (the schedule's position). */
+  step = 0;
+  /** Epochs completed. */
+  epoch = 0;
+  private scaler: LossScaler;
+  private rng: TrainRng;
+  private readonly teacher?: Net;
+  private readonly seed: number;
+
+  constructor(model: string | Model, options: TrainerOptions) {
+    const o = expectObject('options', options);
+    expectKeys('options', o, OPTION_KEYS);
+    this.recipe = resolveRecipe((o.recipe as RecipeName | Recipe | undefined) ?? 'tricks', (o.overrides as RecipeOverrides | undefined) ?? {});
+    this.inputSize = expectInt('options.inputSize', o.inputSize, 1, 65536);
+    this.seed = o.seed === undefined ? 0 : expectInt('options.seed', o.seed, 0, 2 ** 32 - 1);
+    if (typeof model === 'string') {
+      this.model = createModel(model, {
+        numClasses: o.numClasses === undefined ? (o.classes as string[] | undefined)?.length ?? 1000 : expectInt('options.numClasses', o.numClasses, 2, 2 ** 20),
+        width: o.width as number | undefined,
+        stem: o.stem as 'imagenet' | 'cifar' | undefined,
+        zeroGamma: this.recipe.zeroGamma,
+        seed: this.seed,
+      });
+    } else {
+      if (typeof model !== 'object' || model === null || typeof (model as Model).graph !== 'function') fail('ERR_ARGUMENT', 'model name or Model', 'model', model);
+      this.model = model;
+    }
+    const noDecay = noBiasDecay(this.model.parameters(), { enabled: this.recipe.noBiasDecay });
+    this.net = Net.fromModel(this.model, { batchSize: this.recipe.batchSize, inputSize: this.inputSize, precision: this.recipe.precision, noDecay });
+    const classes = o.classes === undefined ? Array.from({ length: this.net.numClasses }, (_, i) => String(i)) : (o.classes as string[]);
+    if (!Array.isArray(classes) || classes.length !== this.net.numClasses || !classes.every((c) => typeof c === 'string')) {
+      fail('ERR_ARGUMENT', `${this.net.numClasses} class names`, 'options.classes', o.classes);
+    }
+    this.classes = classes.slice();
+    this.scaler = this.recipe.precision === 'fp16' ? new LossScaler() : LossScaler.disabled();
+    this.rng = new TrainRng(this.seed);
+    if (this.recipe.distillation) {
+      if (!(o.teacher instanceof Net)) fail('ERR_ARGUMENT', 'a teacher Net (the recipe distils)', 'options.teacher', o.teacher);
+      if (o.teacher.numClasses !== this.net.numClasses) fail('ERR_SHAPE', `a teacher with ${this.net.numClasses} classes`, 'options.teacher.numClasses', o.teacher.numClasses);
+      this.teacher = o.teacher;
+    }
+  }
+
+  /** The current loss scale (1 in FP32). */
+  get lossScale(): number {
+    return this.scaler.scale;
+  }
+
+  /** The learning-rate schedule for `stepsPerEpoch` steps per epoch. */
+  schedule(stepsPerEpoch: number): Schedule {
+    return recipeSchedule(this.recipe, stepsPerEpoch);
+  }
+
+  /**
+   * Trains for `epochs` epochs from the current epoch. A step whose gradients overflow in
+   * FP16 is skipped and the loss scale halved; a non-finite FP32 step stops the run with
+   * ERR_NON_FINITE before anything is saved.
+   */
+  async fit(train: BatchSource, options: FitOptions = {}): Promise<FitResult> {
+    const o = expectObject('options', options);
+    expectKeys('options', o, ['validation', 'epochs', 'callbacks', 'signal', 'maxSteps']);
+    const epochs = o.epochs === undefined ? Math.max(0, this.recipe.epochs - this.epoch) : expectInt('options.epochs', o.epochs, 0);
+    const cb = (o.callbacks ?? {}) as Callbacks;
+    const signal = o.signal as AbortSignal | undefined;
+    const maxSteps = o.maxSteps === undefined ? Infinity : expectInt('options.maxSteps', o.maxSteps, 0);
+    const stepsPerEpoch = train.length;
+    if (!(stepsPerEpoch >= 1)) fail('ERR_ARGUMENT', 'a data source with at least one batch per epoch', 'train.length', stepsPerEpoch);
+    const lr = this.schedule(stepsPerEpoch);
+    const history: EpochLogs[] = [];
+    const last = this.epoch + epochs;
+    let aborted = false;
+    while (this.epoch < last && !aborted && this.step < maxSteps) {
+      const e = this.epoch;
+      await cb.onEpochBegin?.(e);
+      const t0 = performance.now();
+      let lossSum = 0;
+      let correct = 0;
+      let seen = 0;
+      let skipped = 0;
+      let lrNow = lr(this.step);
+      // Resume mid-epoch: the loader's draws depend on (seed, epoch, index) only, so
+      // skipping the batches already trained on gives the same remaining batches.
+      const done = this.step - e * stepsPerEpoch;
+      let b = 0;
+      for await (const batch of train.epoch(e)) {
+        if (b++ < done) {
+          batch.release?.();
+          continue;
+        }
+        lrNow = lr(this.step);
+        const r = await this.trainBatch(batch, lrNow, e);
+        batch.release?.();
+        const update = this.scaler.update(r.finite);
+        if (update.fatal) {
+          throw new BagOfTricksError('ERR_NON_FINITE', `training stopped at step ${this.step} (epoch ${e}): ${update.reason ?? 'the loss or a gradient is not finite'}; no checkpoint was written for this step`);
+        }
+        if (update.skipped) skipped++;
+        else this.step++;
+        lossSum += r.loss * r.n;
+        correct += r.correct;
+        seen += r.n;
+        const seconds = (performance.now() - t0) / 1000;
+        await cb.onBatchEnd?.(this.step, {
+          step: this.step, epoch: e, batch: b - 1, loss: r.loss, acc: r.correct / r.n, lr: lrNow, lossScale: update.scale,
+          skipped: update.skipped, imgPerSec: seen / seconds,
+        });
+        if (signal?.aborted || this.step >= maxSteps) {
+          aborted = Boolean(signal?.aborted);
+          break;
+        }
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      const complete = this.step - e * stepsPerEpoch >= stepsPerEpoch;
+      const logs: EpochLogs = {
+        epoch: e, loss: seen ? lossSum / seen : NaN, acc: seen ? correct / seen : NaN, lr: lrNow, imgPerSec: seen / seconds, seconds,
+        skippedSteps: skipped, lossScale: this.scaler.scale,
+      };
+      if (!complete) {
+        history.push(logs);
+        break;
+      }
+      this.epoch++;
+      if (o.validation) {
+        const v = await this.evaluate(o.validation as BatchSource);
+        logs.valTop1 = v.top1;
+        logs.valTop5 = v.top5;
+        logs.valLoss = v.loss;
+      }
+      history.push(logs);
+      await cb.onEpochEnd?.(e, logs);
+    }
+    return { history, aborted, step: this.step, epoch: this.epoch };
+  }
+
+  private async trainBatch(batch: TrainBatchLike, lr: number, epoch: number): Promise<StepResult> {
+    const images = asF32(batch.images);
+    const n = images.shape[0];
+    const r = this.recipe;
+    const common = { images, lr, momentum: r.momentum, weightDecay: r.weightDecay, nesterov: r.nesterov, lossScale: this.scaler.scale };
+    const mix = r.mixupAlpha > 0 && mixupActive(epoch, { epochs: r.epochs, offEpochs: r.mixupOffEpochs }) && n > 1;
+    let teacherLogits: Tensor | undefined;
+    let mixup: { perm: Int32Array; lambda: number } | undefined;
+    if (mix) mixup = sampleMixup(this.rng, n, r.mixupAlpha);
+    if (this.teacher) {
+      // The teacher sees what the student sees: the blended images under mixup.
+      teacherLogits = await this.teacher.forward(mixup ? mixImages(images, mixup.perm, mixup.lambda) : images);
+    }
+    const distill = teacherLogits ? { teacherLogits, temperature: r.distillation!.temperature } : {};
+    if (mixup) {
+      const targets = mixTargets(smoothLabels(batch.labels, this.net.numClasses, r.labelSmoothing), mixup.perm, mixup.lambda);
+      return this.net.trainStep({ ...common, targets, mixup, ...distill });
+    }
+    return this.net.trainStep({ ...common, labels: batch.labels, smoothing: r.labelSmoothing, ...distill });
+  }
+
+  /** Top-1, top-5 and mean loss (no smoothing) of the Net in eval mode over every batch. */
+  async evaluate(data: BatchSource, epoch = 0): Promise<EvalResult> {
+    let n = 0;
+    let top1 = 0;
+    let top5 = 0;
+    let loss = 0;
+    for await (const batch of data.epoch(epoch)) {
+      const images = asF32(batch.images);
+      const logits = await this.net.forward(images);
+      batch.release?.();
+      const k = this.net.numClasses;
+      const rows = logits.shape[0];
+      loss += softmaxCrossEntropy(logits, { labels: batch.labels }).loss * rows;
+      for (let i = 0; i < rows; i++) {
+        const row = logits.data.subarray(i * k, (i + 1) * k);
+        const y = batch.labels[i];
+        let above = 0; // classes scored strictly higher than the label
+        for (let j = 0; j < k; j++) if (row[j] > row[y]) above++;
+        if (above === 0) top1++;
+        if (above < 5) top5++;
+      }
+      n += rows;
+    }
+    if (n === 0) fail('ERR_ARGUMENT', 'a data source with at least one image', 'data', data);
+    return { top1: top1 / n, top5: top5 / n, loss: loss / n, n };
+  }
+
+  /** Top-k classes with softmax scores for each image of a batch (N, H, W, 3), normalised like training. */
+  async predict(images: Tensor, topk = 5): Promise<Prediction[][]> {
+    expectInt('topk', topk, 1, this.net.numClasses);
+    const out: Prediction[][] = [];
+    for (let start = 0; start < images.shape[0]; start += this.net.batchSize) {
+      const n = Math.min(this.net.batchSize, images.shape[0] - start);
+      const sample = images.data.length / images.shape[0];
+      const chunk = { data: images.data.subarray(start * sample, (start + n) * sample), shape: [n, ...images.shape.slice(1)] };
+      const logits = await this.net.forward(chunk);
+      const k = this.net.numClasses;
+      for (let i = 0; i < n; i++) {
+        const row = Array.from(logits.data.subarray(i * k, (i + 1) * k));
+        const m = Math.max(...row);
+        const exp = row.map((v) => Math.exp(v - m));
+        const sum = exp.reduce((a, b) => a + b, 0);
+        out.push(exp.map((v, j) => ({ label: this.classes[j], index: j, score: v / sum })).sort((a, b) => b.score - a.score).slice(0, topk));
+      }
+    }
+    return out;
+  }
+
+  /** Writes a checkpoint atomically (weights, momentum, and the run's state in the metadata). */
+  async save(path: string, extra: Record<string, string> = {}): Promise<void> {
+    const tensors: Record<string, Tensor> = { ...this.net.getParameters() };
+    for (const [k, v] of Object.entries(this.net.getMomentum())) tensors[`optimizer.momentum.${k}`] = v;
+    await saveCheckpoint(path, {
+      tensors,
+      metadata: {
+        format: 'pt',
+        bagoftricks: '1',
+        model: JSON.stringify({ name: this.model.name, config: this.model.config }),
+        classes: JSON.stringify(this.classes),
+        recipe: JSON.stringify(this.recipe),
+        inputSize: String(this.inputSize),
+        seed: String(this.seed),
+        step: String(this.step),
+        epoch: String(this.epoch),
+        lossScaler: JSON.stringify(this.scaler.state()),
+        rng: JSON.stringify(this.rng.state()),
+        ...extra,
+      },
+    });
+  }
+
+  /**
+   * A trainer restored from a checkpoint written by save(): the same model, recipe (with
+   * `overrides` applied on top), weights, momentum, step, epoch, loss scale and RNG.
+   */
+  static async load(path: string, options: { overrides?: RecipeOverrides; teacher?: Net } = {}): Promise<Trainer> {
+    const { tensors, metadata } = await loadCheckpoint(path);
+    const meta = (key: string): string => {
+      const v = metadata[key];
+      if (typeof v !== 'string') throw new BagOfTricksError('ERR_CHECKPOINT_FORMAT', `${path}: metadata has no "${key}" (not a bagoftricks training checkpoint)`);
+      return v;
+    };
+    const parse = (key: string): unknown => {
+      try {
+        return JSON.parse(meta(key));
+      } catch {
+        throw new BagOfTricksError('ERR_CHECKPOINT_FORMAT', `${path}: metadata "${key}" is not valid JSON`);
+      }
+    };
+    const model = parse('model') as { name: string; config: { numClasses: number; width: number; stem: 'imagenet' | 'cifar'; zeroGamma: boolean; seed: number } };
+    const recipe = parse('recipe') as Recipe;
+    const created = createModel(model.name, { numClasses: model.config.numClasses, width: model.config.width, stem: model.config.stem, zeroGamma: model.config.zeroGamma, seed: model.config.seed });
+    const trainer = new Trainer(created, {
+      recipe,
+      overrides: options.overrides ?? {},
+      inputSize: Number(meta('inputSize')),
+      classes: parse('classes') as string[],
+      seed: Number(meta('seed')),
+      teacher: options.teacher,
+    });
+    const weights: Record<string, Tensor> = {};
+    const momentum: Record<string, Tensor> = {};
+    for (const [k, v] of Object.entries(tensors)) {
+      if (k.startsWith('optimizer.momentum.')) momentum[k.slice('optimizer.momentum.'.length)] = v as Tensor;
+      else weights[k] = v as Tensor;
+    }
+    trainer.net.setParameters(weights);
+    trainer.net.setMomentum(momentum);
+    trainer.step = Number(meta('step'));
+    trainer.epoch = Number(meta('epoch'));
+    trainer.scaler = LossScaler.fromState(parse('lossScaler') as never);
+    trainer.rng = TrainRng.fromState(parse('rng'));
+    return trainer;
+  }
+
+  /** Frees the Net. */
+  dispose(): void {
+    this.net.dispose();
+  }
+}
+
+function asF32(images: TrainBatchLike['images']): Tensor {
+  if (!(images.data instanceof Float32Array)) fail('ERR_DTYPE', "Float32Array images (a loader with output 'f32')", 'batch.images.data', images.data);
+  return { data: images.data, shape: images.shape.slice() };
+}
