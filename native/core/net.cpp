@@ -636,32 +636,29 @@ struct Net::Impl {
     return const_cast<Param&>(static_cast<const Impl*>(this)->param(name));
   }
 
-  // OIHW (K, Cg, R, S) <-> KRSC (K, R, S, Cg)
-  static void copy_out(const Param& p, const Tensor& t, float* out) {
-    const float* src = t.data<float>();
+  // Between the core's layout and PyTorch's: KRSC (K, R, S, Cg) <-> OIHW (K, Cg, R, S) for
+  // conv weights, a plain copy otherwise.
+  static void copy_layout(const Param& p, const float* src, float* dst, bool to_pytorch) {
     if (!p.conv) {
-      std::memcpy(out, src, t.nbytes());
+      std::memcpy(dst, src, p.data.nbytes());
       return;
     }
     const int64_t k = p.info.shape[0], cg = p.info.shape[1], r = p.info.shape[2], s = p.info.shape[3];
     for (int64_t o = 0; o < k; ++o)
       for (int64_t c = 0; c < cg; ++c)
         for (int64_t i = 0; i < r; ++i)
-          for (int64_t j = 0; j < s; ++j)
-            out[((o * cg + c) * r + i) * s + j] = src[((o * r + i) * s + j) * cg + c];
+          for (int64_t j = 0; j < s; ++j) {
+            const int64_t oihw = ((o * cg + c) * r + i) * s + j;
+            const int64_t krsc = ((o * r + i) * s + j) * cg + c;
+            if (to_pytorch) dst[oihw] = src[krsc];
+            else dst[krsc] = src[oihw];
+          }
+  }
+  static void copy_out(const Param& p, const Tensor& t, float* out) {
+    copy_layout(p, t.data<float>(), out, true);
   }
   static void copy_in(const Param& p, Tensor& t, const float* in) {
-    float* dst = t.data<float>();
-    if (!p.conv) {
-      std::memcpy(dst, in, t.nbytes());
-      return;
-    }
-    const int64_t k = p.info.shape[0], cg = p.info.shape[1], r = p.info.shape[2], s = p.info.shape[3];
-    for (int64_t o = 0; o < k; ++o)
-      for (int64_t c = 0; c < cg; ++c)
-        for (int64_t i = 0; i < r; ++i)
-          for (int64_t j = 0; j < s; ++j)
-            dst[((o * r + i) * s + j) * cg + c] = in[((o * cg + c) * r + i) * s + j];
+    copy_layout(p, in, t.data<float>(), false);
   }
 
   size_t memory_bytes() const {
