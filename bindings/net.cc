@@ -11,6 +11,7 @@
 //   getParameter(name) / setParameter(name, data), getGradient(name),
 //   getMomentum(name) / setMomentum(name, data)   (PyTorch layouts)
 //   numClasses(), memoryBytes(), dispose()
+//   setProfiling(on), profile() -> [{ op, phase, seconds, calls }]   (time per op kind)
 //
 // One call runs at a time per Net (ERR_BUSY otherwise; the TypeScript layer queues).
 // Inputs are copied into staging buffers allocated with the Net, so a step allocates
@@ -245,6 +246,8 @@ class NetWrap : public Napi::ObjectWrap<NetWrap> {
         InstanceMethod<&NetWrap::NumClasses>("numClasses"),
         InstanceMethod<&NetWrap::MemoryBytes>("memoryBytes"),
         InstanceMethod<&NetWrap::Dispose>("dispose"),
+        InstanceMethod<&NetWrap::SetProfiling>("setProfiling"),
+        InstanceMethod<&NetWrap::Profile>("profile"),
     });
   }
 
@@ -469,6 +472,33 @@ class NetWrap : public Napi::ObjectWrap<NetWrap> {
     return guard(info, [&]() -> Napi::Value {
       if (!state_) return Napi::Number::New(info.Env(), 0);
       return Napi::Number::New(info.Env(), double(state_->external_bytes));
+    });
+  }
+
+  Napi::Value SetProfiling(const Napi::CallbackInfo& info) {
+    return guard(info, [&]() -> Napi::Value {
+      NetState& s = Live(info.Env(), false);
+      s.net->set_profiling(bool_arg(info, 0, "on"));
+      s.net->reset_profile();
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value Profile(const Napi::CallbackInfo& info) {
+    return guard(info, [&]() -> Napi::Value {
+      Napi::Env env = info.Env();
+      NetState& s = Live(env, false);
+      auto entries = s.net->profile();
+      Napi::Array out = Napi::Array::New(env, entries.size());
+      for (uint32_t i = 0; i < entries.size(); ++i) {
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("op", entries[i].op);
+        o.Set("phase", entries[i].phase);
+        o.Set("seconds", entries[i].seconds);
+        o.Set("calls", double(entries[i].calls));
+        out.Set(i, o);
+      }
+      return out;
     });
   }
 

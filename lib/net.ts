@@ -92,6 +92,16 @@ interface NativeNet {
   numClasses(): number;
   memoryBytes(): number;
   dispose(): void;
+  setProfiling(on: boolean): void;
+  profile(): ProfileEntry[];
+}
+
+/** Time spent per op kind and phase since profiling was turned on. */
+export interface ProfileEntry {
+  op: string;
+  phase: 'forward' | 'backward' | 'loss' | 'update' | 'other';
+  seconds: number;
+  calls: number;
 }
 
 const OPTION_KEYS = ['batchSize', 'height', 'width', 'noDecay', 'parameters', 'precision'] as const;
@@ -244,6 +254,17 @@ export class Net {
       const data = ArrayBuffer.isView(v) ? (v as Float32Array) : expectTensor(`values["${name}"]`, v).data;
       callNative(() => h.setMomentum(name, data));
     }
+  }
+
+  /** Turns the per-op profiler on (resetting it) or off. It costs two clock reads per layer. */
+  setProfiling(on: boolean): void {
+    const h = this.idle();
+    callNative(() => h.setProfiling(expectBool('on', on)));
+  }
+
+  /** Seconds and calls per op kind and phase since setProfiling(true), most expensive first. */
+  profile(): ProfileEntry[] {
+    return callNative(() => this.idle().profile()).sort((a, b) => b.seconds - a.seconds);
   }
 
   /** Frees the Net's memory now; later calls throw ERR_DISPOSED. A step in flight finishes first. */

@@ -26,6 +26,21 @@ test('bench train --json prints one line with img/s and ms per step', () => {
   assert.ok(j.memoryBytes > 0);
 });
 
+test('bench train --profile reports time per op kind and phase', () => {
+  const r = run('bench', 'train', '--model', 'resnet18', '--width', '0.25', '--stem', 'cifar', '--size', '16', '--batch-size', '4', '--steps', '2', '--classes', '5', '--json', '--profile');
+  assert.is(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  const by = (op: string, phase: string) => j.profile.find((e: { op: string; phase: string }) => e.op === op && e.phase === phase);
+  // resnet18 has 20 convolutions (17 in the blocks and stem, 3 downsample) per pass.
+  assert.is(by('conv2d', 'forward').calls, 2 * 20);
+  assert.is(by('conv2d', 'backward').calls, 2 * 20);
+  assert.is(by('sgd', 'update').calls, 2);
+  assert.is(by('cross_entropy', 'loss').calls, 2);
+  const total = j.profile.reduce((a: number, e: { seconds: number }) => a + e.seconds, 0);
+  assert.ok(total > 0 && total <= (j.msPerStep * 2) / 1000 * 1.05, `profiled ${total} s of ${(j.msPerStep * 2) / 1000} s`);
+  for (let i = 1; i < j.profile.length; i++) assert.ok(j.profile[i - 1].seconds >= j.profile[i].seconds, 'sorted');
+});
+
 test('bench usage errors exit 2 with a message', () => {
   for (const args of [['bench'], ['bench', 'nope'], ['bench', 'train', '--batch-size', '0'], ['bench', 'train', '--model', 'resnet7'], ['bench', 'train', '--stepz', '2']]) {
     const r = run(...args);

@@ -10,7 +10,7 @@
  */
 import { BagOfTricksError } from '../errors';
 import { createModel } from '../models';
-import { Net } from '../net';
+import { Net, ProfileEntry } from '../net';
 import { cudaInfo, getThreads } from '../runtime';
 import { parseFlags, UsageError } from '../cli/args';
 
@@ -24,6 +24,7 @@ export const BENCH_TRAIN_USAGE = `Usage: bagoftricks bench train [--model NAME] 
   --classes N      default 1000
   --width X        channel multiplier, default 1
   --backend B      cpu (the CUDA backend's Net is not built yet)
+  --profile        time per op kind (forward, backward, loss, update) over the timed steps
   --json           one JSON line
 `;
 
@@ -41,10 +42,12 @@ export interface TrainBenchResult {
   params: number;
   gflopPerImage: number;
   cudaReason: string;
+  /** With profile: seconds per op kind and phase over the timed steps, most expensive first. */
+  profile?: ProfileEntry[];
 }
 
 /** Runs the benchmark; also used by benchmarks/train.js. */
-export async function benchTrain(o: { model: string; batchSize: number; size: number; steps: number; classes: number; width: number; stem: 'imagenet' | 'cifar' }): Promise<TrainBenchResult> {
+export async function benchTrain(o: { model: string; batchSize: number; size: number; steps: number; classes: number; width: number; stem: 'imagenet' | 'cifar'; profile?: boolean }): Promise<TrainBenchResult> {
   const model = createModel(o.model, { numClasses: o.classes, width: o.width, stem: o.stem, seed: 0 });
   const summary = model.summary(o.size);
   const net = Net.fromModel(model, { batchSize: o.batchSize, inputSize: o.size });
@@ -58,6 +61,7 @@ export async function benchTrain(o: { model: string; batchSize: number; size: nu
     const labels = Int32Array.from({ length: o.batchSize }, (_, i) => i % o.classes);
     const batch = { images, labels, lr: 0.01, smoothing: 0.1 };
     await net.trainStep(batch); // warm-up
+    if (o.profile) net.setProfiling(true);
     const stepMs: number[] = [];
     for (let i = 0; i < o.steps; i++) {
       const t0 = process.hrtime.bigint();
@@ -80,6 +84,7 @@ export async function benchTrain(o: { model: string; batchSize: number; size: nu
       // Forward MACs × 2 FLOP, × 3 for forward + backward-data + backward-filter.
       gflopPerImage: (summary.macs * 2 * 3) / 1e9,
       cudaReason: cudaInfo().available ? '' : cudaInfo().reason,
+      ...(o.profile ? { profile: net.profile() } : {}),
     };
   } finally {
     net.dispose();
@@ -99,6 +104,7 @@ export async function benchTrainCli(argv: string[]): Promise<number> {
       stem: { type: 'string', choices: ['imagenet', 'cifar'] },
       backend: { type: 'string', choices: ['cpu', 'auto'] },
       json: { type: 'bool' },
+      profile: { type: 'bool' },
       help: { type: 'bool' },
     }));
   } catch (e) {
@@ -120,6 +126,7 @@ export async function benchTrainCli(argv: string[]): Promise<number> {
     classes: (flags.classes as number) ?? 1000,
     width: (flags.width as number) ?? 1,
     stem: ((flags.stem as string) ?? 'imagenet') as 'imagenet' | 'cifar',
+    profile: Boolean(flags.profile),
   };
   let r: TrainBenchResult;
   try {
@@ -141,6 +148,13 @@ export async function benchTrainCli(argv: string[]): Promise<number> {
     console.log(`${r.imgPerSec.toFixed(2)} img/s, ${r.msPerStep.toFixed(0)} ms/step over ${r.steps} steps ` +
       `(${(r.imgPerSec * r.gflopPerImage).toFixed(1)} GFLOP/s at ${r.gflopPerImage.toFixed(1)} GFLOP per image; ` +
       `Net memory ${(r.memoryBytes / 2 ** 20).toFixed(0)} MiB)`);
+    if (r.profile) {
+      const total = r.profile.reduce((a, e) => a + e.seconds, 0);
+      console.log(`time per op over ${r.steps} steps (${total.toFixed(2)} s profiled):`);
+      for (const e of r.profile) {
+        console.log(`  ${`${e.op} ${e.phase}`.padEnd(26)} ${e.seconds.toFixed(3).padStart(9)} s  ${((100 * e.seconds) / total).toFixed(1).padStart(5)}%  ${String(e.calls).padStart(6)} calls`);
+      }
+    }
   }
   return 0;
 }

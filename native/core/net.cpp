@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -85,6 +86,17 @@ struct Net::Impl {
   std::vector<char> grad_written;  // per value, during a backward pass
   int output = -1;
   int64_t classes = 0;
+  // Profiling: seconds and calls per (op kind, phase).
+  bool profiling = false;
+  std::map<std::pair<std::string, std::string>, std::pair<double, int64_t>> prof;
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point tick() const { return profiling ? Clock::now() : Clock::time_point(); }
+  void tock(Clock::time_point t0, const char* op, const char* phase) {
+    if (!profiling) return;
+    auto& e = prof[{op, phase}];
+    e.first += std::chrono::duration<double>(Clock::now() - t0).count();
+    e.second += 1;
+  }
   std::function<void(const std::string&)> hook;
 
   // --- compilation ------------------------------------------------------------------
@@ -391,6 +403,7 @@ struct Net::Impl {
     round16(act(0), n * values[0].sample_numel);
     for (Node& node : nodes) {
       if (node.skip) continue;
+      const auto t0 = tick();
       const NodeDesc& d = node.desc;
       const Shape& xs = values[node.in[0]].sample;
       float* x = act(node.in[0]);
@@ -436,6 +449,7 @@ struct Net::Impl {
         }
       }
       round16(y, n * values[node.out].sample_numel);
+      tock(t0, op_name(d.op), "forward");
     }
   }
 
@@ -465,6 +479,7 @@ struct Net::Impl {
     for (int i = static_cast<int>(nodes.size()) - 1; i >= 0; --i) {
       Node& node = nodes[i];
       if (node.skip) continue;
+      const auto t0 = tick();
       const NodeDesc& d = node.desc;
       const int xin = node.in[0];
       const Shape& xs = values[xin].sample;
@@ -541,6 +556,7 @@ struct Net::Impl {
           break;
         }
       }
+      tock(t0, op_name(d.op), "backward");
     }
   }
 
@@ -588,9 +604,13 @@ struct Net::Impl {
   TrainStepResult forward_backward(const TrainStepArgs& a) {
     check_args(a);
     run_forward(a.n, a.images, true, a.mixup_perm, a.mixup_lambda);
+    auto t0 = tick();
     TrainStepResult r = loss_and_grad(a);
+    tock(t0, "cross_entropy", "loss");
     run_backward(a.n);
+    t0 = tick();
     r.finite = std::isfinite(r.loss) && gradients_finite();
+    tock(t0, "finite_check", "other");
     return r;
   }
 
@@ -682,8 +702,20 @@ Net::~Net() = default;
 
 TrainStepResult Net::train_step(const TrainStepArgs& args) {
   TrainStepResult r = impl_->forward_backward(args);
-  if (r.finite) impl_->update(args);
+  if (r.finite) {
+    const auto t0 = impl_->tick();
+    impl_->update(args);
+    impl_->tock(t0, "sgd", "update");
+  }
   return r;
+}
+
+void Net::set_profiling(bool on) { impl_->profiling = on; }
+void Net::reset_profile() { impl_->prof.clear(); }
+std::vector<Net::ProfileEntry> Net::profile() const {
+  std::vector<ProfileEntry> out;
+  for (const auto& [key, value] : impl_->prof) out.push_back({key.first, key.second, value.first, value.second});
+  return out;
 }
 
 TrainStepResult Net::forward_backward(const TrainStepArgs& args) {

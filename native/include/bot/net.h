@@ -134,6 +134,19 @@ class Net {
   int64_t input_channels() const;
   Precision precision() const;
   size_t memory_bytes() const;  // every buffer the Net owns
+  // Time spent per op kind since the last reset, when profiling is on (off by default:
+  // it costs two clock reads per node). Phases: "forward", "backward", "loss", "update",
+  // "other" (input copy, finite check).
+  struct ProfileEntry {
+    std::string op;     // "conv2d", "batchnorm", ... or the phase for loss/update/other
+    std::string phase;  // "forward" | "backward" | "loss" | "update" | "other"
+    double seconds = 0.0;
+    int64_t calls = 0;
+  };
+  void set_profiling(bool on);
+  std::vector<ProfileEntry> profile() const;
+  void reset_profile();
+
   // Called during backward as each parameter's gradient becomes final (for overlapping
   // communication with the rest of the backward pass).
   void set_gradient_ready_hook(std::function<void(const std::string&)> hook);
