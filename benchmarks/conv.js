@@ -7,7 +7,7 @@
  * thread count in the same run (ratio = our GFLOP/s / PyTorch's).
  *
  *   node benchmarks/conv.js [--batch 32] [--size 224] [--threads 1,2] [--reps 2]
- *                           [--only stem,layer3] [--no-peer] [--out results.json]
+ *                           [--only stem,layer3] [--no-peer] [--peer-isa AVX2] [--out results.json]
  * Prints a table per thread count and one final JSON line.
  */
 const { spawnSync } = require('child_process');
@@ -56,18 +56,30 @@ function ours(sh) {
   const o = { stride: sh.stride, padding: sh.pad };
   const y = ops.conv2d(x, w, o);
   const dy = { data: randn(y.data.length), shape: y.shape };
+  // Outputs go to buffers allocated once (as in a training step), so that what is timed is
+  // the convolution and not the allocation and first-touch page faults of a new array.
+  const dx = new Float32Array(x.data.length);
+  const dw = new Float32Array(w.data.length);
   return {
-    forward: best(() => ops.conv2d(x, w, o)),
-    backwardData: best(() => ops.conv2dBackwardData(dy, w, { ...o, inputShape: x.shape })),
-    backwardFilter: best(() => ops.conv2dBackwardFilter(x, dy, { ...o, weightShape: w.shape })),
+    forward: best(() => ops.conv2d(x, w, { ...o, out: y.data })),
+    backwardData: best(() => ops.conv2dBackwardData(dy, w, { ...o, inputShape: x.shape, out: dx })),
+    backwardFilter: best(() => ops.conv2dBackwardFilter(x, dy, { ...o, weightShape: w.shape, out: dw })),
   };
 }
 
+// The peer's oneDNN picks the widest instruction set of the CPU (AVX-512 where there is
+// one); --peer-isa AVX2 limits it to AVX2 (ONEDNN_MAX_CPU_ISA), the instruction set of our
+// kernels, for a like-for-like comparison.
+const peerIsa = arg('peer-isa', '');
+
 function torchPeer(threads) {
   if (!usePeer) return null;
+  const env = { ...process.env };
+  if (peerIsa) env.ONEDNN_MAX_CPU_ISA = peerIsa;
   const r = spawnSync('/usr/bin/python3', [path.join(__dirname, 'peers', 'torch_conv.py')], {
     input: JSON.stringify({ shapes, batch, threads, reps, format: 'channels_last' }),
     encoding: 'utf8',
+    env,
     maxBuffer: 16 << 20,
   });
   if (r.status !== 0) {
@@ -79,14 +91,14 @@ function torchPeer(threads) {
 
 const PASSES = ['forward', 'backwardData', 'backwardFilter'];
 const m = machine();
-const report = { benchmark: 'conv2d', date: new Date().toISOString(), machine: m, batch, size, runs: [] };
+const report = { benchmark: 'conv2d', date: new Date().toISOString(), machine: m, batch, size, peerIsa: peerIsa || 'default', runs: [] };
 console.log(`conv2d on ${m.cpu} (${m.cores} cores, ${m.clockGHz} GHz, FMA peak ${m.peakGflopsPerCore} GFLOP/s per core), batch ${batch}, ${size}², NHWC fp32`);
 
 for (const threads of threadList) {
   bot.runtime.setThreads(threads);
   const peer = torchPeer(threads);
   const peak = m.peakGflopsPerCore * threads;
-  console.log(`\n${threads} thread(s), peak ${peak.toFixed(0)} GFLOP/s${peer ? `; PyTorch ${peer.torch} (oneDNN ${peer.mkldnn}, channels_last)` : ''}`);
+  console.log(`\n${threads} thread(s), AVX2 peak ${peak.toFixed(0)} GFLOP/s${peer ? `; PyTorch ${peer.torch} (oneDNN ${peer.mkldnn}, channels_last, ISA ${peerIsa || 'default'})` : ''}`);
   console.log('shape'.padEnd(30) + PASSES.map((p) => p.padStart(16) + (peer ? '  vs torch' : '')).join(''));
   const rows = [];
   const totals = { ours: { forward: 0, backwardData: 0, backwardFilter: 0 }, torch: { forward: 0, backwardData: 0, backwardFilter: 0 } };
@@ -126,7 +138,7 @@ for (const threads of threadList) {
   }
   console.log(line);
   console.log('% of FMA peak'.padEnd(30) + PASSES.map((p) => `${summary[p].percentOfPeak.toFixed(0)}%`.padStart(16) + (peer ? ''.padStart(10) : '')).join(''));
-  report.runs.push({ threads, peakGflops: peak, torch: peer ? { version: peer.torch, mkldnn: peer.mkldnn, format: peer.format } : null, summary, rows });
+  report.runs.push({ threads, peakGflops: peak, torch: peer ? { version: peer.torch, mkldnn: peer.mkldnn, format: peer.format, isa: peerIsa || 'default' } : null, summary, rows });
 }
 
 if (outFile) fs.writeFileSync(outFile, JSON.stringify(report, null, 1));

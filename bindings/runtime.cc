@@ -33,6 +33,10 @@ Napi::Value CpuFeatures(const Napi::CallbackInfo& info) {
   return o;
 }
 
+Napi::Value MeasureClock(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), bot::measure_clock_ghz());
+}
+
 Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bot::CudaInfo c = bot::cuda_info();
@@ -70,6 +74,7 @@ void InitRuntime(Napi::Env env, Napi::Object runtime) {
   SetOp(env, runtime, "setThreads", SetThreads);
   SetOp(env, runtime, "cpuFeatures", CpuFeatures);
   SetOp(env, runtime, "cudaInfo", CudaInfo);
+  SetOp(env, runtime, "measureClockGHz", MeasureClock);
   SetOp(env, runtime, "cudaSelftest", CudaSelftest);
 #ifdef BOT_WITH_CUDA
   runtime.Set("cudaCompiled", true);

@@ -16,6 +16,7 @@ export interface NativeAddon {
     setThreads(n: number): void;
     cpuFeatures(): { avx2: boolean; fma: boolean; f16c: boolean; avx512f: boolean; avx2KernelsUsed: boolean };
     cudaInfo(): CudaInfo;
+    measureClockGHz(): number;
     cudaSelftest(n: number): number;
     cudaCompiled: boolean;
   };

@@ -19,6 +19,14 @@ export function cpuFeatures() {
   return native().runtime.cpuFeatures();
 }
 
+/**
+ * The core clock in GHz, measured with a dependent integer-multiply chain (~0.2 s);
+ * /proc/cpuinfo often reports the nominal rate instead. 0 where it cannot be measured.
+ */
+export function measureClockGHz(): number {
+  return native().runtime.measureClockGHz();
+}
+
 /** The CUDA backend's status: whether it was compiled in, the device, or why it is unusable. */
 export function cudaInfo(): CudaInfo {
   return native().runtime.cudaInfo();

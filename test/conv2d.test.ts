@@ -324,4 +324,27 @@ test('the native boundary re-checks what JS sends', () => {
   }
 });
 
+test('the synchronous passes write into a caller-provided out array', async () => {
+  const rng = new Rng(31);
+  const x = rng.tensor([2, 7, 7, 5]);
+  const w = rng.tensor([6, 3, 3, 5]);
+  const o = { stride: 2, padding: 1 };
+  const y = ops.conv2d(x, w, o);
+  const out = new Float32Array(y.data.length).fill(NaN);
+  const y2 = ops.conv2d(x, w, { ...o, out });
+  assert.ok(y2.data === out, 'the result is the given array');
+  assert.equal(Array.from(out), Array.from(y.data));
+  const dy = rng.tensor(y.shape);
+  const dxOut = new Float32Array(x.data.length).fill(7);
+  const dx = ops.conv2dBackwardData(dy, w, { ...o, inputShape: x.shape, out: dxOut });
+  assert.ok(dx.data === dxOut);
+  assert.equal(Array.from(dxOut), Array.from(ops.conv2dBackwardData(dy, w, { ...o, inputShape: x.shape }).data));
+  const dwOut = new Float32Array(w.data.length).fill(-1);
+  ops.conv2dBackwardFilter(x, dy, { ...o, weightShape: w.shape, out: dwOut });
+  assert.equal(Array.from(dwOut), Array.from(ops.conv2dBackwardFilter(x, dy, { ...o, weightShape: w.shape }).data));
+  expectCode(() => ops.conv2d(x, w, { ...o, out: new Float32Array(3) }), 'ERR_SHAPE', 'out of the wrong size');
+  expectCode(() => ops.conv2d(x, w, { ...o, out: new Float64Array(y.data.length) as unknown as Float32Array }), 'ERR_DTYPE', 'out of the wrong type');
+  await expectCodeAsync(() => ops.conv2dAsync(x, w, { ...o, out }), 'ERR_ARGUMENT', 'out with the async op');
+});
+
 test.run();

@@ -42,31 +42,6 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-// Core clock in GHz from a dependent imul chain (latency 3 cycles on Intel since Nehalem
-// and AMD since Zen). Best of many short runs, to skip those the scheduler interrupted.
-double measure_clock_ghz() {
-#if defined(__x86_64__)
-  constexpr int64_t kIters = 100'000;    // 100k x 10 imuls x 3 cycles: ~1 ms, shorter than a time slice
-  constexpr double kCyclesPerIter = 30.0; // 10 dependent imuls of 3 cycles each
-  constexpr int kRuns = 200;              // best of many short runs skips the interrupted ones
-  double best = 0.0;
-  for (int run = 0; run < kRuns; ++run) {
-    uint64_t x = 3;
-    auto t0 = Clock::now();
-    for (int64_t i = 0; i < kIters; ++i) {
-      __asm__ volatile(
-          "imul %0, %0\n\timul %0, %0\n\timul %0, %0\n\timul %0, %0\n\timul %0, %0\n\t"
-          "imul %0, %0\n\timul %0, %0\n\timul %0, %0\n\timul %0, %0\n\timul %0, %0\n\t"
-          : "+r"(x));
-    }
-    best = std::max(best, kIters * kCyclesPerIter / seconds_since(t0) * 1e-9);
-  }
-  return best;
-#else
-  return 0.0;
-#endif
-}
-
 #if defined(__x86_64__)
 // FMA throughput: 12 independent accumulators (enough to cover latency 4-5 x 2 pipes).
 __attribute__((target("avx2,fma"))) double measure_fma_gflops() {
@@ -183,7 +158,7 @@ int main(int argc, char** argv) {
   if (sizes.empty()) sizes = {256, 512, 1024, 2048};
 
   const int all_threads = std::max(1u, std::thread::hardware_concurrency());
-  const double ghz = measure_clock_ghz();
+  const double ghz = bot::measure_clock_ghz();
   const double peak_core = kFlopPerCycleAvx2 * ghz;
 #if defined(__x86_64__)
   const double fma_loop = bot::use_avx2_fma() ? measure_fma_gflops() : 0.0;

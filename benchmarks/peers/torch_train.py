@@ -3,7 +3,9 @@ batch, input size, loss (label smoothing 0.1) and optimizer (SGD, Nesterov momen
 weight decay 1e-4) on the CPU, in both memory formats; reports the faster.
 
 Reads a JSON job on stdin: {"model": "resnet50d", "batch": 32, "size": 224, "steps": 3,
-"classes": 1000, "width": 1, "threads": 2}; prints one JSON object."""
+"classes": 1000, "width": 1, "threads": 2, "formats": ["channels_last", "contiguous"]};
+prints one JSON object. The caller limits oneDNN's instruction set with the environment
+variable ONEDNN_MAX_CPU_ISA (e.g. AVX2) when it wants an AVX2-only peer."""
 import json
 import sys
 import time
@@ -114,8 +116,9 @@ def run(job, fmt):
 job = json.load(sys.stdin)
 torch.set_num_threads(job["threads"])
 results = {}
-for name, fmt in (("channels_last", torch.channels_last), ("contiguous", torch.contiguous_format)):
-    params, times = run(job, fmt)
+FORMATS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
+for name in job.get("formats", list(FORMATS)):
+    params, times = run(job, FORMATS[name])
     results[name] = {"msPerStep": 1000 * sum(times) / len(times), "imgPerSec": job["batch"] * len(times) / sum(times)}
 best = max(results, key=lambda k: results[k]["imgPerSec"])
 print(json.dumps({

@@ -7,6 +7,8 @@
 //       -> {data: dx, shape: xShape}
 //   conv2dBackwardFilter(x, xShape, dy, dyShape, wShape, strideH, strideW, padH, padW, groups)
 //       -> {data: dw, shape: wShape}
+// The synchronous ops take an optional last argument `out`: a Float32Array of the output's
+// size to write into (and return) instead of a new array, for callers that reuse buffers.
 #include <cstring>
 #include <memory>
 #include <string>
@@ -26,6 +28,7 @@ struct ConvCall {
   bot::Conv2dProblem p;
   Napi::Float32Array a, b;
   bot::Shape out_shape;
+  size_t out_index = 0;  // argument position of the optional output array
 };
 
 using Kernel = void (*)(const bot::Conv2dProblem&, const float*, const float*, float*);
@@ -68,6 +71,7 @@ ConvCall read_forward(const Napi::CallbackInfo& info) {
   bot::Shape ws = shape_arg(info, 3, "wShape", 4);
   c.p = read_problem(info, xs, ws, 4);
   c.out_shape = output_shape(c.p);
+  c.out_index = 9;
   checked_numel(info.Env(), c.out_shape, "y");
   c.a = f32_arg(info, 0, "x", c.p.x_numel());
   c.b = f32_arg(info, 2, "w", c.p.w_numel());
@@ -82,6 +86,7 @@ ConvCall read_backward_data(const Napi::CallbackInfo& info) {
   c.p = read_problem(info, xs, ws, 5);
   expect_dy_shape(info.Env(), dys, c.p);
   c.out_shape = xs;
+  c.out_index = 10;
   c.a = f32_arg(info, 0, "dy", c.p.y_numel());
   c.b = f32_arg(info, 2, "w", c.p.w_numel());
   return c;
@@ -95,6 +100,7 @@ ConvCall read_backward_filter(const Napi::CallbackInfo& info) {
   c.p = read_problem(info, xs, ws, 5);
   expect_dy_shape(info.Env(), dys, c.p);
   c.out_shape = ws;
+  c.out_index = 10;
   c.a = f32_arg(info, 0, "x", c.p.x_numel());
   c.b = f32_arg(info, 2, "dy", c.p.y_numel());
   return c;
@@ -102,7 +108,9 @@ ConvCall read_backward_filter(const Napi::CallbackInfo& info) {
 
 Napi::Value run_sync(const Napi::CallbackInfo& info, Reader read, Kernel kernel) {
   ConvCall c = read(info);
-  Napi::Float32Array out = new_f32(info.Env(), bot::shape_numel(c.out_shape));
+  const int64_t numel = bot::shape_numel(c.out_shape);
+  Napi::Float32Array out = optional_f32_arg(info, c.out_index, "out", numel);
+  if (out.IsEmpty()) out = new_f32(info.Env(), numel);
   kernel(c.p, c.a.Data(), c.b.Data(), out.Data());
   return tensor_value(info.Env(), out, c.out_shape);
 }

@@ -12,6 +12,7 @@ import { callNative, callNativeAsync } from '../errors';
 import { native } from '../native';
 import { Tensor } from '../tensor';
 import {
+  expectArray,
   MAX_ELEMENTS,
   expectInt,
   expectKeys,
@@ -30,6 +31,12 @@ export interface Conv2dOptions {
   padding?: number | [number, number];
   /** Channel groups, dividing C and K; C for a depthwise convolution. Default 1. */
   groups?: number;
+  /**
+   * Synchronous ops only: a Float32Array of the output's size to write into instead of a
+   * new one (it is returned as the result's data). Spares the allocation and first-touch
+   * page faults of a large output when the caller reuses buffers.
+   */
+  out?: Float32Array;
 }
 
 export interface Conv2dBackwardDataOptions extends Conv2dOptions {
@@ -85,8 +92,15 @@ function geometry(x: number[], w: number[], xName: string, wName: string, o: Rec
 
 function options(name: string, v: unknown, extra: readonly string[] = []): Record<string, unknown> {
   const o = expectObject(name, v);
-  expectKeys(name, o, [...KEYS, ...extra]);
+  expectKeys(name, o, [...KEYS, 'out', ...extra]);
   return o;
+}
+
+/** The optional output array, checked against the output shape (undefined when absent). */
+function outArray(o: Record<string, unknown>, shape: number[], sync: boolean): Float32Array | undefined {
+  if (o.out === undefined) return undefined;
+  if (!sync) fail('ERR_ARGUMENT', 'no out option (the async ops copy their result)', 'options.out', o.out);
+  return expectArray<Float32Array>('options.out', o.out, 'Float32Array', numel(shape));
 }
 
 function requiredShape(name: string, v: unknown, what: string): number[] {
@@ -100,32 +114,32 @@ function sameShape(name: string, expected: number[], actual: number[], what: str
 
 const tail = (g: Geometry) => [g.stride[0], g.stride[1], g.padding[0], g.padding[1], g.groups];
 
-function prepareForward(x: Tensor, w: Tensor, opts: Conv2dOptions): unknown[] {
+function prepareForward(x: Tensor, w: Tensor, opts: Conv2dOptions, sync = true): unknown[] {
   const o = options('options', opts);
   const tx = expectTensor('x', x, 4);
   const tw = expectTensor('w', w, 4);
   const g = geometry(tx.shape, tw.shape, 'x.shape', 'w.shape', o);
-  return [tx.data, tx.shape, tw.data, tw.shape, ...tail(g)];
+  return [tx.data, tx.shape, tw.data, tw.shape, ...tail(g), outArray(o, g.y, sync)];
 }
 
-function prepareBackwardData(dy: Tensor, w: Tensor, opts: Conv2dBackwardDataOptions): unknown[] {
+function prepareBackwardData(dy: Tensor, w: Tensor, opts: Conv2dBackwardDataOptions, sync = true): unknown[] {
   const o = options('options', opts, ['inputShape']);
   const xShape = requiredShape('options.inputShape', o.inputShape, 'shape [N, H, W, C] of the forward input');
   const tdy = expectTensor('dy', dy, 4);
   const tw = expectTensor('w', w, 4);
   const g = geometry(xShape, tw.shape, 'options.inputShape', 'w.shape', o);
   sameShape('dy.shape', g.y, tdy.shape, 'the forward output');
-  return [tdy.data, tdy.shape, tw.data, tw.shape, xShape, ...tail(g)];
+  return [tdy.data, tdy.shape, tw.data, tw.shape, xShape, ...tail(g), outArray(o, xShape, sync)];
 }
 
-function prepareBackwardFilter(x: Tensor, dy: Tensor, opts: Conv2dBackwardFilterOptions): unknown[] {
+function prepareBackwardFilter(x: Tensor, dy: Tensor, opts: Conv2dBackwardFilterOptions, sync = true): unknown[] {
   const o = options('options', opts, ['weightShape']);
   const wShape = requiredShape('options.weightShape', o.weightShape, 'shape [K, R, S, C / groups] of the weights');
   const tx = expectTensor('x', x, 4);
   const tdy = expectTensor('dy', dy, 4);
   const g = geometry(tx.shape, wShape, 'x.shape', 'options.weightShape', o);
   sameShape('dy.shape', g.y, tdy.shape, 'the forward output');
-  return [tx.data, tx.shape, tdy.data, tdy.shape, wShape, ...tail(g)];
+  return [tx.data, tx.shape, tdy.data, tdy.shape, wShape, ...tail(g), outArray(o, wShape, sync)];
 }
 
 /**
@@ -139,7 +153,7 @@ export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tenso
 
 /** conv2d off the JS thread. The inputs are copied before the call returns. */
 export async function conv2dAsync(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Promise<Tensor> {
-  const args = prepareForward(x, w, options);
+  const args = prepareForward(x, w, options, false);
   return callNativeAsync(() => native().ops.conv2dAsync(...args));
 }
 
@@ -160,7 +174,7 @@ export function conv2dBackwardData(dy: Tensor, w: Tensor, options: Conv2dBackwar
 
 /** conv2dBackwardData off the JS thread. The inputs are copied before the call returns. */
 export async function conv2dBackwardDataAsync(dy: Tensor, w: Tensor, options: Conv2dBackwardDataOptions): Promise<Tensor> {
-  const args = prepareBackwardData(dy, w, options);
+  const args = prepareBackwardData(dy, w, options, false);
   return callNativeAsync(() => native().ops.conv2dBackwardDataAsync(...args));
 }
 
@@ -182,7 +196,7 @@ export function conv2dBackwardFilter(x: Tensor, dy: Tensor, options: Conv2dBackw
 
 /** conv2dBackwardFilter off the JS thread. The inputs are copied before the call returns. */
 export async function conv2dBackwardFilterAsync(x: Tensor, dy: Tensor, options: Conv2dBackwardFilterOptions): Promise<Tensor> {
-  const args = prepareBackwardFilter(x, dy, options);
+  const args = prepareBackwardFilter(x, dy, options, false);
   return callNativeAsync(() => native().ops.conv2dBackwardFilterAsync(...args));
 }
 
