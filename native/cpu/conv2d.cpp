@@ -96,16 +96,19 @@ void Conv2dProblem::validate() const {
 
 namespace {
 
-// The im2col tile is written and then read straight back by sgemm's packing; 256 KiB is
-// half of a 512 KiB L2 (the smallest among current AVX2 server cores), leaving the other
-// half to sgemm's packed panels.
-constexpr int64_t kColTileBytes = 256 * 1024;
-// sgemm re-packs w (K x RSC) for every tile; with >= 32 rows that repacking stays below
-// 1/32 of the tile's multiply-adds even when one im2col row alone exceeds the L2 budget.
-constexpr int64_t kMinTileRows = 32;
-// More rows than this buy sgemm nothing (its own M blocking is smaller) and cost
-// parallelism: tiles are the unit of work handed to threads.
-constexpr int64_t kMaxTileRows = 512;
+// Tile size. sgemm packs w (K x RSC: up to 2.4 MB for ResNet-50's 3x3 convolutions) again
+// for every tile, so a tile must carry enough rows to amortise that packing: measured on
+// ResNet-50's 3x3 layers at batch 16 (benchmarks/conv.js), 256 KiB tiles of >= 32 rows
+// ran at 100 GFLOP/s forward on 2 threads, 2 MiB tiles of >= 128 rows at 145, and 8 MiB
+// tiles (too few to share between the threads) at 73. The col tile itself is streamed
+// once into sgemm's packed panels, so it need not fit in L2.
+constexpr int64_t kColTileBytes = 2 * 1024 * 1024;
+// At least 128 rows: w's repacking then costs under 1/128 of the tile's multiply-adds
+// per byte of w, even when one im2col row alone exceeds the byte budget.
+constexpr int64_t kMinTileRows = 128;
+// More rows than this buy nothing more and cost parallelism: tiles are the unit of work
+// handed to threads.
+constexpr int64_t kMaxTileRows = 1024;
 // Direct (grouped) loops: at least 64K multiply-adds (~10 us) per chunk of work handed to
 // a thread, above the pool's wake-up cost.
 constexpr int64_t kDirectGrainMacs = 1 << 16;
