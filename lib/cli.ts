@@ -1,18 +1,28 @@
 #!/usr/bin/env node
 /**
- * The `bagoftricks` command line. Commands of this version: doctor, info, bench, version, help.
- * Exit codes: 0 success, 1 a failure while running, 2 bad usage.
+ * The `bagoftricks` command line. Commands of this version: train, eval, predict, doctor, info,
+ * bench, version, help. Exit codes: 0 success, 1 a failure while running, 2 bad usage,
+ * 130 training interrupted by Ctrl-C (after saving).
  */
 import * as os from 'os';
 import { BagOfTricksError } from './errors';
 import { info } from './cli/info';
 import { benchTrainCli } from './bench/train';
 import { benchData } from './bench/data';
+import { trainCli } from './cli/train';
+import { evalCli } from './cli/eval';
+import { predictCli } from './cli/predict';
 import { cpuFeatures, cudaInfo, getThreads } from './runtime';
 
 const USAGE = `Usage: bagoftricks <command> [options]
 
 Commands:
+  train [--data DIR|mnist] [--model NAME] [--recipe tricks|baseline] [--epochs N] ... [--json]
+                    train a classifier (default: the embedded MNIST digits); train --help
+  eval --checkpoint F --data DIR|mnist [--json]
+                    top-1/top-5 of a checkpoint on a data set
+  predict --checkpoint F IMAGE... [--topk 5] [--json]
+                    top-k labels with scores for each image
   doctor [--json]   what this machine offers: Node, N-API, CPU features, threads, CUDA
   info <model> [--size N] [--classes N] [--width X] [--stem imagenet|cifar] [--json]
                     a model's layers, parameters and multiply-adds
@@ -107,6 +117,12 @@ export function main(argv: string[]): number | Promise<number> {
       }
       case 'info':
         return info(rest);
+      case 'train':
+        return trainCli(rest);
+      case 'eval':
+        return evalCli(rest);
+      case 'predict':
+        return predictCli(rest);
       case 'bench':
         return bench(rest);
       case 'version':
