@@ -66,6 +66,21 @@ test('an overflowing step is skipped: weights and momentum bit-identical, finite
   }
 });
 
+test('a step whose BN running statistics overflow is not finite, even with a finite loss', async () => {
+  const net = Net.fromModel(model, { batchSize: 4, inputSize: 8 });
+  const { images, labels } = batch(9);
+  const huge = { data: images.data.map((v) => v * 1e20), shape: images.shape };
+  const w0 = net.getParameters()['fc.weight'].data.slice();
+  const r = await net.trainStep({ images: huge, labels, lr: 0.1 });
+  assert.is(r.finite, false);
+  assert.ok(Number.isFinite(r.loss), `the loss stays finite (${r.loss})`);
+  const after = net.getParameters();
+  const overflowed = net.parameterInfo().filter((p) => p.kind === 'running_var' && after[p.name].data.some((v) => !Number.isFinite(v)));
+  assert.ok(overflowed.length > 0, 'a running variance overflowed');
+  assert.equal(Array.from(net.getParameters()['fc.weight'].data), Array.from(w0), 'no update');
+  net.dispose();
+});
+
 test('mixed precision: FP16 numerics track FP32 closely and the masters stay FP32', async () => {
   // Without zero-γ, so that every residual branch has a gradient at the first step.
   const live = createModel('resnet18d', { numClasses: 5, width: 0.25, stem: 'cifar', seed: 11, zeroGamma: false });

@@ -614,13 +614,14 @@ struct Net::Impl {
     return r;
   }
 
-  // Every trainable parameter's gradient is finite (a scan, split over the pool).
+  // Every trainable parameter's gradient, and every BN running statistic (updated by this
+  // forward pass: an overflowing variance can leave the loss finite), is finite.
   bool gradients_finite() {
     for (Param& p : params) {
-      if (!p.info.trainable) continue;
-      const float* g = p.grad.data<float>();
+      const Tensor& t = p.info.trainable ? p.grad : p.data;
+      const float* g = t.data<float>();
       std::atomic<bool> ok{true};
-      parallel_for(p.grad.numel(), [&](int64_t b, int64_t e, int) {
+      parallel_for(t.numel(), [&](int64_t b, int64_t e, int) {
         bool local = true;
         for (int64_t i = b; i < e; ++i) local &= std::isfinite(g[i]);
         if (!local) ok = false;

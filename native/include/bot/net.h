@@ -100,7 +100,8 @@ struct TrainStepArgs {
 struct TrainStepResult {
   double loss = 0.0;    // unscaled, distillation term included
   int64_t correct = 0;  // rows whose argmax matches the label (argmax of the target)
-  bool finite = true;   // loss and every gradient finite; false: no update was applied
+  bool finite = true;   // loss, every gradient and every BN running statistic finite;
+                        // false: no update was applied
 };
 
 class Net {
