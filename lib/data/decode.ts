@@ -135,7 +135,8 @@ async function readFile(path: string, maxBytes: number): Promise<Buffer> {
   } catch (e) {
     if (e instanceof DataError) throw e;
     const err = e as NodeJS.ErrnoException;
-    throw failure(path, 'unreadable', err.code ? `${err.code}: ${err.message}` : String(err.message ?? e));
+    // Node's fs messages already start with the code ("ENOENT: no such file or directory, …").
+    throw failure(path, 'unreadable', String(err.message ?? e));
   } finally {
     await fh?.close().catch(() => undefined);
   }
