@@ -2,11 +2,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Rng, dot, expectClose, expectCode, gradCheck } from './helpers/compare';
 import { bot } from './helpers/lib';
-import { execFileSync } from 'child_process';
-import * as path from 'path';
+import { digests } from './helpers/digests';
 
 const { ops } = bot;
-const ROOT = path.resolve(__dirname, '../..');
 // The addon itself, to check that the core re-checks what the TypeScript layer validates.
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const addon: { ops: Record<string, (...args: unknown[]) => unknown> } = require('../../dist/native').native();
@@ -71,20 +69,6 @@ function activations(rng: Rng, shape: number[], offset = 3): { data: Float32Arra
   return { data, shape };
 }
 
-/**
- * Runs `body` (JavaScript using `bot`, ending in `return { name: Float32Array, ... }`) in a
- * child process whose thread pool has `threads` threads (BAGOFTRICKS_THREADS), and
- * returns a SHA-256 of each array's bytes. `threads` 0 runs it in this process instead.
- */
-function digests(threads: number, body: string): Record<string, string> {
-  const hash = `(out) => Object.fromEntries(Object.entries(out).map(([k, v]) =>
-    [k, require('crypto').createHash('sha256').update(Buffer.from(v.buffer, v.byteOffset, v.byteLength)).digest('hex')]))`;
-  if (threads === 0) return new Function('bot', 'require', `return (${hash})((() => { ${body} })());`)(bot, require);
-  const script = `const bot = require(${JSON.stringify(ROOT)});
-    process.stdout.write(JSON.stringify((${hash})((() => { ${body} })())));`;
-  const env = { ...process.env, BAGOFTRICKS_THREADS: String(threads) };
-  return JSON.parse(execFileSync(process.execPath, ['-e', script], { env, encoding: 'utf8' }));
-}
 
 // --- forward ----------------------------------------------------------------------------
 
