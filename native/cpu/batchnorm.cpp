@@ -66,10 +66,16 @@ template <typename Pass>
 void channel_sums(const BatchNormProblem& p, double* s1, double* s2, const Pass& pass) {
   const int64_t c = p.c;
   const Blocks blocks = stat_blocks(p);
-  std::vector<double> part(size_t(blocks.count * 2 * c), 0.0);  // (blocks, 2, C)
+  // The block partials, (blocks, 2, C): up to a few MB for ResNet's early layers. Kept per
+  // calling thread and reused (grown, never shrunk): a fresh buffer of that size on every
+  // call is mapped and page-faulted anew each time, which cost more than the sums. The
+  // pointer is taken here, on the calling thread; the workers write through it.
+  thread_local std::vector<double> scratch;
+  scratch.assign(size_t(blocks.count * 2 * c), 0.0);
+  double* part = scratch.data();
   parallel_for(blocks.count, [&](int64_t b0, int64_t b1, int) {
     for (int64_t b = b0; b < b1; ++b) {
-      double* a1 = part.data() + b * 2 * c;
+      double* a1 = part + b * 2 * c;
       double* a2 = a1 + c;
       const int64_t r1 = std::min(p.m, (b + 1) * blocks.rows);
       for (int64_t r = b * blocks.rows; r < r1; ++r) pass(r, a1, a2);
@@ -77,7 +83,7 @@ void channel_sums(const BatchNormProblem& p, double* s1, double* s2, const Pass&
   });
   for (int64_t j = 0; j < c; ++j) s1[j] = s2[j] = 0.0;
   for (int64_t b = 0; b < blocks.count; ++b) {
-    const double* a1 = part.data() + b * 2 * c;
+    const double* a1 = part + b * 2 * c;
     const double* a2 = a1 + c;
     for (int64_t j = 0; j < c; ++j) {
       s1[j] += a1[j];
