@@ -49,3 +49,32 @@ export function parseFlags(argv: string[], spec: Record<string, FlagSpec>): { fl
   }
   return { flags, positional };
 }
+
+/**
+ * The common front of a sub-command: parse the flags, run `check` (which throws UsageError
+ * for what the flags alone cannot say), and handle --help. Returns the parsed flags, or
+ * the exit code when the command should stop: 0 after printing the usage for --help, 2
+ * after printing the problem and the usage to stderr.
+ */
+export function parseCommand(
+  name: string,
+  argv: string[],
+  spec: Record<string, FlagSpec>,
+  usage: string,
+  check: (parsed: { flags: Record<string, string | number | boolean>; positional: string[] }) => void,
+): { flags: Record<string, string | number | boolean>; positional: string[] } | number {
+  let parsed;
+  try {
+    parsed = parseFlags(argv, spec);
+    if (!parsed.flags.help) check(parsed);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`bagoftricks ${name}: ${e.message}\n\n${usage}`);
+    return 2;
+  }
+  if (parsed.flags.help) {
+    console.log(usage);
+    return 0;
+  }
+  return parsed;
+}

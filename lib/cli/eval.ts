@@ -16,7 +16,7 @@
 import * as path from 'path';
 import { BagOfTricksError } from '../errors';
 import { BaseDataset, DataError, DataLoader, ImageList } from '../data';
-import { FlagSpec, parseFlags, UsageError } from './args';
+import { FlagSpec, parseCommand, UsageError } from './args';
 import { chooseBackend, defaultEvalTransform, formatPct, loadForInference, openDataset, readCheckpointInfo, resolveDataArg, runSplits } from './train';
 
 export const EVAL_USAGE = `Usage: bagoftricks eval --checkpoint F [--data DIR|mnist] [--split val|all] [--json]
@@ -59,21 +59,12 @@ function withCheckpointClasses(ds: BaseDataset, classes: readonly string[]): Bas
 }
 
 export async function evalCli(argv: string[]): Promise<number> {
-  let flags: Record<string, string | number | boolean>;
-  try {
-    const parsed = parseFlags(argv, FLAGS);
-    if (parsed.positional.length) throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positional[0])}`);
-    flags = parsed.flags;
-    if (!flags.help && flags.checkpoint === undefined) throw new UsageError('--checkpoint is required');
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    console.error(`bagoftricks eval: ${e.message}\n\n${EVAL_USAGE}`);
-    return 2;
-  }
-  if (flags.help) {
-    console.log(EVAL_USAGE);
-    return 0;
-  }
+  const parsed = parseCommand('eval', argv, FLAGS, EVAL_USAGE, ({ flags, positional }) => {
+    if (positional.length) throw new UsageError(`unexpected argument ${JSON.stringify(positional[0])}`);
+    if (flags.checkpoint === undefined) throw new UsageError('--checkpoint is required');
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { flags } = parsed;
   const json = flags.json === true;
   try {
     const backend = chooseBackend((flags.backend as 'auto' | 'cpu' | 'cuda') ?? 'auto');

@@ -16,7 +16,7 @@ import * as path from 'path';
 import { BagOfTricksError } from '../errors';
 import { DataError, DataLoader, ImageList } from '../data';
 import type { Prediction } from '../train/trainer';
-import { FlagSpec, parseFlags, UsageError } from './args';
+import { FlagSpec, parseCommand, UsageError } from './args';
 import { chooseBackend, defaultEvalTransform, loadForInference, readCheckpointInfo } from './train';
 
 export const PREDICT_USAGE = `Usage: bagoftricks predict --checkpoint F IMAGE... [--topk 5] [--json]
@@ -41,23 +41,12 @@ const BATCH = 32;
 type Outcome = { top: Prediction[] } | { error: { code: string; reason: string; message: string } };
 
 export async function predictCli(argv: string[]): Promise<number> {
-  let flags: Record<string, string | number | boolean>;
-  let images: string[];
-  try {
-    const parsed = parseFlags(argv, FLAGS);
-    flags = parsed.flags;
-    images = parsed.positional;
-    if (!flags.help && flags.checkpoint === undefined) throw new UsageError('--checkpoint is required');
-    if (!flags.help && images.length === 0) throw new UsageError('which images? (for example: bagoftricks predict --checkpoint best.safetensors digit.png)');
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    console.error(`bagoftricks predict: ${e.message}\n\n${PREDICT_USAGE}`);
-    return 2;
-  }
-  if (flags.help) {
-    console.log(PREDICT_USAGE);
-    return 0;
-  }
+  const parsed = parseCommand('predict', argv, FLAGS, PREDICT_USAGE, ({ flags, positional }) => {
+    if (flags.checkpoint === undefined) throw new UsageError('--checkpoint is required');
+    if (positional.length === 0) throw new UsageError('which images? (for example: bagoftricks predict --checkpoint best.safetensors digit.png)');
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { flags, positional: images } = parsed;
   const json = flags.json === true;
   try {
     const backend = chooseBackend((flags.backend as 'auto' | 'cpu' | 'cuda') ?? 'auto');
