@@ -277,6 +277,20 @@ class NetWrap : public Napi::ObjectWrap<NetWrap> {
           options.no_decay.push_back(a.Get(i).As<Napi::String>().Utf8Value());
         }
       }
+      Napi::Value ls = o.Get("lrScale");
+      if (!ls.IsUndefined()) {
+        if (!ls.IsObject() || ls.IsArray())
+          throw_error(env, "ERR_ARGUMENT", "Expected object of parameter name -> number for options.lrScale");
+        Napi::Object m = ls.As<Napi::Object>();
+        Napi::Array keys = m.GetPropertyNames();
+        for (uint32_t i = 0; i < keys.Length(); ++i) {
+          std::string k = keys.Get(i).As<Napi::String>().Utf8Value();
+          Napi::Value v = m.Get(k);
+          if (!v.IsNumber())
+            throw_error(env, "ERR_ARGUMENT", "Expected number for options.lrScale[\"" + k + "\"]");
+          options.lr_scale.emplace_back(k, v.As<Napi::Number>().FloatValue());
+        }
+      }
       auto state = std::make_shared<NetState>();
       state->net = std::make_unique<bot::Net>(graph, options);
       const int64_t in_numel = options.max_batch * options.height * options.width * graph.input_channels;
@@ -421,6 +435,7 @@ class NetWrap : public Napi::ObjectWrap<NetWrap> {
         o.Set("kind", kind_name(ps[i].kind));
         o.Set("trainable", ps[i].trainable);
         o.Set("decay", ps[i].decay);
+        o.Set("lrScale", ps[i].lr_scale);
         out.Set(i, o);
       }
       return out;

@@ -30,6 +30,12 @@ export interface NetOptions {
    * CPU the values are FP16, the arithmetic FP32), BN in FP32. Default 'fp32'.
    */
   precision?: 'fp32' | 'fp16';
+  /**
+   * Learning-rate multipliers by parameter key (fine-tuning: e.g. 0.1 for the backbone).
+   * Keys not listed train at the step's rate; 0 freezes a parameter (its weight and
+   * momentum stay as they are; BN running statistics still follow the batches).
+   */
+  lrScale?: Record<string, number>;
 }
 
 export interface TrainBatch {
@@ -77,6 +83,8 @@ export interface ParameterInfo {
   kind: 'weight' | 'bias' | 'gamma' | 'beta' | 'running_mean' | 'running_var';
   trainable: boolean;
   decay: boolean;
+  /** Multiplier of the step's learning rate (options.lrScale); 0 when frozen. */
+  lrScale: number;
 }
 
 interface NativeNet {
@@ -104,7 +112,7 @@ export interface ProfileEntry {
   calls: number;
 }
 
-const OPTION_KEYS = ['batchSize', 'height', 'width', 'noDecay', 'parameters', 'precision'] as const;
+const OPTION_KEYS = ['batchSize', 'height', 'width', 'noDecay', 'parameters', 'precision', 'lrScale'] as const;
 const BATCH_KEYS = [
   'images', 'labels', 'targets', 'smoothing', 'lr', 'momentum', 'weightDecay', 'nesterov', 'lossScale', 'mixup', 'teacherLogits', 'temperature',
 ] as const;
@@ -135,8 +143,14 @@ export class Net {
     }
     if (o.precision !== undefined && o.precision !== 'fp32' && o.precision !== 'fp16') fail('ERR_ARGUMENT', '"fp32" or "fp16"', 'options.precision', o.precision);
     this.precision = (o.precision as 'fp32' | 'fp16' | undefined) ?? 'fp32';
+    const lrScale: Record<string, number> = {};
+    if (o.lrScale !== undefined) {
+      for (const [k, v] of Object.entries(expectObject('options.lrScale', o.lrScale))) {
+        lrScale[k] = expectNumber(`options.lrScale[${JSON.stringify(k)}]`, v, 0);
+      }
+    }
     const NetCtor = native().Net as unknown as new (g: unknown, o: unknown) => NativeNet;
-    this.handle = callNative(() => new NetCtor(g, { maxBatch: this.batchSize, height: this.height, width: this.width, noDecay, precision: this.precision }));
+    this.handle = callNative(() => new NetCtor(g, { maxBatch: this.batchSize, height: this.height, width: this.width, noDecay, precision: this.precision, lrScale }));
     this.numClasses = this.handle.numClasses();
     this.specs = this.handle.parameters();
     if (o.parameters !== undefined) this.setParameters(o.parameters as NetOptions['parameters'] & object, { strict: true });
@@ -146,13 +160,17 @@ export class Net {
    * Compiles a model: its graph, its seeded initial parameters, and weight decay off for
    * the parameters the model marks (biases and BN γ/β).
    */
-  static fromModel(model: Model, options: { batchSize: number; inputSize: number | [number, number]; precision?: 'fp32' | 'fp16'; noDecay?: string[] }): Net {
+  static fromModel(
+    model: Model,
+    options: { batchSize: number; inputSize: number | [number, number]; precision?: 'fp32' | 'fp16'; noDecay?: string[]; lrScale?: Record<string, number> },
+  ): Net {
     const o = expectObject('options', options);
-    expectKeys('options', o, ['batchSize', 'inputSize', 'precision', 'noDecay']);
+    expectKeys('options', o, ['batchSize', 'inputSize', 'precision', 'noDecay', 'lrScale']);
     const [height, width] = typeof o.inputSize === 'number' ? [o.inputSize, o.inputSize] : (o.inputSize as [number, number]);
     const noDecay = (o.noDecay as string[] | undefined) ?? model.parameters().filter((p) => p.trainable && !p.decay).map((p) => p.name);
     return new Net(model.graph(), {
       batchSize: o.batchSize as number, height, width, noDecay, parameters: model.initialParameters(), precision: o.precision as 'fp32' | 'fp16' | undefined,
+      lrScale: o.lrScale as Record<string, number> | undefined,
     });
   }
 

@@ -171,6 +171,39 @@ test('no bias decay: weight decay moves decayed weights only', async () => {
   other.dispose();
 });
 
+test('learning-rate scales: 0 freezes a parameter, 0.5 halves its first step', async () => {
+  const model = smallModel('resnet18', 3);
+  const rng = new Rng(5);
+  const { images, labels } = batch(rng, 2, 8, 3);
+  const lrScale = { 'conv1.weight': 0, 'bn1.weight': 0, 'layer1.0.conv1.weight': 0.5 };
+  const scaled = Net.fromModel(model, { batchSize: 2, inputSize: 8, lrScale });
+  const plain = Net.fromModel(model, { batchSize: 2, inputSize: 8 });
+  const info = scaled.parameterInfo();
+  assert.is(info.find((p) => p.name === 'conv1.weight')!.lrScale, 0);
+  assert.is(info.find((p) => p.name === 'layer1.0.conv1.weight')!.lrScale, 0.5);
+  assert.is(info.find((p) => p.name === 'fc.weight')!.lrScale, 1);
+  const start = scaled.getParameters();
+  // No momentum and no decay: a first step moves each weight by exactly lr · scale · grad.
+  const opts = { images, labels, lr: 0.2, momentum: 0, weightDecay: 0, nesterov: false };
+  await scaled.trainStep(opts);
+  await plain.trainStep(opts);
+  const after = scaled.getParameters();
+  const ref = plain.getParameters();
+  for (const key of ['conv1.weight', 'bn1.weight']) {
+    assert.ok(after[key].data.every((v, i) => v === start[key].data[i]), `${key} is frozen`);
+    assert.ok(ref[key].data.some((v, i) => v !== start[key].data[i]), `${key} moves without a scale`);
+  }
+  const k = 'layer1.0.conv1.weight';
+  const half = after[k].data.map((v, i) => v - start[k].data[i]);
+  const full = ref[k].data.map((v, i) => (v - start[k].data[i]) / 2);
+  expectClose(half, full, { op: 'lrScale', key: k }, { rtol: 1e-5, atol: 1e-7 });
+  expectCode(() => Net.fromModel(model, { batchSize: 2, inputSize: 8, lrScale: { nope: 1 } }), 'ERR_ARGUMENT');
+  expectCode(() => Net.fromModel(model, { batchSize: 2, inputSize: 8, lrScale: { 'fc.weight': -1 } }), 'ERR_ARGUMENT');
+  expectCode(() => Net.fromModel(model, { batchSize: 2, inputSize: 8, lrScale: { 'bn1.running_mean': 1 } }), 'ERR_ARGUMENT');
+  scaled.dispose();
+  plain.dispose();
+});
+
 test('a training step does not block the event loop', async () => {
   const model = createModel('resnet18', { numClasses: 10, width: 0.5, stem: 'cifar', seed: 1 });
   const net = Net.fromModel(model, { batchSize: 16, inputSize: 32 });

@@ -121,6 +121,8 @@ struct Net::Impl {
     p.info.trainable = trainable;
     p.info.decay = trainable && std::find(options.no_decay.begin(), options.no_decay.end(),
                                           key) == options.no_decay.end();
+    for (const auto& [k, scale] : options.lr_scale)
+      if (k == key) p.info.lr_scale = scale;
     p.conv = conv;
     p.half = half && options.precision == Precision::kF16;
     Shape core_shape = shape;
@@ -255,6 +257,15 @@ struct Net::Impl {
     for (const std::string& key : options.no_decay)
       BOT_CHECK(param_index.count(key) == 1, Code::kArgument,
                 "no-decay key \"" + key + "\" is not a parameter of this graph");
+    for (const auto& [key, scale] : options.lr_scale) {
+      auto it = param_index.find(key);
+      BOT_CHECK(it != param_index.end(), Code::kArgument,
+                "learning-rate scale key \"" + key + "\" is not a parameter of this graph");
+      BOT_CHECK(params[it->second].info.trainable, Code::kArgument,
+                "learning-rate scale key \"" + key + "\" is not a trained parameter");
+      BOT_CHECK(std::isfinite(scale) && scale >= 0.0f, Code::kArgument,
+                "learning-rate scale of \"" + key + "\" must be finite and >= 0");
+    }
 
     fuse_relus();
     allocate();
@@ -633,9 +644,9 @@ struct Net::Impl {
 
   void update(const TrainStepArgs& a) {
     for (Param& p : params) {
-      if (!p.info.trainable) continue;
+      if (!p.info.trainable || p.info.lr_scale == 0.0f) continue;
       SgdParams s;
-      s.lr = a.lr;
+      s.lr = a.lr * p.info.lr_scale;
       s.momentum = a.momentum;
       s.weight_decay = p.info.decay ? a.weight_decay : 0.0f;
       s.nesterov = a.nesterov;

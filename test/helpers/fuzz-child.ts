@@ -93,7 +93,7 @@ const GRAPH = {
     { op: 'linear', name: 'fc', inputs: ['pool'], outFeatures: 3, weight: 'fc.weight', bias: 'fc.bias' },
   ],
 };
-const NET_OPTIONS = { maxBatch: 2, height: 4, width: 4, noDecay: ['fc.bias'] };
+const NET_OPTIONS = { maxBatch: 2, height: 4, width: 4, noDecay: ['fc.bias'], lrScale: { 'conv.weight': 0.5 } };
 const net = new addon.Net(GRAPH, NET_OPTIONS);
 const NET_METHODS: Record<string, (...a: unknown[]) => unknown> = {
   'Net.constructor': (...a) => new addon.Net(...a),

@@ -64,6 +64,10 @@ struct NetOptions {
   int64_t height = 224, width = 224;
   // Parameter keys exempt from weight decay (biases, BN gamma/beta: "no bias decay").
   std::vector<std::string> no_decay;
+  // Per-parameter learning-rate multipliers (fine-tuning: a lower rate for the backbone).
+  // A key missing here trains at the step's rate; 0 freezes the parameter: the update
+  // leaves its weight and momentum untouched (no decay either).
+  std::vector<std::pair<std::string, float>> lr_scale;
 };
 
 enum class ParamKind { kWeight, kBias, kGamma, kBeta, kRunningMean, kRunningVar };
@@ -74,6 +78,7 @@ struct ParamInfo {
   ParamKind kind = ParamKind::kWeight;
   bool trainable = true;
   bool decay = true;
+  float lr_scale = 1.0f;  // multiplies the step's learning rate; 0: frozen
 };
 
 struct TrainStepArgs {
