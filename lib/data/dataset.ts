@@ -9,6 +9,8 @@ import { Rng, STREAM, permutation } from './rng';
 /** Where an image's pixels come from. */
 export type ImageSource =
   | { kind: 'file'; path: string }
+  /** An encoded image (JPEG, PNG, WebP, ...) in memory; `name` labels it in errors. */
+  | { kind: 'bytes'; data: Uint8Array; name: string }
   /** Pixels in memory: (height, width, channels) row-major, 8-bit, 1 (grey) or 3 (RGB) channels. */
   | { kind: 'pixels'; data: Uint8Array; width: number; height: number; channels: 1 | 3 };
 

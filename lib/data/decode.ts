@@ -217,7 +217,7 @@ function outputSize(g: Geometry, width: number, height: number): { width: number
  */
 export async function decodeImage(source: ImageSource, plan: Plan, options: DecodeOptions, timings?: DecodeTimings, parseHeader = true): Promise<Decoded> {
   const sharp = loadSharp();
-  const name = source.kind === 'file' ? source.path : 'pixels';
+  const name = source.kind === 'file' ? source.path : source.kind === 'bytes' ? source.name : 'pixels';
   let img: sharp.Sharp;
   let g: Geometry;
   let profile: RgbProfile | undefined;
@@ -226,9 +226,9 @@ export async function decodeImage(source: ImageSource, plan: Plan, options: Deco
   let parsed = false;
   let orientation = 1;
   let late: { rotate: number; flop: boolean } | null = null;
-  if (source.kind === 'file') {
+  if (source.kind === 'file' || source.kind === 'bytes') {
     const t0 = performance.now();
-    const buf = await readFile(source.path, options.maxFileBytes);
+    const buf = source.kind === 'file' ? await readFile(source.path, options.maxFileBytes) : bytesOf(source.data, name, options.maxFileBytes);
     const t1 = performance.now();
     const base: sharp.SharpOptions = { limitInputPixels: options.limitInputPixels, failOn: options.failOn, sequentialRead: true };
     // The header from the bytes when they are plain JPEG/PNG, else from sharp.
@@ -317,6 +317,13 @@ export async function decodeImage(source: ImageSource, plan: Plan, options: Deco
     throw failure(name, 'corrupt', `decoded to ${info.width}×${info.height}×${info.channels}, expected ${want.width}×${want.height}×3`);
   }
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, ...(profile ? { profile } : {}) };
+}
+
+/** An in-memory encoded image as a Buffer (no copy), held to the same size limit as files. */
+function bytesOf(data: Uint8Array, name: string, maxBytes: number): Buffer {
+  if (data.length > maxBytes) throw failure(name, 'too-large', `${data.length} bytes, more than maxFileBytes ${maxBytes}`);
+  if (data.length === 0) throw failure(name, 'empty', 'no bytes');
+  return Buffer.from(data.buffer, data.byteOffset, data.length);
 }
 
 /** sharp's own settings that matter for throughput, for reports. */
