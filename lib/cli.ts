@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `bagoftricks` command line. Commands of this version: train, eval, predict, doctor, info,
+ * The `bagoftricks` command line. Commands of this version: train, eval, predict, export, doctor, info,
  * bench, version, help. Exit codes: 0 success, 1 a failure while running, 2 bad usage,
  * 130 training interrupted by Ctrl-C (after saving).
  */
@@ -12,6 +12,7 @@ import { benchData } from './bench/data';
 import { trainCli } from './cli/train';
 import { evalCli } from './cli/eval';
 import { predictCli } from './cli/predict';
+import { exportCli } from './cli/export';
 import { cpuFeatures, cudaInfo, getThreads } from './runtime';
 
 const USAGE = `Usage: bagoftricks <command> [options]
@@ -23,6 +24,8 @@ Commands:
                     top-1/top-5 of a checkpoint on a data set
   predict --checkpoint F IMAGE... [--topk 5] [--json]
                     top-k labels with scores for each image
+  export --checkpoint F --onnx OUT [--model NAME] [--opset 17] [--fold-bn] [--json]
+                    a checkpoint or state dict as an ONNX file; export --help
   doctor [--json]   what this machine offers: Node, N-API, CPU features, threads, CUDA
   info <model> [--size N] [--classes N] [--width X] [--stem imagenet|cifar] [--json]
                     a model's layers, parameters and multiply-adds
@@ -123,6 +126,8 @@ export function main(argv: string[]): number | Promise<number> {
         return evalCli(rest);
       case 'predict':
         return predictCli(rest);
+      case 'export':
+        return exportCli(rest);
       case 'bench':
         return bench(rest);
       case 'version':
