@@ -21,6 +21,7 @@ import { createModel, ModelOptions, ResNet } from './models';
 import { Net } from './net';
 import { Tensor } from './tensor';
 import { MOMENTUM_PREFIX, loadCheckpoint } from './train/checkpoint';
+import { readSafetensorsHeader } from './train/safetensors';
 import type { Prediction } from './train/trainer';
 import { expectInt, expectKeys, expectObject, fail } from './validate';
 
@@ -445,4 +446,71 @@ export async function load(path: string, options: LoadOptions = {}): Promise<Cla
   const transform = (o.transform as TransformSpec | undefined) ?? r.evalTransform ?? (stem === 'cifar' ? { type: 'eval', resizeRatio: 1 } : 'eval');
   const batchSize = o.batchSize === undefined ? 8 : expectInt('options.batchSize', o.batchSize, 1, 1 << 12);
   return new Classifier(r.model, r.parameters, { classes, inputSize, transform, batchSize, source: r.source });
+}
+
+/** What pretrainedWeights() kept and replaced. */
+export interface PretrainedReport {
+  /** The file read. */
+  file: string;
+  source: 'checkpoint' | 'state-dict';
+  /** The architecture the file's metadata names (checkpoints only). */
+  fileModel?: string;
+  /** Tensors taken from the file. */
+  kept: number;
+  /** The classifier's keys left at their fresh initialisation, when the class counts differ. */
+  replaced: string[];
+  /** Classes of the file's classifier (rows of its fc.weight). */
+  fileClasses: number;
+}
+
+const CLASSIFIER_KEYS = ['fc.weight', 'fc.bias'];
+
+/**
+ * The tensors of a checkpoint or timm/torchvision state dict to start fine-tuning `model`
+ * from: every backbone tensor must be there with the model's shape (ERR_WEIGHTS_MISMATCH
+ * otherwise, with the lists); the classifier is kept when its shape fits and otherwise
+ * replaced (left out, so the model's fresh initialisation stays), which the report says.
+ * A checkpoint naming another architecture is ERR_ARGUMENT.
+ */
+export async function pretrainedWeights(file: string, model: ResNet): Promise<{ parameters: Record<string, Tensor>; report: PretrainedReport }> {
+  if (typeof file !== 'string' || file.length === 0) fail('ERR_ARGUMENT', 'file path', 'file', file);
+  if (!fs.existsSync(file)) throw new BagOfTricksError('ERR_ARGUMENT', `no file at ${JSON.stringify(file)}`);
+  const { tensors: raw, metadata } = await loadCheckpoint(file, { int64: 'skip' });
+  const tensors = normalizeStateDict(raw);
+  const saved = parseMeta<{ name?: string }>(file, metadata, 'model');
+  if (saved && saved.name !== model.name) {
+    throw new BagOfTricksError('ERR_ARGUMENT', `${file} holds a ${String(saved.name)}, not a ${model.name}: fine-tune the same architecture (its blocks differ even where the keys agree)`);
+  }
+  const m = compareWeights(model, tensors, new Set(CLASSIFIER_KEYS));
+  if (m.missing.length || m.unexpected.length || m.conflicts.length) throw new WeightsMismatchError(m, `${file} (its backbone)`);
+  const parameters: Record<string, Tensor> = {};
+  for (const k of m.matched) parameters[k] = tensors[k];
+  const specs = new Map(model.parameters().map((p) => [p.name, p.shape]));
+  const fits = CLASSIFIER_KEYS.every((k) => {
+    const t = tensors[k];
+    const want = specs.get(k)!;
+    return t && t.shape.length === want.length && t.shape.every((d, i) => d === want[i]);
+  });
+  if (fits) for (const k of CLASSIFIER_KEYS) parameters[k] = tensors[k];
+  const fc = tensors['fc.weight'];
+  return {
+    parameters,
+    report: {
+      file,
+      source: saved ? 'checkpoint' : 'state-dict',
+      ...(saved?.name ? { fileModel: saved.name } : {}),
+      kept: Object.keys(parameters).length,
+      replaced: fits ? [] : CLASSIFIER_KEYS.slice(),
+      fileClasses: fc && fc.shape.length === 2 ? fc.shape[0] : 0,
+    },
+  };
+}
+
+/** The model options a checkpoint was trained with (name, width, stem), or undefined for a plain state dict. */
+export async function checkpointModel(file: string): Promise<{ name: string; width?: number; stem?: 'imagenet' | 'cifar'; inputSize?: number } | undefined> {
+  const { metadata } = await readSafetensorsHeader(file);
+  const saved = parseMeta<{ name?: unknown; config?: { width?: number; stem?: 'imagenet' | 'cifar' } }>(file, metadata, 'model');
+  if (!saved || typeof saved.name !== 'string') return undefined;
+  const inputSize = Number(metadata.inputSize);
+  return { name: saved.name, width: saved.config?.width, stem: saved.config?.stem, ...(Number.isInteger(inputSize) && inputSize > 0 ? { inputSize } : {}) };
 }

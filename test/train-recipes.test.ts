@@ -14,6 +14,7 @@ test('baseline: ResNet-50 (A), batch 256, FP32, step 30/60/90 of 120, lr 0.1, NA
     name: 'baseline', model: 'resnet50a', epochs: 120, batchSize: 256, lr: 0.1, momentum: 0.9, nesterov: true,
     weightDecay: 1e-4, schedule: 'step', milestones: [30, 60, 90], decayFactor: 0.1, warmupEpochs: 0, precision: 'fp32',
     zeroGamma: false, noBiasDecay: false, labelSmoothing: 0, mixupAlpha: 0, mixupOffEpochs: 0, distillation: null,
+    backboneLrScale: 1,
   });
 });
 
@@ -22,6 +23,7 @@ test('tricks: ResNet-50-D, batch 1024, lr 0.4, FP16, warmup 5, zero-γ, no bias 
     name: 'tricks', model: 'resnet50d', epochs: 200, batchSize: 1024, lr: 0.4, momentum: 0.9, nesterov: true,
     weightDecay: 1e-4, schedule: 'cosine', milestones: [], decayFactor: 0.1, warmupEpochs: 5, precision: 'fp16',
     zeroGamma: true, noBiasDecay: true, labelSmoothing: 0.1, mixupAlpha: 0.2, mixupOffEpochs: 0, distillation: null,
+    backboneLrScale: 1,
   });
   // Every model name exists in the zoo.
   assert.ok(bot.listModels().includes(recipes.tricks.model) && bot.listModels().includes(recipes.baseline.model));
@@ -53,14 +55,17 @@ test('every field can be overridden', () => {
   const r = resolveRecipe('baseline', {
     name: 'b2', model: 'resnet50', epochs: 90, momentum: 0.8, nesterov: false, weightDecay: 5e-5, schedule: 'cosine',
     milestones: [10], decayFactor: 0.2, warmupEpochs: 2, precision: 'fp16', zeroGamma: true, noBiasDecay: true,
-    labelSmoothing: 0.2, mixupAlpha: 1, mixupOffEpochs: 5, distillation: { teacher: 'resnet152d.safetensors' },
+    labelSmoothing: 0.2, mixupAlpha: 1, mixupOffEpochs: 5, distillation: { teacher: 'resnet152d.safetensors' }, backboneLrScale: 0.1,
   });
   assert.equal(r, {
     name: 'b2', model: 'resnet50', epochs: 90, batchSize: 256, lr: 0.1, momentum: 0.8, nesterov: false, weightDecay: 5e-5,
     schedule: 'cosine', milestones: [10], decayFactor: 0.2, warmupEpochs: 2, precision: 'fp16', zeroGamma: true,
     noBiasDecay: true, labelSmoothing: 0.2, mixupAlpha: 1, mixupOffEpochs: 5,
-    distillation: { teacher: 'resnet152d.safetensors', temperature: 20, weight: 1 },
+    distillation: { teacher: 'resnet152d.safetensors', temperature: 20, weight: 1 }, backboneLrScale: 0.1,
   });
+  // A complete recipe written before backboneLrScale existed still resolves (to 1).
+  const { backboneLrScale: _, ...older } = r;
+  assert.is(resolveRecipe(older as never).backboneLrScale, 1);
   assert.is(resolveRecipe('tricks', { distillation: { teacher: 't', temperature: 10 } }).distillation!.temperature, 10);
   assert.is(resolveRecipe(r, { distillation: null }).distillation, null);
 });
@@ -79,6 +84,7 @@ test('overrides are validated (unknown keys, types, ranges, relations): ERR_ARGU
     [{ milestones: [60, 30] }, 'descending milestones'],
     [{ milestones: 30 }, 'milestones not an array'],
     [{ precision: 'bf16' }, 'unknown precision'],
+    [{ backboneLrScale: -0.5 }, 'negative backbone scale'],
     [{ labelSmoothing: 1 }, 'ε = 1'],
     [{ mixupAlpha: -1 }, 'negative α'],
     [{ warmupEpochs: 120 }, 'warmup ≥ epochs'],

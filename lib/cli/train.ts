@@ -26,8 +26,10 @@ import { readSafetensorsHeader } from '../train/safetensors';
 import { recipes, RecipeName, RecipeOverrides } from '../train/recipes';
 import { BatchLogs, EpochLogs, Trainer } from '../train/trainer';
 import { listModels } from '../models';
-import type { ResNetName } from '../models';
+import type { ResNet, ResNetName } from '../models';
 import type { Net } from '../net';
+import { checkpointModel, pretrainedWeights } from '../load';
+import type { PretrainedReport } from '../load';
 import { FlagSpec, parseFlags, UsageError } from './args';
 import { METRICS_HEADER, MetricsRow, metricsLine, parseMetrics, renderReport } from './report';
 
@@ -48,6 +50,11 @@ Trains a ResNet with the tricks of He et al. 2019 and writes a run folder
   --label-smoothing X     ε (the recipe's: tricks 0.1, baseline 0)
   --mixup ALPHA           mixup α (tricks 0.2; 0 = off, the MNIST default)
   --teacher CKPT          distil from a trained checkpoint (T = 20)
+  --pretrained F          fine-tune: start from a checkpoint, or a timm/torchvision
+                          safetensors state dict (then --model is required); the
+                          classifier is replaced when the class count differs
+  --freeze-backbone       with --pretrained: train the classifier only
+  --backbone-lr-scale X   with --pretrained: the backbone's rate is X × the rate (e.g. 0.1)
   --size N                input side: 28 on MNIST, 224 otherwise (32 with --stem cifar)
   --stem cifar|imagenet   cifar: stride-1 stem for small images (MNIST default: cifar)
   --width X               channel multiplier (MNIST default 0.25, otherwise 1)
@@ -71,6 +78,9 @@ const FLAGS: Record<string, FlagSpec> = {
   'label-smoothing': { type: 'number', min: 0, max: 0.999 },
   mixup: { type: 'number', min: 0, max: 1e6 },
   teacher: { type: 'string' },
+  pretrained: { type: 'string' },
+  'freeze-backbone': { type: 'bool' },
+  'backbone-lr-scale': { type: 'number', min: 0, max: 1000 },
   size: { type: 'int', min: 8, max: 4096 },
   stem: { type: 'string', choices: ['cifar', 'imagenet'] },
   width: { type: 'number', min: 1e-3, max: 16 },
@@ -139,6 +149,8 @@ export interface RunInfo {
   evalTransform: TransformSpec;
   /** The teacher checkpoint (absolute path), when distilling. */
   teacher?: string;
+  /** The weights the run started from (absolute path), when fine-tuning. */
+  pretrained?: string;
   /** Best validation top-1 so far (−1 before the first validation). */
   bestTop1: number;
   /** Seconds of training so far, over every resume. */
@@ -202,6 +214,17 @@ export function runSplits(run: Pick<RunInfo, 'data' | 'limit' | 'valSplit' | 'se
 /** Loads a checkpoint for inference: FP32, no teacher, a Net sized for `batchSize`. */
 export function loadForInference(file: string, batchSize: number): Promise<Trainer> {
   return Trainer.load(file, { overrides: { distillation: null, precision: 'fp32', batchSize, lr: 0.1 } });
+}
+
+/** "F (a resnet18d checkpoint): 62 tensors kept; classifier replaced (10 -> 3 classes); backbone frozen". */
+function pretrainedLine(r: PretrainedReport, trainer: Trainer): string {
+  const what = r.source === 'checkpoint' ? `a ${r.fileModel} checkpoint` : 'a state dict';
+  const parts = [`${r.kept} tensors kept`];
+  parts.push(r.replaced.length ? `classifier replaced (${r.fileClasses} -> ${trainer.classes.length} classes)` : 'classifier kept');
+  const scale = trainer.recipe.backboneLrScale;
+  if (scale === 0) parts.push('backbone frozen');
+  else if (scale !== 1) parts.push(`backbone learning rate × ${scale}`);
+  return `${r.file} (${what}): ${parts.join('; ')}`;
 }
 
 export function formatPct(v: number | undefined): string {
@@ -286,6 +309,9 @@ interface Flags {
   'label-smoothing'?: number;
   mixup?: number;
   teacher?: string;
+  pretrained?: string;
+  'freeze-backbone'?: boolean;
+  'backbone-lr-scale'?: number;
   size?: number;
   stem?: 'cifar' | 'imagenet';
   width?: number;
@@ -386,6 +412,7 @@ interface Setup {
   resumedFrom?: { checkpoint: string; step: number; epoch: number };
   teacher?: Net;
   splits: ReturnType<typeof runSplits>;
+  pretrained?: PretrainedReport;
 }
 
 async function train(flags: Flags, argv: string[]): Promise<number> {
@@ -407,7 +434,9 @@ async function setup(flags: Flags): Promise<Setup> {
   let resumedFrom: { checkpoint: string; step: number; epoch: number } | undefined;
   let teacher: Net | undefined;
   let splits: ReturnType<typeof runSplits> | undefined;
+  let pretrained: PretrainedReport | undefined;
   if (flags.resume !== undefined) {
+    if (flags.pretrained !== undefined) throw new UsageError('--pretrained starts a new run; a resumed run continues from its own checkpoint');
     const ckpt = path.resolve(flags.resume);
     const info = await readCheckpointInfo(ckpt);
     const recipe = JSON.parse(info.metadata.recipe ?? 'null') as { name?: string; batchSize?: number; lr?: number; precision?: string; labelSmoothing?: number; mixupAlpha?: number; distillation?: { teacher: string } | null } | null;
@@ -446,9 +475,18 @@ async function setup(flags: Flags): Promise<Setup> {
     const data = resolveDataArg(flags.data);
     const mnist = data === 'mnist';
     const recipeName = flags.recipe ?? 'tricks';
-    const modelName = (flags.model ?? (mnist ? MNIST_DEFAULTS.model : FOLDER_DEFAULTS.model)) as ResNetName;
+    // Fine-tuning: the architecture (and its width and stem) from the checkpoint unless given.
+    const pretrainedFile = flags.pretrained === undefined ? undefined : path.resolve(flags.pretrained);
+    if (pretrainedFile && !(fs.existsSync(pretrainedFile) && fs.statSync(pretrainedFile).isFile())) throw new UsageError(`--pretrained: no file at ${JSON.stringify(flags.pretrained)}`);
+    if (!pretrainedFile && (flags['freeze-backbone'] || flags['backbone-lr-scale'] !== undefined)) throw new UsageError('--freeze-backbone and --backbone-lr-scale fine-tune: they need --pretrained');
+    if (flags['freeze-backbone'] && flags['backbone-lr-scale'] !== undefined) throw new UsageError('--freeze-backbone is --backbone-lr-scale 0: give one of them');
+    const base = pretrainedFile ? await checkpointModel(pretrainedFile) : undefined;
+    if (pretrainedFile && !base && flags.model === undefined) {
+      throw new UsageError(`--pretrained ${flags.pretrained} is a plain state dict (no bagoftricks metadata): say which architecture it is with --model (e.g. --model resnet50d)`);
+    }
+    const modelName = (flags.model ?? base?.name ?? (mnist ? MNIST_DEFAULTS.model : FOLDER_DEFAULTS.model)) as ResNetName;
     if (!listModels().includes(modelName)) throw new UsageError(`--model must be one of ${listModels().join(', ')}, not ${JSON.stringify(modelName)}`);
-    const stem = flags.stem ?? (mnist ? MNIST_DEFAULTS.stem : 'imagenet');
+    const stem = flags.stem ?? base?.stem ?? (mnist ? MNIST_DEFAULTS.stem : 'imagenet');
     const size = flags.size ?? (mnist ? MNIST_DEFAULTS.size : stem === 'cifar' ? 32 : 224);
     const seed = flags.seed ?? 0;
     const epochs = flags.epochs ?? (mnist ? MNIST_DEFAULTS.epochs : recipes[recipeName].epochs);
@@ -463,6 +501,7 @@ async function setup(flags: Flags): Promise<Setup> {
       ...(lr !== undefined ? { lr } : {}),
       ...(flags['label-smoothing'] !== undefined ? { labelSmoothing: flags['label-smoothing'] } : {}),
       ...(flags.mixup !== undefined ? { mixupAlpha: flags.mixup } : mnist ? { mixupAlpha: MNIST_DEFAULTS.mixup } : {}),
+      ...(flags['freeze-backbone'] ? { backboneLrScale: 0 } : flags['backbone-lr-scale'] !== undefined ? { backboneLrScale: flags['backbone-lr-scale'] } : {}),
     };
     const teacherFile = flags.teacher === undefined ? undefined : path.resolve(flags.teacher);
     if (teacherFile) overrides.distillation = { teacher: teacherFile, temperature: 20 };
@@ -475,6 +514,7 @@ async function setup(flags: Flags): Promise<Setup> {
       transform: mnist ? MNIST_DEFAULTS.transform : stem === 'cifar' ? 'padcrop' : 'train',
       evalTransform: mnist ? MNIST_DEFAULTS.evalTransform : defaultEvalTransform(stem),
       ...(teacherFile ? { teacher: teacherFile } : {}),
+      ...(pretrainedFile ? { pretrained: pretrainedFile } : {}),
       bestTop1: -1,
       elapsed: 0,
     };
@@ -491,14 +531,25 @@ async function setup(flags: Flags): Promise<Setup> {
       overrides,
       inputSize: size,
       classes,
-      width: flags.width ?? (mnist ? MNIST_DEFAULTS.width : 1),
+      width: flags.width ?? base?.width ?? (mnist ? MNIST_DEFAULTS.width : 1),
       stem,
       seed,
       teacher,
     });
+    if (pretrainedFile) {
+      try {
+        const p = await pretrainedWeights(pretrainedFile, trainer.model as ResNet);
+        trainer.net.setParameters(p.parameters, { strict: false });
+        pretrained = p.report;
+      } catch (e) {
+        trainer.dispose();
+        teacher?.dispose();
+        throw e;
+      }
+    }
   }
 
-  return { trainer, run, dir, resumedFrom, teacher, splits: splits ?? runSplits(run) };
+  return { trainer, run, dir, resumedFrom, teacher, splits: splits ?? runSplits(run), ...(pretrained ? { pretrained } : {}) };
 }
 
 async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typeof chooseBackend>, s: Setup): Promise<number> {
@@ -579,6 +630,7 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
     },
     seed: run.seed,
     teacher: run.teacher ?? null,
+    pretrained: s.pretrained ?? (run.pretrained ? { file: run.pretrained } : null),
     logEvery,
     resumedFrom: [...(Array.isArray(previous.resumedFrom) ? previous.resumedFrom : []), ...(resumedFrom ? [{ ...resumedFrom, at: new Date().toISOString() }] : [])],
   };
@@ -611,6 +663,7 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
   out(dataLine);
   out(`model: ${trainer.model.name}, ${modelConfig.stem} stem, width ${modelConfig.width}, ${run.size}×${run.size}, ${(summary.params / 1e6).toFixed(2)} M parameters, ${(summary.macs / 1e6).toFixed(1)} M multiply-adds per image`);
   out(`recipe: ${recipeLine(trainer)}`);
+  if (s.pretrained) out(`pretrained: ${pretrainedLine(s.pretrained, trainer)}`);
   out(`run folder: ${dir}${resumedFrom ? ` (resumed at step ${trainer.step}, epoch ${trainer.epoch})` : ''}`);
   event({
     event: 'start', backend: backend.backend, threads: backend.threads, cudaNotUsed: backend.cudaReason,
@@ -618,6 +671,7 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
     inputSize: run.size, epochs: recipe.epochs, batchSize: recipe.batchSize, lr: recipe.lr, precision: recipe.precision,
     stepsPerEpoch, totalSteps, step: trainer.step, epoch: trainer.epoch, seed: run.seed, out: dir,
     resumedFrom: resumedFrom?.checkpoint ?? null,
+    ...(s.pretrained ? { pretrained: s.pretrained } : {}),
   });
 
   const extra = () => ({ run: JSON.stringify(run) });

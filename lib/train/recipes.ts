@@ -61,6 +61,11 @@ export interface Recipe {
   mixupOffEpochs: number;
   /** Knowledge distillation from a teacher checkpoint; null: off. */
   distillation: Required<DistillationConfig> | null;
+  /**
+   * Fine-tuning (§5 of the paper): learning-rate multiplier of every parameter but the
+   * classifier's (`fc.*`). 1 (the default): one rate for all; 0: the backbone is frozen.
+   */
+  backboneLrScale: number;
 }
 
 export type RecipeName = 'baseline' | 'tricks';
@@ -71,8 +76,11 @@ export type RecipeOverrides = Partial<Omit<Recipe, 'distillation'>> & { distilla
 const RECIPE_KEYS: readonly (keyof Recipe)[] = [
   'name', 'model', 'epochs', 'batchSize', 'lr', 'momentum', 'nesterov', 'weightDecay', 'schedule', 'milestones',
   'decayFactor', 'warmupEpochs', 'precision', 'zeroGamma', 'noBiasDecay', 'labelSmoothing', 'mixupAlpha',
-  'mixupOffEpochs', 'distillation',
+  'mixupOffEpochs', 'distillation', 'backboneLrScale',
 ];
+
+/** Fields a complete recipe object may leave out (added after checkpoints were first written), with their values. */
+const OPTIONAL_FIELDS: Partial<Record<keyof Recipe, unknown>> = { backboneLrScale: 1 };
 
 function deepFreeze<T>(o: T): T {
   if (typeof o === 'object' && o !== null) {
@@ -111,6 +119,7 @@ const baseline: Recipe = deepFreeze({
   mixupAlpha: 0,
   mixupOffEpochs: 0,
   distillation: null,
+  backboneLrScale: 1,
 });
 
 /**
@@ -141,6 +150,7 @@ const tricks: Recipe = deepFreeze({
   mixupAlpha: 0.2,
   mixupOffEpochs: 0,
   distillation: null,
+  backboneLrScale: 1,
 });
 
 /** The paper's two columns; frozen (resolveRecipe returns a fresh, mutable copy). */
@@ -196,6 +206,8 @@ function checkField(key: keyof Recipe, v: unknown, name: string): unknown {
       return expectNumber(name, v, 0, 1e6);
     case 'distillation':
       return v === null ? null : resolveDistillation(v, name);
+    case 'backboneLrScale':
+      return expectNumber(name, v, 0, 1e3);
   }
 }
 
@@ -226,8 +238,8 @@ export function resolveRecipe(recipe: RecipeName | Recipe, overrides: RecipeOver
     expectKeys('recipe', o, RECIPE_KEYS);
     const checked: Record<string, unknown> = {};
     for (const k of RECIPE_KEYS) {
-      if (!(k in o)) fail('ERR_ARGUMENT', `a value for ${k} (a complete recipe)`, `recipe.${k}`, undefined);
-      checked[k] = checkField(k, o[k], `recipe.${k}`);
+      if (!(k in o) && !(k in OPTIONAL_FIELDS)) fail('ERR_ARGUMENT', `a value for ${k} (a complete recipe)`, `recipe.${k}`, undefined);
+      checked[k] = checkField(k, k in o ? o[k] : OPTIONAL_FIELDS[k], `recipe.${k}`);
     }
     base = checkRecipe(clone(checked as unknown as Recipe), 'recipe');
   }

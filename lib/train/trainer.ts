@@ -167,7 +167,9 @@ export class Trainer {
       this.model = model;
     }
     const noDecay = noBiasDecay(this.model.parameters(), { enabled: this.recipe.noBiasDecay });
-    this.net = Net.fromModel(this.model, { batchSize: this.recipe.batchSize, inputSize: this.inputSize, precision: this.recipe.precision, noDecay });
+    this.net = Net.fromModel(this.model, {
+      batchSize: this.recipe.batchSize, inputSize: this.inputSize, precision: this.recipe.precision, noDecay, lrScale: backboneLrScale(this.model, this.recipe.backboneLrScale),
+    });
     const classes = o.classes === undefined ? Array.from({ length: this.net.numClasses }, (_, i) => String(i)) : (o.classes as string[]);
     if (!Array.isArray(classes) || classes.length !== this.net.numClasses || !classes.every((c) => typeof c === 'string')) {
       fail('ERR_ARGUMENT', `${this.net.numClasses} class names`, 'options.classes', o.classes);
@@ -413,6 +415,14 @@ export class Trainer {
   dispose(): void {
     this.net.dispose();
   }
+}
+
+/** The recipe's backbone learning-rate multiplier on every trainable parameter but the classifier's (fc.*). */
+export function backboneLrScale(model: Model, scale: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (scale === 1) return out;
+  for (const p of model.parameters()) if (p.trainable && !p.name.startsWith('fc.')) out[p.name] = scale;
+  return out;
 }
 
 function asF32(images: TrainBatchLike['images']): Tensor {
