@@ -44,9 +44,21 @@ export interface DoctorReport {
   platform: string;
   cpu: { model: string; cores: number; avx2: boolean; fma: boolean; f16c: boolean; avx512f: boolean; avx2KernelsUsed: boolean };
   threads: number;
+  /** The image decoder: sharp and its libvips (null with the reason when sharp cannot load). */
+  sharp: { version: string; libvips: string; simd: boolean } | { error: string };
   cuda: ReturnType<typeof cudaInfo>;
   backend: 'cuda' | 'cpu';
   backendReason: string;
+}
+
+function sharpInfo(): DoctorReport['sharp'] {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const sharp = require('sharp') as { versions: Record<string, string>; simd(): boolean };
+    return { version: sharp.versions.sharp ?? 'unknown', libvips: sharp.versions.vips ?? 'unknown', simd: sharp.simd() };
+  } catch (e) {
+    return { error: (e as Error).message.split('\n')[0] };
+  }
 }
 
 export function doctor(): DoctorReport {
@@ -61,12 +73,18 @@ export function doctor(): DoctorReport {
     platform: `${process.platform}-${process.arch}`,
     cpu: { model: cpus[0]?.model ?? 'unknown', cores: cpus.length, ...f },
     threads: getThreads(),
+    sharp: sharpInfo(),
     cuda,
     backend: cuda.available ? 'cuda' : 'cpu',
     backendReason: cuda.available
       ? `CUDA device 0: ${cuda.devices[0].name}`
       : `CPU, because CUDA is unavailable: ${cuda.reason}`,
   };
+}
+
+/** CUDA's integer versions (1000 × major + 10 × minor) as "13.0". */
+function cudaVersion(v: number): string {
+  return `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}`;
 }
 
 function printDoctor(r: DoctorReport): void {
@@ -76,9 +94,10 @@ function printDoctor(r: DoctorReport): void {
     `CPU        ${r.cpu.model}, ${r.cpu.cores} logical cores`,
     `           AVX2 ${yes(r.cpu.avx2)}, FMA ${yes(r.cpu.fma)}, F16C ${yes(r.cpu.f16c)}; AVX2/FMA kernels in use: ${yes(r.cpu.avx2KernelsUsed)}`,
     `threads    ${r.threads} (set BAGOFTRICKS_THREADS to change)`,
-    `CUDA       built in: ${yes(r.cuda.compiled)}${r.cuda.compiled ? ` (SM ${r.cuda.archs}, runtime ${r.cuda.runtimeVersion})` : ''}`,
+    'error' in r.sharp ? `images     sharp could not be loaded: ${r.sharp.error}` : `images     sharp ${r.sharp.version}, libvips ${r.sharp.libvips}${r.sharp.simd ? ' (SIMD)' : ''}`,
+    `CUDA       built in: ${yes(r.cuda.compiled)}${r.cuda.compiled ? ` (SM ${r.cuda.archs}, runtime ${cudaVersion(r.cuda.runtimeVersion)})` : ''}`,
   ];
-  if (r.cuda.driverVersion) lines.push(`           driver ${r.cuda.driverVersion}`);
+  if (r.cuda.driverVersion) lines.push(`           driver supports CUDA ${cudaVersion(r.cuda.driverVersion)}`);
   for (const d of r.cuda.devices) {
     lines.push(`           device ${d.index}: ${d.name}, compute ${d.computeCapability}, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB, ${d.multiprocessors} SMs`);
   }

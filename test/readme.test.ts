@@ -31,9 +31,12 @@ test('the CLI answers doctor, version and unknown commands', () => {
   assert.is(report.bagoftricks, require(path.join(root, 'package.json')).version);
   assert.type(report.cpu.avx2, 'boolean');
   assert.ok(report.threads >= 1);
+  assert.is(report.sharp.version, require(path.join(root, 'node_modules', 'sharp', 'package.json')).version);
+  assert.match(report.sharp.libvips, /^\d+\.\d+\.\d+/);
   assert.ok(report.backend === 'cpu' || report.backend === 'cuda');
   if (!report.cuda.available) assert.ok(report.cuda.reason.length > 0, 'a CPU fallback gives its reason');
   const text = spawnSync(process.execPath, [cli, 'doctor'], { encoding: 'utf8', env });
+  assert.match(text.stdout, /images\s+sharp \d+\.\d+\.\d+, libvips \d+\.\d+/);
   assert.match(text.stdout, /backend\s+(CPU, because CUDA is unavailable: .+|CUDA device 0)/);
   const bad = spawnSync(process.execPath, [cli, 'frobnicate'], { encoding: 'utf8', env });
   assert.is(bad.status, 2);
