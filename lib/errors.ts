@@ -2,6 +2,26 @@
  * Errors raised by bagoftricks. Every error has a stable `code`; messages may change,
  * codes do not.
  */
+
+/**
+ * The stable codes of BagOfTricksError:
+ *
+ * - ERR_SHAPE: a tensor's shape or a buffer's length does not fit (e.g. conv channels).
+ * - ERR_DTYPE: a value is not the typed array expected (Float32Array, Int32Array, ...).
+ * - ERR_ARGUMENT: an option or argument is missing, unknown, of the wrong type or out of range.
+ * - ERR_OUT_OF_MEMORY: host memory could not be allocated (or a buffer would exceed Node's limit).
+ * - ERR_CUDA_UNAVAILABLE, ERR_CUDA_OOM, ERR_CUDA_FATAL: the CUDA backend is absent, out of
+ *   device memory, or failed.
+ * - ERR_NATIVE_LOAD: the native addon could not be loaded (no prebuild, no build).
+ * - ERR_BUSY: a Net is running a step; await it before reading or writing its parameters.
+ * - ERR_NON_FINITE: training diverged (the loss or a gradient stayed NaN or infinite).
+ * - ERR_DISPOSED: the object was disposed.
+ * - ERR_CHECKPOINT_FORMAT: a safetensors or checkpoint file is malformed.
+ * - ERR_WEIGHTS_MISMATCH: weights do not fit the model (see WeightsMismatchError).
+ * - ERR_IMAGE_DECODE, ERR_IMAGE_TOO_LARGE: an image could not be decoded, or is too large.
+ * - ERR_DATASET: a data set is unusable (no classes, no images, unreadable files).
+ * - ERR_INTERNAL: a bug; please report it.
+ */
 export type ErrorCode =
   | 'ERR_SHAPE'
   | 'ERR_DTYPE'
@@ -21,8 +41,31 @@ export type ErrorCode =
   | 'ERR_DATASET'
   | 'ERR_INTERNAL';
 
+/**
+ * The error every function of bagoftricks throws (or rejects with). Branch on its stable
+ * `code`, never on the message: messages may change between versions, codes do not.
+ * Argument errors read "Expected … for <name> but received …".
+ *
+ * @example
+ * ```js
+ * try {
+ *   ops.conv2d(x, w);
+ * } catch (e) {
+ *   if (e instanceof BagOfTricksError && e.code === 'ERR_SHAPE') console.error(e.message);
+ * }
+ * ```
+ */
 export class BagOfTricksError extends Error {
+  /**
+   * What went wrong, stable across versions: ERR_ARGUMENT (a bad option or value), ERR_SHAPE
+   * (sizes that do not fit), ERR_DTYPE (the wrong typed array), ERR_DISPOSED, ERR_BUSY, … (see ErrorCode).
+   */
   readonly code: ErrorCode;
+  /**
+   * Makes an error with a stable code; bagoftricks throws these, and callers may too.
+   * @param code - The stable error code.
+   * @param message - What happened, for people; the `name` is always "BagOfTricksError".
+   */
   constructor(code: ErrorCode, message: string) {
     super(message);
     this.name = 'BagOfTricksError';

@@ -1,10 +1,35 @@
 /**
  * bagoftricks: train and run ResNet image classifiers from Node on a C++/CUDA core.
  */
+
+/**
+ * The CPU kernels of the core as functions over host tensors (`{ data: Float32Array, shape }`):
+ * GEMM, convolution, batch norm, pooling, linear, cross-entropy, SGD, FP16 conversion and the
+ * fused augmentation op. Activations are NHWC, convolution weights KRSC (out, kh, kw, in/groups).
+ * Arguments are validated first; bad shapes throw ERR_SHAPE, bad values ERR_ARGUMENT.
+ */
 export * as ops from './ops';
+/**
+ * The data pipeline: data sets (ImageFolder, MNIST, CIFAR-10, image lists), the paper's
+ * train/eval transforms, image decoding with sharp, and the DataLoader that batches,
+ * augments and prefetches NHWC images for the trainer.
+ */
 export * as data from './data';
+/**
+ * The core's run-time settings (thread pool size) and what the machine offers
+ * (CPU features, measured clock, CUDA status).
+ */
 export * as runtime from './runtime';
+/**
+ * The model zoo (ResNet-18 … ResNet-152 in the A, B, C and D variants, one table row each),
+ * the graph description the core compiles, its shape analysis, and initialisation helpers.
+ */
 export * as models from './models';
+/**
+ * The training tricks of He et al. 2019 as separate pieces (learning-rate schedules, label
+ * smoothing, mixup, distillation, no-bias-decay, loss scaling), recipes that combine them,
+ * safetensors and checkpoint files, and the Trainer that composes them.
+ */
 export * as train from './train';
 export { createModel, listModels } from './models';
 export { Net } from './net';
@@ -19,4 +44,5 @@ export { exportOnnx, buildOnnxModel, encodeOnnxModel, onnxIrVersion, ONNX_OPSET 
 export type { OnnxExportOptions } from './export/onnx';
 export type { Tensor } from './tensor';
 // eslint-disable-next-line @typescript-eslint/no-var-requires
+/** The package version, as in package.json (for example `"0.1.0"`). */
 export const version: string = require('../package.json').version;

@@ -35,6 +35,7 @@ export type { Prediction };
 /** The model of a plain state dict: a name, or a name with model options. */
 export type ModelSpec = string | ({ name: string } & ModelOptions);
 
+/** Options of load(). Unknown keys throw ERR_ARGUMENT. */
 export interface LoadOptions {
   /**
    * The architecture, required for a plain state dict (a bagoftricks checkpoint names its
@@ -63,7 +64,16 @@ export interface WeightsMismatch {
 
 /** ERR_WEIGHTS_MISMATCH, with the lists in `details`. */
 export class WeightsMismatchError extends BagOfTricksError {
-  constructor(readonly details: WeightsMismatch, what: string) {
+  /**
+   * Makes the error; its message summarises `details` for `what`.
+   * @param details - The missing keys, the unexpected keys and the shape conflicts.
+   * @param what - The file (or part of it) named in the message.
+   */
+  constructor(
+    /** Everything that did not fit: the missing keys, the unexpected keys and the shape conflicts. */
+    readonly details: WeightsMismatch,
+    what: string,
+  ) {
     super('ERR_WEIGHTS_MISMATCH', `${what} does not fit the model: ${describeMismatch(details)}`);
     this.name = 'BagOfTricksError';
   }
@@ -256,7 +266,16 @@ export class Classifier {
   private disposed = false;
   private chain: Promise<unknown> = Promise.resolve();
 
+  /**
+   * Made by load(), which checks the file first; call it directly only with weights that
+   * already fit `model`.
+   * @param model - The architecture the weights belong to.
+   * @param parameters - Every tensor of the model, PyTorch layout, by state-dict key.
+   * @param options - Class names (default "0", "1", ...; one per output, else ERR_ARGUMENT),
+   *   predict()'s input size and transform, the largest native batch, and where the weights came from.
+   */
   constructor(
+    /** The architecture, with its configuration (`model.name`, `model.config`). */
     readonly model: ResNet,
     parameters: Record<string, Tensor>,
     options: { classes?: string[]; inputSize: number; transform: TransformSpec; batchSize: number; source: 'checkpoint' | 'state-dict' },
@@ -431,10 +450,26 @@ export function topK(logits: Float32Array, classes: readonly string[], k: number
 
 /**
  * Loads a bagoftricks checkpoint or a timm/torchvision safetensors state dict for inference.
+ * Keys are matched one to one (a leading `module.` and BN's `num_batches_tracked` are
+ * ignored); the Classifier runs the model in eval mode and holds native memory until
+ * dispose().
  *
- *   const model = await load('resnet50d.safetensors', { model: 'resnet50d', classes });
- *   const logits = await model.forward(x, [1, 3, 224, 224]);
- *   const top5 = await model.predict('cat.jpg');
+ * @param path - A `.safetensors` file.
+ * @param options - The architecture (required for a plain state dict), class names, and
+ *   predict()'s input size, transform and batch size (defaults in LoadOptions).
+ * @returns The Classifier: forward() on NCHW float input, predict() on images.
+ * @throws BagOfTricksError ERR_ARGUMENT for a missing file or bad options,
+ *   ERR_CHECKPOINT_FORMAT for a malformed file, WeightsMismatchError (ERR_WEIGHTS_MISMATCH)
+ *   when the tensors do not fit the model.
+ *
+ * @example
+ * ```js
+ * const { load } = require('bagoftricks');
+ * const model = await load('resnet50d.safetensors', { model: 'resnet50d', classes });
+ * const logits = await model.forward(x, [1, 3, 224, 224]);   // NCHW Float32Array, like PyTorch
+ * const top5 = await model.predict('cat.jpg');                // [{ label, index, score }, ...]
+ * model.dispose();
+ * ```
  */
 export async function load(path: string, options: LoadOptions = {}): Promise<Classifier> {
   const o = expectObject('options', options);
@@ -452,6 +487,9 @@ export async function load(path: string, options: LoadOptions = {}): Promise<Cla
 export interface PretrainedReport {
   /** The file read. */
   file: string;
+  /**
+   * 'checkpoint': written by bagoftricks (it has metadata); 'state-dict': a plain timm/torchvision state dict.
+   */
   source: 'checkpoint' | 'state-dict';
   /** The architecture the file's metadata names (checkpoints only). */
   fileModel?: string;

@@ -22,14 +22,21 @@ export interface NativeAddon {
   };
 }
 
+/** One CUDA device as the driver reports it. */
 export interface CudaDevice {
+  /** Device ordinal (0 is the one the core uses). */
   index: number;
+  /** Marketing name, e.g. "NVIDIA H100 80GB HBM3". */
   name: string;
+  /** "major.minor", e.g. "9.0". */
   computeCapability: string;
+  /** Global memory in bytes. */
   totalMemory: number;
+  /** Streaming multiprocessors (SMs). */
   multiprocessors: number;
 }
 
+/** What runtime.cudaInfo() reports about the CUDA backend. */
 export interface CudaInfo {
   /** The addon was built with CUDA code. */
   compiled: boolean;
@@ -37,9 +44,15 @@ export interface CudaInfo {
   available: boolean;
   /** Why CUDA cannot be used (empty when available). */
   reason: string;
+  /** CUDA driver version as CUDA encodes it (1000·major + 10·minor, e.g. 12040); 0 without a driver. */
   driverVersion: number;
+  /**
+   * Version of the CUDA runtime linked into the addon, encoded like driverVersion; 0 when not compiled in.
+   */
   runtimeVersion: number;
+  /** The SM targets compiled in, comma-separated (e.g. "80,90"); empty when not compiled with CUDA. */
   archs: string;
+  /** The visible devices (empty when unavailable). */
   devices: CudaDevice[];
 }
 

@@ -14,11 +14,16 @@ import {
   expectArray, expectBool, expectInt, expectKeys, expectNumber, expectObject, expectTensor, fail, numel,
 } from './validate';
 
+/**
+ * Options of `new Net(graph, options)`: the buffer sizes and the optimizer's per-parameter
+ * settings. Unknown keys throw ERR_ARGUMENT.
+ */
 export interface NetOptions {
   /** Largest batch a step or forward may take; buffers are sized for it. */
   batchSize: number;
   /** Input height and width (NHWC images of this size). */
   height: number;
+  /** Input width in pixels. */
   width: number;
   /** Parameter keys exempt from weight decay (biases and BN γ/β for "no bias decay"). */
   noDecay?: string[];
@@ -38,6 +43,11 @@ export interface NetOptions {
   lrScale?: Record<string, number>;
 }
 
+/**
+ * One training step's batch and hyper-parameters for Net.trainStep and Net.forwardBackward.
+ * Exactly one of `labels` and `targets`; shapes that do not fit throw ERR_SHAPE, bad values
+ * ERR_ARGUMENT. The update is SGD with (by default Nesterov) momentum and L2 weight decay.
+ */
 export interface TrainBatch {
   /** (N, H, W, C) with N ≤ batchSize. */
   images: Tensor;
@@ -65,6 +75,7 @@ export interface TrainBatch {
   temperature?: number;
 }
 
+/** What one training step measured, before the update it applied. */
 export interface StepResult {
   /** Mean loss of the batch. */
   loss: number;
@@ -76,12 +87,17 @@ export interface StepResult {
   finite: boolean;
 }
 
+/** One tensor of a Net or model: a learnable parameter or a BN running statistic. */
 export interface ParameterInfo {
+  /** The state-dict key, as PyTorch and timm name it (`layer1.0.conv1.weight`). */
   name: string;
   /** PyTorch layout (OIHW for conv weights). */
   shape: number[];
+  /** What the tensor is: a conv/linear weight or bias, a BN scale γ or shift β, or a BN running statistic. */
   kind: 'weight' | 'bias' | 'gamma' | 'beta' | 'running_mean' | 'running_var';
+  /** Updated by SGD (false for the BN running statistics, which follow the batches instead). */
   trainable: boolean;
+  /** Weight decay applies to it (false for biases and BN γ/β under "no bias decay"). */
   decay: boolean;
   /** Multiplier of the step's learning rate (options.lrScale); 0 when frozen. */
   lrScale: number;
@@ -106,9 +122,13 @@ interface NativeNet {
 
 /** Time spent per op kind and phase since profiling was turned on. */
 export interface ProfileEntry {
+  /** The op kind (`conv2d`, `batchnorm`, `relu`, ...). */
   op: string;
+  /** Where in the step the time was spent. */
   phase: 'forward' | 'backward' | 'loss' | 'update' | 'other';
+  /** Wall-clock seconds, summed over calls. */
   seconds: number;
+  /** How many times the op ran. */
   calls: number;
 }
 
@@ -117,18 +137,55 @@ const BATCH_KEYS = [
   'images', 'labels', 'targets', 'smoothing', 'lr', 'momentum', 'weightDecay', 'nesterov', 'lossScale', 'mixup', 'teacherLogits', 'temperature',
 ] as const;
 
+/**
+ * A model compiled by the native core, for training and inference. Every buffer is
+ * allocated up front for `batchSize` images of `height` × `width`; a training step
+ * (forward, softmax cross-entropy, backward, SGD update) is one asynchronous native call
+ * that runs off the JS thread. Calls on one Net run in the order they were made, and their
+ * inputs are copied at once, so the caller may reuse its arrays. Images are NHWC float32;
+ * parameters are exchanged in PyTorch layout (OIHW conv weights; the core keeps KRSC).
+ * The Net frees its memory on dispose() or when it is garbage-collected.
+ *
+ * Errors: ERR_ARGUMENT and ERR_SHAPE for bad inputs, ERR_DISPOSED after dispose(), ERR_BUSY
+ * when parameters are read or written while a step is in flight.
+ *
+ * @example
+ * ```js
+ * const { createModel, Net } = require('bagoftricks');
+ * const model = createModel('resnet18d', { numClasses: 10, stem: 'cifar', width: 0.25 });
+ * const net = Net.fromModel(model, { batchSize: 32, inputSize: 32 });
+ * const images = { data: new Float32Array(32 * 32 * 32 * 3), shape: [32, 32, 32, 3] }; // NHWC
+ * const { loss, correct } = await net.trainStep({ images, labels: new Int32Array(32), lr: 0.1 });
+ * const logits = await net.forward(images);                                          // (32, 10)
+ * net.dispose();
+ * ```
+ */
 export class Net {
+  /** Largest batch one step or forward takes (buffers are sized for it). */
   readonly batchSize: number;
+  /** Input height in pixels. */
   readonly height: number;
+  /** Input width in pixels. */
   readonly width: number;
+  /** Channels C of the input images (3 for RGB, 1 for MNIST). */
   readonly inputChannels: number;
+  /** Outputs of the classifier: the columns of the logits. */
   readonly numClasses: number;
+  /** 'fp32', or 'fp16' for mixed precision (see NetOptions.precision). */
   readonly precision: 'fp32' | 'fp16';
   private handle: NativeNet | null;
   private chain: Promise<unknown> = Promise.resolve();
   private pending = 0;
   private readonly specs: ParameterInfo[];
 
+  /**
+   * Compiles a graph description (models.GraphDesc, usually `model.graph()`); Net.fromModel
+   * also sets the model's initial parameters and no-decay list.
+   * @param graph - The network: nodes in topological order, NHWC, with parameter shapes.
+   * @param options - Batch and input size, precision, initial parameters, per-parameter settings.
+   * @throws BagOfTricksError ERR_ARGUMENT for bad or unknown options or an invalid graph,
+   * ERR_SHAPE for parameters of the wrong size, ERR_OUT_OF_MEMORY when the buffers do not fit.
+   */
   constructor(graph: GraphDesc, options: NetOptions) {
     const g = expectObject('graph', graph) as unknown as GraphDesc;
     const o = expectObject('options', options);
@@ -291,6 +348,7 @@ export class Net {
     this.handle = null;
   }
 
+  /** True once dispose() has run; every later call throws ERR_DISPOSED. */
   get disposed(): boolean {
     return this.handle === null;
   }

@@ -1,6 +1,8 @@
 /** A dense tensor on the host: a typed array and its row-major shape. */
 export interface Tensor<T extends Float32Array | Int32Array | Uint16Array | Uint8Array = Float32Array> {
+  /** The values in row-major order (the last dimension varies fastest); length = product of `shape`. */
   data: T;
+  /** Dimensions, outermost first: images are NHWC (N, H, W, C), logits (N, classes). */
   shape: number[];
 }
 

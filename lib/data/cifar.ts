@@ -14,20 +14,36 @@ const SIDE = 32;
 const PLANE = SIDE * SIDE;
 const RECORD = 1 + 3 * PLANE;
 
+/** The ten CIFAR-10 class names in label order, used when batches.meta.txt is absent. */
 export const CIFAR10_CLASSES: readonly string[] = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
 
+/** Options of `new Cifar10(dir, options)`. Unknown keys throw ERR_ARGUMENT. */
 export interface Cifar10Options {
   /** true (default): the five training batches; false: test_batch.bin. */
   train?: boolean;
 }
 
+/**
+ * CIFAR-10 from the official binary files (cifar-10-batches-bin), decoded once into memory
+ * as (N, 32, 32, 3) RGB bytes: 50,000 training or 10,000 test images. Class names come from
+ * batches.meta.txt when present, else CIFAR10_CLASSES. Pair it with the 'padcrop' transform
+ * and a CIFAR stem (`stem: 'cifar'`).
+ */
 export class Cifar10 extends BaseDataset {
   readonly classes: readonly string[];
   /** All images, (N, 32, 32, 3) RGB bytes. */
   readonly pixels: Uint8Array;
+  /** The batch files read, in order. */
   readonly files: readonly string[];
   private readonly labels: Uint8Array;
 
+  /**
+   * Reads the batch files now (synchronously).
+   * @param dir - The folder of the binary files (data_batch_1.bin … data_batch_5.bin, test_batch.bin).
+   * @param options - Which split to read (default: the training batches).
+   * @throws BagOfTricksError ERR_ARGUMENT for a bad `dir` or option; DataError ERR_DATASET when a
+   * file is missing, unreadable or not a whole number of 3073-byte records, or a class has no image.
+   */
   constructor(dir: string, options: Cifar10Options = {}) {
     super();
     if (typeof dir !== 'string' || dir.length === 0) fail('ERR_ARGUMENT', 'the folder of the CIFAR-10 binary files', 'dir', dir);

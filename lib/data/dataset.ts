@@ -22,11 +22,17 @@ export type ImageSource =
  * `name(i)` is how errors and reports name it (the file path for files).
  */
 export interface Dataset {
+  /** Number of images. */
   readonly length: number;
+  /** Class names: `classes[c]` names class c. */
   readonly classes: readonly string[];
+  /** Images per class: `counts[c]` images have label c. */
   readonly counts: readonly number[];
+  /** Image i's class index, in [0, classes.length). */
   label(i: number): number;
+  /** Where image i's pixels are: a file, encoded bytes, or raw pixels. */
   source(i: number): ImageSource;
+  /** How errors and reports name image i (the file path for files). */
   name(i: number): string;
 }
 
@@ -40,10 +46,15 @@ export interface SplitOptions {
 
 /** Shared behaviour of the data sets in this package: counts, a summary, split and subset. */
 export abstract class BaseDataset implements Dataset {
+  /** Number of images. */
   abstract readonly length: number;
+  /** Class names: `classes[c]` names class c. */
   abstract readonly classes: readonly string[];
+  /** Image i's class index, in [0, classes.length). */
   abstract label(i: number): number;
+  /** Where image i's pixels are: a file, encoded bytes, or raw pixels. */
   abstract source(i: number): ImageSource;
+  /** How errors and reports name image i (the file path for files). */
   abstract name(i: number): string;
 
   private countsCache?: number[];
@@ -77,8 +88,20 @@ export abstract class BaseDataset implements Dataset {
 
 /** A view of some images of another data set, by index. */
 export class Subset extends BaseDataset {
+  /** The parent's indices of this subset's images, in this subset's order. */
   readonly indices: Int32Array;
-  constructor(readonly parent: Dataset, indices: ArrayLike<number>) {
+  /**
+   * A view of `parent`'s images at `indices`, in that order (repeats allowed); the parent is
+   * not copied.
+   * @param parent - The data set viewed.
+   * @param indices - Indices into `parent`.
+   * @throws BagOfTricksError ERR_ARGUMENT for an index outside [0, parent.length).
+   */
+  constructor(
+    /** The data set this is a view of. */
+    readonly parent: Dataset,
+    indices: ArrayLike<number>,
+  ) {
     super();
     this.indices = Int32Array.from(indices);
     for (const i of this.indices) {
@@ -149,6 +172,7 @@ export function split(dataset: Dataset, options: SplitOptions): { train: Subset;
 
 /** Image files with labels: the data set behind ImageFolder, usable on its own for file lists. */
 export class ImageList extends BaseDataset {
+  /** The image files, in order: image i is `files[i]`. */
   readonly files: readonly string[];
   readonly classes: readonly string[];
   private readonly labels: Int32Array;

@@ -41,6 +41,10 @@ export function loadSharp(): SharpModule {
 /** When libvips gives up on damaged pixel data (sharp's failOn; least to most strict). */
 export type FailOn = 'none' | 'truncated' | 'error' | 'warning';
 
+/**
+ * How decodeImage reads images: size limits, damage tolerance, resampling, colour handling.
+ * The DataLoader's `decode` option overrides these defaults (DECODE_DEFAULTS) key by key.
+ */
 export interface DecodeOptions {
   /** Largest width × height accepted, checked on the header before decoding (default 100 MP). */
   limitInputPixels: number;
@@ -48,6 +52,7 @@ export interface DecodeOptions {
   maxFileBytes: number;
   /** Damage that rejects an image (default 'warning': any libjpeg/libpng complaint). */
   failOn: FailOn;
+  /** Resampling kernel of the resize (default 'linear', bilinear). */
   kernel: ResizeKernel;
   /**
    * Leave an embedded RGB matrix/TRC profile unapplied and return it with the pixels, for the
@@ -64,6 +69,10 @@ export interface DecodeOptions {
   orientAfterResize: boolean;
 }
 
+/**
+ * The decoder's defaults: 100 megapixels, 256 MiB per file, failOn 'warning', bilinear
+ * resize, ICC profiles applied by sharp, orientation applied after the resize.
+ */
 export const DECODE_DEFAULTS: DecodeOptions = Object.freeze({
   limitInputPixels: 100_000_000,
   maxFileBytes: 256 * 2 ** 20,
@@ -79,17 +88,28 @@ export const DECODE_DEFAULTS: DecodeOptions = Object.freeze({
  * horizontal flip at the end.
  */
 export interface Geometry {
+  /** Crop of the upright image, before the resize. */
   extract?: CropBox;
+  /** Resize to exactly this size in pixels (aspect ratio not kept). */
   resize?: { width: number; height: number };
+  /** Crop of the resized image. */
   extractAfter?: CropBox;
+  /** Mirror horizontally, last. */
   flip?: boolean;
 }
+/**
+ * The geometry to apply to an image, decided from its upright width and height (read from
+ * the header before any pixel is decoded).
+ */
 export type Plan = (width: number, height: number) => Geometry;
 
 /** Upright RGB pixels, (height, width, 3). */
 export interface Decoded {
+  /** The pixels, (height, width, 3) row-major RGB, 8 bits, sRGB (unless `profile` is set). */
   data: Uint8Array;
+  /** Width in pixels, after the plan. */
   width: number;
+  /** Height in pixels, after the plan. */
   height: number;
   /** With deferIcc: the image's profile, not yet applied (convert with ops.srgbFromProfile). */
   profile?: RgbProfile;
@@ -97,8 +117,11 @@ export interface Decoded {
 
 /** Time spent per stage, accumulated across images (wall time of each stage's async call). */
 export interface DecodeTimings {
+  /** Milliseconds reading files (or wrapping in-memory bytes). */
   readMs: number;
+  /** Milliseconds reading headers (size, orientation, profile) before decoding. */
   headerMs: number;
+  /** Milliseconds decoding, cropping and resizing pixels. */
   pixelsMs: number;
 }
 

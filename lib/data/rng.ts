@@ -18,6 +18,11 @@ function mix32(x: number): number {
 /** Stream purposes, so geometry and colour draws of one image are independent. */
 export const STREAM = { order: 1, geometry: 2, colour: 3, split: 4 } as const;
 
+/**
+ * The data pipeline's seeded generator: xoshiro128** seeded through splitmix32 from a key of
+ * integers, e.g. `new Rng(seed, epoch, index)`. The same key gives the same sequence on
+ * every platform, so each image's draws are independent of decoding order.
+ */
 export class Rng {
   private a: number;
   private b: number;

@@ -31,14 +31,28 @@ export interface ColourOptions {
   hue: number;
   /** Standard deviation of the lighting noise α (per eigenvector). */
   lighting: number;
+  /**
+   * Eigenvalues of the RGB covariance scaling the lighting noise; 3 numbers (default: ImageNet's, AUGMENT_DEFAULTS).
+   */
   eigval: readonly number[];
   /** 9 numbers, row-major (channel, eigenvector). */
   eigvec: readonly number[];
+  /**
+   * Per-channel mean (R, G, B) subtracted on the 0–255 scale (default: ImageNet's, 123.68, 116.779, 103.939).
+   */
   mean: readonly number[];
+  /**
+   * Per-channel standard deviation (R, G, B) divided by on the 0–255 scale (default: ImageNet's, 58.393, 57.12, 57.375).
+   */
   std: readonly number[];
 }
 
+/**
+ * The paper's training transform (§2.1): RandomResizedCrop, flip, colour jitter, PCA
+ * lighting, normalisation. Output is size×size NHWC. Defaults: TRAIN_DEFAULTS.
+ */
 export interface TrainTransform extends ColourOptions {
+  /** Selects this transform. */
   type: 'train';
   /** Range of the crop's area as a fraction of the image's. */
   scale: readonly [number, number];
@@ -48,28 +62,48 @@ export interface TrainTransform extends ColourOptions {
   attempts: number;
   /** Probability of a horizontal flip. */
   flip: number;
+  /** Resampling kernel of the resize (default 'linear', bilinear). */
   kernel: ResizeKernel;
 }
 
+/**
+ * The evaluation transform: resize the short side to round(size · resizeRatio), centre-crop
+ * size×size, normalise. No randomness. Defaults: EVAL_DEFAULTS.
+ */
 export interface EvalTransform {
+  /** Selects this transform. */
   type: 'eval';
   /** The short side is resized to round(size · resizeRatio) before the centre crop (≥ 1). */
   resizeRatio: number;
+  /** Per-channel mean (R, G, B) subtracted on the 0–255 scale (default: ImageNet's). */
   mean: readonly number[];
+  /** Per-channel standard deviation (R, G, B) divided by on the 0–255 scale (default: ImageNet's). */
   std: readonly number[];
+  /** Resampling kernel of the resize (default 'linear', bilinear). */
   kernel: ResizeKernel;
 }
 
+/**
+ * The CIFAR-style transform for small images: the image at size×size, zero-padded (by
+ * `fill`), a random size×size crop, flip, normalise; colour jitter and lighting are off by
+ * default. Defaults: PADCROP_DEFAULTS.
+ */
 export interface PadCropTransform extends ColourOptions {
+  /** Selects this transform. */
   type: 'padcrop';
   /** Zero padding on each side before the random crop. */
   padding: number;
   /** Value of the padding pixels (0–255, all three channels). */
   fill: number;
+  /** Probability of a horizontal flip (default 0.5). */
   flip: number;
+  /** Resampling kernel used to bring the image to size×size (default 'linear'). */
   kernel: ResizeKernel;
 }
 
+/**
+ * A fully resolved transform (every field set), as resolveTransform returns it and the DataLoader applies it.
+ */
 export type Transform = TrainTransform | EvalTransform | PadCropTransform;
 
 /** A transform by name with the paper's defaults, or an object overriding some of them. */
@@ -92,6 +126,10 @@ const COLOUR_DEFAULTS: ColourOptions = {
   std: AUGMENT_DEFAULTS.std,
 };
 
+/**
+ * The 'train' transform's defaults, the paper's: area scale [0.08, 1], ratio [3/4, 4/3],
+ * 10 attempts, flip 0.5, brightness/saturation/hue 0.4, lighting 0.1, ImageNet mean/std, bilinear.
+ */
 export const TRAIN_DEFAULTS: TrainTransform = Object.freeze({
   type: 'train',
   scale: [0.08, 1] as const,
@@ -102,6 +140,7 @@ export const TRAIN_DEFAULTS: TrainTransform = Object.freeze({
   kernel: 'linear',
 });
 
+/** The 'eval' transform's defaults: resize ratio 256/224, ImageNet mean/std, bilinear. */
 export const EVAL_DEFAULTS: EvalTransform = Object.freeze({
   type: 'eval',
   resizeRatio: 256 / 224,
@@ -110,6 +149,10 @@ export const EVAL_DEFAULTS: EvalTransform = Object.freeze({
   kernel: 'linear',
 });
 
+/**
+ * The 'padcrop' transform's defaults: padding 4, fill 0, flip 0.5, no colour jitter or
+ * lighting, ImageNet mean/std, bilinear.
+ */
 export const PADCROP_DEFAULTS: PadCropTransform = Object.freeze({
   type: 'padcrop',
   padding: 4,
@@ -205,9 +248,13 @@ export function resolveTransform(spec: TransformSpec, name = 'transform'): Trans
 
 /** A rectangle of an image, in pixels. */
 export interface CropBox {
+  /** Left edge, pixels from the image's left. */
   left: number;
+  /** Top edge, pixels from the image's top. */
   top: number;
+  /** Width in pixels. */
   width: number;
+  /** Height in pixels. */
   height: number;
 }
 
@@ -266,9 +313,13 @@ export function evalGeometry(width: number, height: number, size: number, resize
 
 /** One image's colour parameters, as the fused pass takes them. */
 export interface ColourParams {
+  /** Brightness coefficient b (p ← b·p). */
   brightness: number;
+  /** Saturation coefficient s (p ← s·p + (1 − s)·grey). */
   saturation: number;
+  /** Hue coefficient h (a turn of (h − 1)·π in the YIQ chroma plane). */
   hue: number;
+  /** Lighting noise α, one per eigenvector. */
   alpha: [number, number, number];
 }
 

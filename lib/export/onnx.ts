@@ -40,6 +40,7 @@ import {
   ATTRIBUTE_TYPE, ONNX_FLOAT, OnnxAttribute, OnnxModel, OnnxNode, OnnxTensor, OnnxValueInfo, onnxModelType,
 } from './onnxSchema';
 
+/** Options of exportOnnx() and buildOnnxModel(). Unknown keys throw ERR_ARGUMENT. */
 export interface OnnxExportOptions {
   /** Version of the default ONNX operator set (ai.onnx), 13 to 21. Default 17. */
   opset?: number;
@@ -66,8 +67,9 @@ export function onnxIrVersion(opset: number): number {
   return 10; // opset 21: onnx 1.16
 }
 
-/** Names of the graph's input and output in the exported file. */
+/** Name of the exported graph's input: images (batch, C, H, W), NCHW float32, preprocessed as for training. */
 export const ONNX_INPUT = 'input';
+/** Name of the exported graph's output: the logits (batch, classes), before softmax. */
 export const ONNX_OUTPUT = 'logits';
 
 /** Node input of our graphs that stands for the image batch. */
@@ -135,7 +137,24 @@ export function encodeOnnxModel(model: OnnxModel): Uint8Array {
 
 /**
  * The bytes of an ONNX file of `model` with `parameters` (PyTorch layout, by state-dict
- * key). Write them to a `.onnx` file, or hand them to an ONNX runtime directly.
+ * key). Write them to a `.onnx` file, or hand them to an ONNX runtime directly. The file's
+ * input "input" is NCHW float32 (batch, C, H, W), its output "logits" (batch, classes).
+ *
+ * @param model - A model of the zoo (createModel).
+ * @param parameters - Every key of `model.parameters()`, e.g. `net.getParameters()`.
+ * @param options - Opset (default 17), BN folding (default off), a fixed input size, metadata.
+ * @throws BagOfTricksError ERR_ARGUMENT for bad options or a missing/unexpected parameter
+ *   key, ERR_SHAPE for a parameter of the wrong size.
+ *
+ * @example
+ * ```js
+ * const fs = require('fs');
+ * const { createModel, exportOnnx } = require('bagoftricks');
+ * const model = createModel('resnet50d', { numClasses: 10 });
+ * const bytes = exportOnnx(model, model.initialParameters(), { foldBatchNorm: true, inputSize: 224 });
+ * // after training: exportOnnx(trainer.model, trainer.net.getParameters())
+ * fs.writeFileSync('resnet50d.onnx', bytes);
+ * ```
  */
 export function exportOnnx(model: Model, parameters: ParameterValues, options: OnnxExportOptions = {}): Uint8Array {
   return encodeOnnxModel(buildOnnxModel(model, parameters, options));

@@ -15,7 +15,9 @@ export { analyzeGraph, windowOutputSize } from './shapes';
 export type { NodeInfo } from './shapes';
 export { fans, xavierBound } from './init';
 
+/** A name createModel accepts (every row of the table: `resnet18` … `resnet152d`). */
 export type ModelName = ResNetName;
+/** Options of createModel: see ResNetOptions. */
 export type ModelOptions = ResNetOptions;
 
 /** Names accepted by createModel, in table order. */
@@ -26,6 +28,20 @@ export function listModels(): ModelName[] {
 /**
  * Builds the named model. Unknown names throw ERR_ARGUMENT listing the valid ones;
  * options are checked (unknown keys too) and throw ERR_ARGUMENT.
+ *
+ * @param name - A name of listModels(): `resnet18` … `resnet152`, with suffix `a`, `c` or
+ *   `d` for the other variants of He et al. 2019 (no suffix: B, torchvision's).
+ * @param options - numClasses (1000), width (1), stem ('imagenet', or 'cifar' for 32²
+ *   inputs), zeroGamma (true), seed (0), inputChannels (3).
+ * @returns The model: its graph, parameter list, seeded initial values and summary.
+ *
+ * @example
+ * ```js
+ * const { createModel, Net } = require('bagoftricks');
+ * const model = createModel('resnet50d', { numClasses: 10 });
+ * console.log(model.summary(224).params);                  // learnable parameters
+ * const net = Net.fromModel(model, { batchSize: 32, inputSize: 224 });
+ * ```
  */
 export function createModel(name: string, options: ModelOptions = {}): ResNet {
   if (typeof name !== 'string' || !Object.prototype.hasOwnProperty.call(RESNETS, name)) {

@@ -9,6 +9,7 @@ import { GraphDesc, GraphNode, ParameterSpec } from './graph';
 import { initialValues } from './init';
 import { analyzeGraph } from './shapes';
 
+/** One row of Model.summary(): a node with its output shape, parameters and multiply-adds. */
 export interface SummaryRow {
   /** Node name (a module path such as `layer1.0.conv1`). */
   name: string;
@@ -22,7 +23,9 @@ export interface SummaryRow {
   macs: number;
 }
 
+/** What Model.summary() reports: one row per node and the totals, per sample. */
 export interface ModelSummary {
+  /** One row per node, in graph order. */
   rows: SummaryRow[];
   /** Learnable parameters: conv and linear weights and biases, BN γ and β (the published count). */
   params: number;
@@ -45,7 +48,13 @@ export interface ModelSummary {
   inputSize: [number, number];
 }
 
+/**
+ * What every model of the zoo offers: the graph the core compiles, the parameter list
+ * (PyTorch/timm keys and shapes), seeded initial values and a summary. createModel returns one
+ * (a ResNet); Net.fromModel compiles it.
+ */
 export interface Model<Config = unknown> {
+  /** The model's name in the zoo (e.g. "resnet50d"). */
   readonly name: string;
   /** The resolved configuration: the table row plus every option, defaults filled in. */
   readonly config: Config;

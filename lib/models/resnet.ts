@@ -40,6 +40,9 @@ import { expectBool, expectInt, expectKeys, expectObject, fail } from '../valida
 import { GraphBuilder } from './builder';
 import { GraphModel } from './model';
 
+/**
+ * A residual block: 'basic' (two 3×3 convs; ResNet-18/34) or 'bottleneck' (1×1, 3×3, 1×1 with 4× expansion; ResNet-50 and deeper).
+ */
 export type BlockType = 'basic' | 'bottleneck';
 
 /** One row of the table: the architecture of one named variant. */
@@ -57,6 +60,11 @@ export interface ResNetArch {
 }
 
 // prettier-ignore
+/**
+ * The model table: one row (a ResNetArch) per name, for depths 18, 34, 50, 101 and 152 in
+ * variants A (`resnet50a`), B (`resnet50`), C (`resnet50c`) and D (`resnet50d`) of He et al.
+ * 2019, Figure 2. createModel looks names up here.
+ */
 export const RESNETS = {
   resnet18a:  { block: 'basic',      layers: [2, 2, 2, 2],  stemType: 'plain', downsample: 'conv', strideOn: '1x1' },
   resnet18:   { block: 'basic',      layers: [2, 2, 2, 2],  stemType: 'plain', downsample: 'conv', strideOn: '3x3' },
@@ -80,8 +88,10 @@ export const RESNETS = {
   resnet152d: { block: 'bottleneck', layers: [3, 8, 36, 3], stemType: 'deep',  downsample: 'avg',  strideOn: '3x3' },
 } as const satisfies Record<string, ResNetArch>;
 
+/** The names of the table: `resnet18`, `resnet50d`, ... (see listModels()). */
 export type ResNetName = keyof typeof RESNETS;
 
+/** Options of createModel for a ResNet. Unknown keys and bad values throw ERR_ARGUMENT. */
 export interface ResNetOptions {
   /** Classifier outputs. Default 1000. */
   numClasses?: number;
@@ -97,6 +107,7 @@ export interface ResNetOptions {
   inputChannels?: number;
 }
 
+/** A ResNet's resolved configuration (`model.config`): its table row and every option, defaults filled in. */
 export type ResNetConfig = ResNetArch & Required<ResNetOptions>;
 
 const DEFAULTS: Required<ResNetOptions> = { numClasses: 1000, width: 1, stem: 'imagenet', zeroGamma: true, seed: 0, inputChannels: 3 };
@@ -122,8 +133,20 @@ export function resolveResNetOptions(options: unknown = {}): Required<ResNetOpti
   return r as Required<ResNetOptions>;
 }
 
-/** A ResNet of the table; use createModel('resnet50d', options) rather than this class directly. */
+/**
+ * A ResNet of the table (RESNETS); use createModel('resnet50d', options) rather than this
+ * class directly. The variants differ as in He et al. 2019, §4.1: B moves a bottleneck's
+ * stride from the first 1×1 conv (A) to the 3×3 conv, C replaces the 7×7 stem with three
+ * 3×3 convs, D also makes each strided shortcut a 2×2 average pool then a 1×1 conv.
+ * Parameter keys are timm's, so timm and torchvision state dicts load.
+ */
 export class ResNet extends GraphModel<ResNetConfig> {
+  /**
+   * Builds the graph and parameter list of the named variant.
+   * @param name - A name of the table (RESNETS).
+   * @param options - Classes, width, stem, zero-γ, seed, input channels (see ResNetOptions).
+   * @throws BagOfTricksError ERR_ARGUMENT for a bad or unknown option.
+   */
   constructor(name: ResNetName, options: ResNetOptions = {}) {
     const config: ResNetConfig = { ...RESNETS[name], layers: [...RESNETS[name].layers], ...resolveResNetOptions(options) };
     const { graph, parameters, zeroGamma } = buildResNet(config);

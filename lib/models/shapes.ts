@@ -13,8 +13,11 @@
 import { BagOfTricksError } from '../errors';
 import { GraphDesc, GraphNode, ParameterSpec } from './graph';
 
+/** What analyzeGraph finds for one node of a graph at a given input size. */
 export interface NodeInfo {
+  /** The node's name (its output's name). */
   name: string;
+  /** The node's op kind. */
   op: GraphNode['op'];
   /** Per sample: [H, W, C] for activations, [C] after globalavgpool / linear. */
   outputShape: number[];

@@ -46,8 +46,15 @@ export interface AugmentParams {
 
 /** The constants of the pass (defaults: AUGMENT_DEFAULTS) and the output type. */
 export interface AugmentOptions {
+  /** Per-channel mean (R, G, B) subtracted on the 0–255 scale; 3 numbers. Default: ImageNet's. */
   mean?: readonly number[];
+  /**
+   * Per-channel standard deviation (R, G, B) divided by, on the 0–255 scale; 3 non-zero numbers. Default: ImageNet's.
+   */
   std?: readonly number[];
+  /**
+   * Eigenvalues of the RGB covariance for the lighting noise; 3 numbers. Default: AUGMENT_DEFAULTS.eigval.
+   */
   eigval?: readonly number[];
   /** 9 numbers, row-major (channel, eigenvector). */
   eigvec?: readonly number[];
@@ -139,9 +146,13 @@ export function augmentReference(images: Tensor<Uint8Array>, params: AugmentPara
 
 /** One image's coefficients: b, s, h and the lighting α. */
 export interface AugmentImageParams {
+  /** Brightness coefficient b (p ← b·p). Default 1. */
   brightness?: number;
+  /** Saturation coefficient s (p ← s·p + (1 − s)·grey). Default 1. */
   saturation?: number;
+  /** Hue coefficient h: a turn of (h − 1)·π in the YIQ chroma plane. Default 1. */
   hue?: number;
+  /** Lighting noise α, 3 numbers (one per eigenvector). Default [0, 0, 0]. */
   alpha?: readonly number[];
 }
 
@@ -171,8 +182,11 @@ export function augmentAffine(image: AugmentImageParams = {}, options: Omit<Augm
  * (see data's icc.ts, which builds them from a profile).
  */
 export interface ProfileParams {
+  /** N flags: non-zero converts image n from its profile, 0 leaves it as it is. */
   convert: Uint8Array;
+  /** (N, 3, 256): per image and channel, the profile's tone curve as linear light in [0, 1]. */
   lut: Float32Array;
+  /** (N, 3, 3) row-major: per image, profile RGB → linear sRGB. */
   matrix: Float32Array;
 }
 

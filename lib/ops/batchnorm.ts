@@ -9,6 +9,11 @@ import { native } from '../native';
 import { Tensor } from '../tensor';
 import { expectArray, expectBool, expectKeys, expectNumber, expectObject, expectTensor, fail, numel } from '../validate';
 
+/**
+ * Parameters, running statistics and mode of batchNorm; every array has C values (the
+ * channel, last, dimension of x). A length that is not C throws ERR_SHAPE, a bad
+ * momentum or eps ERR_ARGUMENT.
+ */
 export interface BatchNormOptions {
   /** Scale γ, C values. */
   gamma: Float32Array;
@@ -26,6 +31,7 @@ export interface BatchNormOptions {
   eps?: number;
 }
 
+/** What batchNorm returns: the output, and the statistics batchNormBackward needs. */
 export interface BatchNormResult {
   /** Same shape as x. */
   y: Tensor;
@@ -35,7 +41,9 @@ export interface BatchNormResult {
   saveInvstd: Float32Array;
 }
 
+/** The forward's γ, saved statistics and mode, as batchNormBackward needs them. */
 export interface BatchNormBackwardOptions {
+  /** Scale γ of the forward, C values. */
   gamma: Float32Array;
   /** `saveMean` of the forward call. */
   saveMean: Float32Array;
@@ -45,9 +53,13 @@ export interface BatchNormBackwardOptions {
   training: boolean;
 }
 
+/** The gradients batchNormBackward returns. */
 export interface BatchNormGradients {
+  /** d loss / d x, the shape of x. */
   dx: Tensor;
+  /** d loss / d γ = Σ dy·x̂ over N·H·W, C values. */
   dgamma: Float32Array;
+  /** d loss / d β = Σ dy over N·H·W, C values. */
   dbeta: Float32Array;
 }
 

@@ -24,6 +24,11 @@ import {
   numel,
 } from '../validate';
 
+/**
+ * Geometry of a 2-D convolution on NHWC input and KRSC weights (out K, kernel R×S, in C/groups),
+ * shared by the forward and both backward ops. Unknown keys and bad values throw
+ * ERR_ARGUMENT; channel counts that the groups do not divide throw ERR_SHAPE.
+ */
 export interface Conv2dOptions {
   /** Step between windows: an integer or [h, w], each ≥ 1. Default 1. */
   stride?: number | [number, number];
@@ -39,6 +44,7 @@ export interface Conv2dOptions {
   out?: Float32Array;
 }
 
+/** Options of conv2dBackwardData: the forward's geometry plus the forward input's shape. */
 export interface Conv2dBackwardDataOptions extends Conv2dOptions {
   /**
    * Shape [N, H, W, C] of the forward input. Required: with a stride above 1, several
@@ -47,6 +53,7 @@ export interface Conv2dBackwardDataOptions extends Conv2dOptions {
   inputShape: number[];
 }
 
+/** Options of conv2dBackwardFilter: the forward's geometry plus the weights' shape (KRSC). */
 export interface Conv2dBackwardFilterOptions extends Conv2dOptions {
   /** Shape [K, R, S, C / groups] of the weights. Required. */
   weightShape: number[];

@@ -12,6 +12,7 @@ import { native } from '../native';
 import { Tensor } from '../tensor';
 import { expectArray, expectKeys, expectNumber, expectObject, expectTensor, fail } from '../validate';
 
+/** The mean loss of a batch and its gradient with respect to the logits. */
 export interface CrossEntropyResult {
   /** Mean loss over the batch. */
   loss: number;
@@ -19,6 +20,12 @@ export interface CrossEntropyResult {
   grad: Tensor;
 }
 
+/**
+ * What softmaxCrossEntropy compares the logits with: N hard labels in [0, K) (Int32Array)
+ * with optional label smoothing ε in [0, 1) (default 0, the paper's definition: 1 − ε on the
+ * label, ε/(K − 1) on each other class), or (N, K) soft targets whose rows sum to 1.
+ * A label out of range or both kinds at once throw ERR_ARGUMENT; a wrong targets shape ERR_SHAPE.
+ */
 export type CrossEntropyTargets =
   | { labels: Int32Array; smoothing?: number }
   | { targets: Tensor };

@@ -4,15 +4,23 @@ import { native } from '../native';
 import { Tensor } from '../tensor';
 import { expectBool, expectKeys, expectNumber, expectObject, expectTensor, fail } from '../validate';
 
+/**
+ * Options of gemm, gemmAsync and gemmReference: C = alpha · op(A) · op(B) + beta · C, where
+ * op(A) is (M, K) and op(B) is (K, N). An inner dimension that does not match throws ERR_SHAPE.
+ */
 export interface GemmOptions {
   /** Use Aᵀ: `a` is (K, M). Default false. */
   transA?: boolean;
   /** Use Bᵀ: `b` is (N, K). Default false. */
   transB?: boolean;
-  /** Default 1. */
+  /** Scale of the product op(A)·op(B). Default 1. */
   alpha?: number;
-  /** Default 0; when not 0, `c` (M, N) is required. */
+  /** Scale of `c` in the sum. Default 0; when not 0, `c` (M, N) is required. */
   beta?: number;
+  /**
+   * The (M, N) matrix added with weight `beta`; read, not modified (the result is a new tensor).
+   * Required when beta ≠ 0 (else ERR_ARGUMENT), of shape (M, N) (else ERR_SHAPE).
+   */
   c?: Tensor;
 }
 

@@ -29,9 +29,13 @@ export function linearAsync(x: Tensor, w: Tensor, b?: Tensor | null): Promise<Te
   return callNativeAsync(() => native().ops.linearAsync(tx.data, tx.shape, tw.data, tw.shape, bias));
 }
 
+/** The gradients linearBackward returns, in the shapes of the forward's tensors. */
 export interface LinearGradients {
+  /** d loss / d x = dy · w, shape (N, IN). */
   dx: Tensor;
+  /** d loss / d w = dyᵀ · x, shape (OUT, IN) (PyTorch layout). */
   dw: Tensor;
+  /** d loss / d b = Σₙ dy, shape (OUT). */
   db: Tensor;
 }
 

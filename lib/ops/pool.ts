@@ -7,6 +7,10 @@ import { native } from '../native';
 import { Tensor } from '../tensor';
 import { expectBool, expectKeys, expectObject, expectPair, expectShape, expectTensor, fail } from '../validate';
 
+/**
+ * Window of a 2-D pooling on NHWC input (PyTorch's semantics). Unknown keys and bad values
+ * throw ERR_ARGUMENT; a window larger than the padded input throws ERR_SHAPE.
+ */
 export interface Pool2dOptions {
   /** Window size: k or [kh, kw]. */
   kernel: number | [number, number];
@@ -21,6 +25,7 @@ export interface Pool2dOptions {
   ceilMode?: boolean;
 }
 
+/** Options of avgPool2d: the window and PyTorch's divisor rule. */
 export interface AvgPool2dOptions extends Pool2dOptions {
   /**
    * true: divide by the window clipped to the padded input (h + padding); false: by the
@@ -30,6 +35,7 @@ export interface AvgPool2dOptions extends Pool2dOptions {
   countIncludePad?: boolean;
 }
 
+/** Options of avgPool2dBackward: the forward's window and input shape. */
 export interface AvgPool2dBackwardOptions extends AvgPool2dOptions {
   /** Shape (N, H, W, C) of the forward's input. */
   inputShape: number[];

@@ -9,7 +9,12 @@ import { callNative } from '../errors';
 import { native } from '../native';
 import { expectArray, expectBool, expectKeys, expectNumber, expectObject, fail } from '../validate';
 
+/**
+ * Hyper-parameters of sgdStep. Unknown keys and out-of-range values throw ERR_ARGUMENT
+ * (Nesterov needs momentum > 0; momentum is below 1).
+ */
 export interface SgdOptions {
+  /** Learning rate, ≥ 0. Required. */
   lr: number;
   /** Default 0.9. */
   momentum?: number;
@@ -21,6 +26,17 @@ export interface SgdOptions {
   gradScale?: number;
 }
 
+/**
+ * One SGD step on one parameter tensor, in place (PyTorch's SGD with dampening 0):
+ * g = grad·gradScale + weightDecay·w; buf = momentum·buf + g; w −= lr·(g + momentum·buf)
+ * with Nesterov, w −= lr·buf without.
+ * @param weights - The parameter, updated in place.
+ * @param grad - Its gradient, same length.
+ * @param momentumBuffer - The momentum buffer, same length, updated in place (zeros at the start).
+ * @param options - Learning rate, momentum (0.9), weight decay (0), Nesterov (true), gradient scale (1).
+ * @throws BagOfTricksError ERR_DTYPE when an array is not a Float32Array, ERR_SHAPE when the
+ * lengths differ, ERR_ARGUMENT for bad options.
+ */
 export function sgdStep(weights: Float32Array, grad: Float32Array, momentumBuffer: Float32Array, options: SgdOptions): void {
   const w = expectArray<Float32Array>('weights', weights, 'Float32Array');
   expectArray('grad', grad, 'Float32Array', w.length);

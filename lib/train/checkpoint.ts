@@ -24,6 +24,7 @@ import { readSafetensors, ReadOptions, SafetensorsDType, WriteTensor, writeSafet
 /** Prefix of the momentum buffers' names. */
 export const MOMENTUM_PREFIX = 'optimizer.momentum.';
 
+/** What saveCheckpoint writes: tensors by name and string metadata. */
 export interface CheckpointData {
   /** Parameters (and momentum buffers, prefixed) by name. */
   tensors: Record<string, Tensor>;
@@ -31,6 +32,7 @@ export interface CheckpointData {
   metadata?: Record<string, string>;
 }
 
+/** Options of saveCheckpoint. Unknown keys throw ERR_ARGUMENT. */
 export interface SaveCheckpointOptions {
   /** On-disk type of the tensors: 'F32' (default) or 'F16' (half the size, rounded). */
   dtype?: 'F32' | 'F16';
@@ -38,6 +40,7 @@ export interface SaveCheckpointOptions {
   allowNonFinite?: boolean;
 }
 
+/** What loadCheckpoint reads: every tensor, its on-disk dtype, and the metadata. */
 export interface LoadedCheckpoint {
   /** Floating-point tensors as Float32Array (parameters and prefixed momentum buffers). */
   tensors: Record<string, Tensor>;

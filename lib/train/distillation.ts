@@ -21,6 +21,9 @@ import { Tensor } from '../tensor';
 import { expectKeys, expectNumber, expectObject, expectTensor, fail } from '../validate';
 import { expectLabels } from './smoothing';
 
+/**
+ * Knowledge distillation in a recipe (§5.4 of the paper): the teacher and how its soft targets are weighted.
+ */
 export interface DistillationConfig {
   /** Path of the teacher's checkpoint (safetensors, timm keys). */
   teacher: string;
@@ -30,6 +33,7 @@ export interface DistillationConfig {
   weight?: number;
 }
 
+/** The paper's defaults: temperature T = 20, weight w = 1. */
 export const DISTILLATION_DEFAULTS = { temperature: 20, weight: 1 } as const;
 
 /** Checks a distillation config (unknown keys are ERR_ARGUMENT) and fills in the defaults. */
@@ -66,6 +70,7 @@ export function distillationTargets(teacherLogits: Tensor, temperature: number):
   return { data: Float32Array.from(logSoftmax64(r.data, n, k, t), Math.exp), shape: [n, k] };
 }
 
+/** Inputs of the Float64 reference distillationLoss; shapes that disagree throw ERR_SHAPE. */
 export interface DistillationLossInput {
   /** Student logits z, (N, K). */
   logits: Tensor;
@@ -73,9 +78,9 @@ export interface DistillationLossInput {
   targets: Int32Array | Tensor;
   /** Teacher logits r, (N, K). */
   teacherLogits: Tensor;
-  /** Default 20. */
+  /** Softmax temperature T. Default 20. */
   temperature?: number;
-  /** Default 1. */
+  /** Weight w of the soft term. Default 1. */
   weight?: number;
 }
 

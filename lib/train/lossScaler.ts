@@ -25,14 +25,18 @@
  */
 import { expectBool, expectInt, expectKeys, expectNumber, expectObject, fail } from '../validate';
 
+/**
+ * Options of `new LossScaler(options)`, PyTorch GradScaler's defaults (LOSS_SCALER_DEFAULTS).
+ * Unknown keys and out-of-range values throw ERR_ARGUMENT.
+ */
 export interface LossScalerOptions {
   /** false: FP32, scale 1, every non-finite step fatal. Default true. */
   enabled?: boolean;
-  /** Default 65536 (2^16). */
+  /** Scale of the first step. Default 65536 (2^16). */
   initScale?: number;
-  /** Default 2. */
+  /** Multiplier of the scale after growthInterval finite steps. Default 2. */
   growthFactor?: number;
-  /** Default 0.5. */
+  /** Multiplier of the scale after an overflow. Default 0.5. */
   backoffFactor?: number;
   /** Consecutive finite steps before the scale grows. Default 2000. */
   growthInterval?: number;
@@ -42,16 +46,23 @@ export interface LossScalerOptions {
 
 /** Everything needed to resume: JSON-safe (PyTorch's GradScaler.state_dict() holds the same). */
 export interface LossScalerState {
+  /** False for FP32 training (scale fixed at 1). */
   enabled: boolean;
+  /** The current scale. */
   scale: number;
+  /** Multiplier of the scale after growthInterval finite steps. */
   growthFactor: number;
+  /** Multiplier of the scale after an overflow. */
   backoffFactor: number;
+  /** Consecutive finite steps before the scale grows. */
   growthInterval: number;
+  /** Floor of the scale. */
   minScale: number;
   /** Consecutive finite steps since the last growth or overflow. */
   growthTracker: number;
 }
 
+/** What LossScaler.update() decided after one step. */
 export interface ScaleUpdate {
   /** The step's parameter update must be skipped (or was: the Net skips it when told the gradients were not finite). */
   skipped: boolean;
@@ -59,9 +70,14 @@ export interface ScaleUpdate {
   scale: number;
   /** The run cannot go on (FP32 non-finite step, or a non-finite step at the floor); `reason` says why. */
   fatal: boolean;
+  /** Why the run cannot go on, when `fatal`. */
   reason?: string;
 }
 
+/**
+ * PyTorch GradScaler's defaults (initial scale 2^16, ×2 every 2000 finite steps, ×0.5 on
+ * overflow) plus a floor of 2^-14, the smallest normal FP16.
+ */
 export const LOSS_SCALER_DEFAULTS: Required<LossScalerOptions> = {
   enabled: true,
   initScale: 65536, // 2^16, PyTorch's GradScaler default
@@ -73,15 +89,32 @@ export const LOSS_SCALER_DEFAULTS: Required<LossScalerOptions> = {
 
 const FLOAT32_MAX = 3.4028234663852886e38; // the scale lives in FP32 on the device
 
+/**
+ * Dynamic loss scaling for FP16 training with PyTorch GradScaler's semantics: the loss is
+ * multiplied by `scale` before backward, the gradients are unscaled in the update; an
+ * overflow skips the step and halves the scale, 2000 clean steps double it. Scales are powers
+ * of two, so unscaling is exact. A non-finite step at the floor (or any in FP32, when
+ * disabled) is reported `fatal`.
+ */
 export class LossScaler {
+  /** False for FP32 training: the scale stays 1 and every non-finite step is fatal. */
   readonly enabled: boolean;
+  /** Multiplier of the scale after growthInterval finite steps (default 2). */
   readonly growthFactor: number;
+  /** Multiplier of the scale after an overflow (default 0.5). */
   readonly backoffFactor: number;
+  /** Consecutive finite steps before the scale grows (default 2000). */
   readonly growthInterval: number;
+  /** Floor of the scale (default 2^-14). */
   readonly minScale: number;
   private current: number;
   private tracker = 0;
 
+  /**
+   * A scaler starting at `initScale` (default 2^16; 1 when disabled).
+   * @param options - Factors, interval, floor, initial scale, or `enabled: false` for FP32.
+   * @throws BagOfTricksError ERR_ARGUMENT for an unknown key or a value out of range.
+   */
   constructor(options: LossScalerOptions = {}) {
     const o = expectObject('options', options);
     expectKeys('options', o, Object.keys(LOSS_SCALER_DEFAULTS));
@@ -139,6 +172,7 @@ export class LossScaler {
     return { skipped: false, scale: this.current, fatal: false };
   }
 
+  /** The scaler's state, JSON-safe, for a checkpoint (restore with LossScaler.fromState). */
   state(): LossScalerState {
     return {
       enabled: this.enabled, scale: this.current, growthFactor: this.growthFactor, backoffFactor: this.backoffFactor,

@@ -78,8 +78,12 @@ export function sampleBeta(rng: UniformSource, a: number, b: number): number {
   return 1 / (1 + Math.exp(ly - lx));
 }
 
+/**
+ * How sampleMixup pairs the examples of a batch: 'random', a uniform permutation; 'reverse', example i with N − 1 − i (gluon-cv's).
+ */
 export type MixupPairing = 'random' | 'reverse';
 
+/** One step's mixup draw: the weight λ and each example's partner. */
 export interface MixupSample {
   /** λ ~ Beta(α, α): the weight of example i (1 − λ goes to its partner). */
   lambda: number;
@@ -161,6 +165,7 @@ export function mixImages(images: Tensor, perm: Int32Array, lambda: number): Ten
   return { data: out, shape: x.shape.slice() };
 }
 
+/** When mixup applies during a run (see mixupActive). */
 export interface MixupPolicy {
   /** Epochs of the whole run. */
   epochs: number;

@@ -21,9 +21,18 @@ import { expectBool, expectInt, expectKeys, expectNumber, expectObject, fail } f
 import { DistillationConfig, resolveDistillation } from './distillation';
 import { linearScaling, Schedule, scheduleFromEpochs } from './schedule';
 
+/**
+ * Arithmetic of training: 'fp32', or 'fp16' mixed precision (FP32 master weights, FP16 compute, dynamic loss scaling).
+ */
 export type Precision = 'fp32' | 'fp16';
 
+/**
+ * Every hyper-parameter of a training run. The two of the paper are in `recipes`: 'baseline'
+ * (§2.1: step decay, FP32, no tricks) and 'tricks' (§3–5: cosine, warmup, FP16, zero-γ,
+ * no bias decay, label smoothing, mixup); resolveRecipe applies overrides and checks them.
+ */
 export interface Recipe {
+  /** The recipe's name ('baseline', 'tricks', or the caller's). */
   name: string;
   /** A model of the zoo (createModel's names). */
   model: ResNetName;
@@ -68,6 +77,7 @@ export interface Recipe {
   backboneLrScale: number;
 }
 
+/** The names of the built-in recipes. */
 export type RecipeName = 'baseline' | 'tricks';
 
 /** Overrides: any field of a recipe; `distillation` takes a partial config (defaults T = 20, w = 1) or null. */

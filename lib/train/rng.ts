@@ -11,6 +11,7 @@ import { expectInt, fail } from '../validate';
 
 /** Anything with uniform() in [0, 1): what the samplers of lib/train need. */
 export interface UniformSource {
+  /** A uniform draw in [0, 1). */
   uniform(): number;
 }
 
@@ -25,6 +26,11 @@ function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
 
+/**
+ * The trainer's seeded generator (mixup's λ and pairing): xoshiro128**, bit-identical on
+ * every platform, with a state a checkpoint saves and restores so a resumed run draws what
+ * the uninterrupted run would have drawn.
+ */
 export class TrainRng implements UniformSource {
   private s: [number, number, number, number];
 

@@ -122,19 +122,25 @@ export function toFloat16Bits(x: Float32Array): Uint16Array {
 
 // --- reading -------------------------------------------------------------------------
 
+/** One tensor of a safetensors header: name, dtype, shape and byte range. */
 export interface HeaderEntry {
+  /** The tensor's name (a state-dict key). */
   name: string;
   /** Any dtype of the spec (see SafetensorsDType for the ones read). */
   dtype: string;
+  /** Its shape, row-major. */
   shape: number[];
   /** Byte range in the data section. */
   begin: number;
+  /** End of its byte range in the data section (exclusive). */
   end: number;
 }
 
+/** A safetensors file's parsed header: its tensors, metadata and where the data starts. */
 export interface SafetensorsHeader {
   /** In the order of the JSON header. */
   entries: HeaderEntry[];
+  /** The `__metadata__` strings (empty when absent). */
   metadata: Record<string, string>;
   /** Byte offset of the data section in the file (8 + N). */
   dataStart: number;
@@ -218,11 +224,13 @@ export function parseSafetensorsHeader(json: Uint8Array, dataLength: number): Om
   return { entries, metadata };
 }
 
+/** Options of readSafetensors, decodeSafetensors and loadCheckpoint. */
 export interface ReadOptions {
   /** I64 tensors: 'keep' (default) returns them in `int64`; 'skip' leaves them out. */
   int64?: 'keep' | 'skip';
 }
 
+/** A safetensors file read into memory: float tensors as Float32Array, I64 tensors apart. */
 export interface SafetensorsContents {
   /** Floating-point tensors (F32, F16, BF16, F64 on disk) as Float32Array, by name, in header order. */
   tensors: Record<string, Tensor>;
@@ -348,12 +356,15 @@ export async function readSafetensors(file: string, options: ReadOptions = {}): 
 
 /** A tensor to write: float data as F32 (default) or F16, BigInt64Array as I64. */
 export interface WriteTensor {
+  /** The values, row-major: Float32Array for a float tensor, BigInt64Array for I64. */
   data: Float32Array | BigInt64Array;
+  /** The shape; its product must equal data.length (else ERR_SHAPE). */
   shape: number[];
   /** For Float32Array data: 'F32' (default unless options.dtype says otherwise) or 'F16'. */
   dtype?: 'F32' | 'F16';
 }
 
+/** Options of writeSafetensors and encodeSafetensors. */
 export interface WriteOptions {
   /** dtype of float tensors that do not name one. Default 'F32'. */
   dtype?: 'F32' | 'F16';

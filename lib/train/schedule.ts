@@ -55,12 +55,13 @@ export function linearWarmup(steps: number, target: number): Schedule {
   };
 }
 
+/** Options of stepDecay: lr(t) = base · factor^k, k = the milestones ≤ t. */
 export interface StepDecayOptions {
   /** Learning rate before the first milestone. */
   base: number;
   /** Iterations at which the rate is multiplied by `factor`, ascending. */
   milestones: number[];
-  /** Default 0.1. */
+  /** Multiplier applied at each milestone. Default 0.1. */
   factor?: number;
 }
 
@@ -87,6 +88,7 @@ export function stepDecay(options: StepDecayOptions): Schedule {
   };
 }
 
+/** Options of cosineDecay: lr(t) = final + (base − final) · ½ (1 + cos(π t / T)), then final. */
 export interface CosineOptions {
   /** η: the rate at t = 0. */
   base: number;
@@ -143,7 +145,12 @@ export function sequence(segments: readonly Segment[]): Schedule {
   };
 }
 
+/**
+ * Options of scheduleFromEpochs: a whole run's schedule given in epochs (warmup, then step
+ * or cosine decay), converted to iterations with `stepsPerEpoch`.
+ */
 export interface EpochScheduleOptions {
+  /** The decay after warmup: 'step' (the baseline) or 'cosine' (§5.1 of the paper). */
   kind: 'step' | 'cosine';
   /** Epochs of the whole run, warmup included. */
   epochs: number;

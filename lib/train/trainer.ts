@@ -36,17 +36,27 @@ import { smoothLabels } from './smoothing';
 
 /** What the trainer reads from a batch (a DataLoader batch with output 'f32' fits). */
 export interface TrainBatchLike {
+  /**
+   * The images, (N, H, W, C) NHWC: normalised Float32 (output 'f32'), or raw 0–255 bytes / FP16 bits, which the trainer converts.
+   */
   images: { data: Float32Array | Uint8Array | Uint16Array; shape: number[] };
+  /** N class indices in [0, numClasses). */
   labels: Int32Array;
+  /** Called once the trainer no longer needs the batch's arrays (the DataLoader reuses them). */
   release?(): void;
 }
 
 /** A source of batches per epoch (lib/data's DataLoader). */
 export interface BatchSource {
+  /**
+   * The batches of epoch e; the same e must give the same batches (a resume skips those already trained on).
+   */
   epoch(e: number): AsyncIterable<TrainBatchLike>;
+  /** Batches per epoch (the schedule's steps per epoch), at least 1. */
   readonly length: number;
 }
 
+/** Options of `new Trainer(model, options)`. Unknown keys and bad values throw ERR_ARGUMENT. */
 export interface TrainerOptions {
   /** 'baseline', 'tricks' or a complete Recipe. Default 'tricks'. */
   recipe?: RecipeName | Recipe;
@@ -60,6 +70,7 @@ export interface TrainerOptions {
   classes?: string[];
   /** Model options when the model is given by name. */
   width?: number;
+  /** Stem when the model is given by name: 'imagenet' (default) or 'cifar' for 32² inputs. */
   stem?: 'imagenet' | 'cifar';
   /** Seed of the model's initialisation and of the trainer's draws (mixup). Default 0. */
   seed?: number;
@@ -67,43 +78,71 @@ export interface TrainerOptions {
   teacher?: Net;
 }
 
+/** What fit() measured over one epoch, passed to onEpochEnd and kept in FitResult.history. */
 export interface EpochLogs {
+  /** The epoch (0-based). */
   epoch: number;
+  /** Mean training loss per image over the epoch. */
   loss: number;
   /** Training accuracy of the epoch (against the arg-max of mixed targets under mixup). */
   acc: number;
+  /** Learning rate of the epoch's last step. */
   lr: number;
+  /** Training throughput, images per second (wall time of the epoch, data loading included). */
   imgPerSec: number;
+  /** Wall time of the epoch in seconds (validation excluded). */
   seconds: number;
+  /** Steps skipped because of FP16 overflow (the loss scale was halved each time). */
   skippedSteps: number;
+  /** Loss scale at the end of the epoch (1 in FP32). */
   lossScale: number;
+  /** Top-1 accuracy on the validation source, in [0, 1], when one was given. */
   valTop1?: number;
+  /** Top-5 accuracy on the validation source, in [0, 1], when one was given. */
   valTop5?: number;
+  /** Mean validation loss (plain cross-entropy, no smoothing), when a validation source was given. */
   valLoss?: number;
 }
 
+/** What one training step measured, passed to onBatchEnd. */
 export interface BatchLogs {
+  /** Optimizer steps taken so far, this one included (a skipped step does not count). */
   step: number;
+  /** The epoch (0-based). */
   epoch: number;
+  /** The batch's index within the epoch. */
   batch: number;
+  /** Mean loss of the batch. */
   loss: number;
+  /** Training accuracy of the batch, in [0, 1]. */
   acc: number;
+  /** Learning rate of the step. */
   lr: number;
+  /** Loss scale after the step (1 in FP32). */
   lossScale: number;
+  /** True when the step overflowed in FP16 and was not applied. */
   skipped: boolean;
+  /** Images per second so far in this epoch. */
   imgPerSec: number;
 }
 
+/** Hooks fit() awaits during training (each may return a Promise). */
 export interface Callbacks {
+  /** Before the first batch of an epoch. */
   onEpochBegin?(epoch: number): void | Promise<void>;
+  /** After a complete epoch and its validation. */
   onEpochEnd?(epoch: number, logs: EpochLogs): void | Promise<void>;
+  /** After every training step. */
   onBatchEnd?(step: number, logs: BatchLogs): void | Promise<void>;
 }
 
+/** Options of Trainer.fit(). Unknown keys throw ERR_ARGUMENT. */
 export interface FitOptions {
+  /** Evaluated after each complete epoch (valTop1, valTop5, valLoss in the logs). */
   validation?: BatchSource;
   /** Epochs to train, counted from the current epoch (default: the recipe's, minus those done). */
   epochs?: number;
+  /** Hooks called before and after epochs and after each step. */
   callbacks?: Callbacks;
   /** Aborting stops after the current step; fit resolves with `aborted: true`. */
   signal?: AbortSignal;
@@ -111,33 +150,74 @@ export interface FitOptions {
   maxSteps?: number;
 }
 
+/** What fit() resolves to. */
 export interface FitResult {
+  /** One entry per epoch trained in this call (a last, interrupted epoch included). */
   history: EpochLogs[];
+  /** True when the signal stopped the run. */
   aborted: boolean;
+  /** Optimizer steps taken in total (Trainer.step). */
   step: number;
+  /** Epochs completed in total (Trainer.epoch). */
   epoch: number;
 }
 
+/** What Trainer.evaluate() measured over every batch of a source. */
 export interface EvalResult {
+  /** Top-1 accuracy in [0, 1]. */
   top1: number;
+  /** Top-5 accuracy in [0, 1]. */
   top5: number;
+  /** Mean cross-entropy (no smoothing). */
   loss: number;
+  /** Images evaluated. */
   n: number;
 }
 
+/** One class of a top-k prediction. */
 export interface Prediction {
+  /** The class name. */
   label: string;
+  /** The class index (the logit's column). */
   index: number;
+  /** Softmax probability, in [0, 1]. */
   score: number;
 }
 
 const OPTION_KEYS = ['recipe', 'overrides', 'inputSize', 'numClasses', 'classes', 'width', 'stem', 'seed', 'teacher'] as const;
 
+/**
+ * Trains a model with a recipe of He et al. 2019 ('baseline' or 'tricks'), composing the
+ * separately tested tricks of `train` around a compiled Net: learning-rate warmup and
+ * cosine (or step) decay, label smoothing, mixup, knowledge distillation, no bias decay,
+ * zero-γ, and mixed precision with dynamic loss scaling. Checkpoints resume bit-identically.
+ * Images are NHWC; parameters are saved in PyTorch/timm layout and names.
+ *
+ * Errors: ERR_ARGUMENT for bad options, ERR_NON_FINITE when an FP32 run diverges,
+ * ERR_DISPOSED after dispose().
+ *
+ * @example
+ * ```js
+ * const { Trainer, data } = require('bagoftricks');
+ * const trainer = new Trainer('resnet18d', { recipe: 'tricks', inputSize: 32, stem: 'cifar', classes });
+ * const { history } = await trainer.fit(trainLoader, {
+ *   validation: valLoader,
+ *   callbacks: { onEpochEnd: (e, logs) => console.log(e, logs.loss, logs.valTop1) },
+ * });
+ * await trainer.save('run.safetensors');
+ * trainer.dispose();
+ * ```
+ */
 export class Trainer {
+  /** The model trained (built from the name and options, or the one given). */
   readonly model: Model;
+  /** The resolved recipe: every hyper-parameter, overrides applied. */
   readonly recipe: Recipe;
+  /** The compiled network (its parameters: `trainer.net.getParameters()`). */
   readonly net: Net;
+  /** Class names, one per output. */
   readonly classes: string[];
+  /** Input height and width in pixels. */
   readonly inputSize: number;
   /** Optimizer steps taken (the schedule's position). */
   step = 0;
@@ -148,6 +228,14 @@ export class Trainer {
   private readonly teacher?: Net;
   private readonly seed: number;
 
+  /**
+   * Builds the model (by name, with the recipe's zero-γ) or takes a given one, and compiles it
+   * with the recipe's batch size, precision and no-bias-decay list.
+   * @param model - A name of listModels() or a Model.
+   * @param options - Recipe and overrides, input size, classes, model options, seed, teacher.
+   * @throws BagOfTricksError ERR_ARGUMENT for bad options (a distilling recipe without a
+   * teacher too), ERR_SHAPE for a teacher with another number of classes.
+   */
   constructor(model: string | Model, options: TrainerOptions) {
     const o = expectObject('options', options);
     expectKeys('options', o, OPTION_KEYS);
