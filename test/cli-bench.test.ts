@@ -41,6 +41,19 @@ test('bench train --profile reports time per op kind and phase', () => {
   for (let i = 1; i < j.profile.length; i++) assert.ok(j.profile[i - 1].seconds >= j.profile[i].seconds, 'sorted');
 });
 
+test('bench train --precision fp16 --warmup 0, and --backend cuda without the CUDA Net says why', () => {
+  const r = run('bench', 'train', '--model', 'resnet18', '--width', '0.25', '--stem', 'cifar', '--size', '16', '--batch-size', '2', '--steps', '1', '--classes', '3', '--precision', 'fp16', '--warmup', '0', '--json', '--profile');
+  assert.is(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal([j.precision, j.warmup, j.steps], ['fp16', 0, 1]);
+  // No warm-up: the one timed step is the only one the profiler saw.
+  assert.is(j.profile.find((e: { op: string }) => e.op === 'sgd').calls, 1);
+  const cuda = run('bench', 'train', '--backend', 'cuda', '--size', '16', '--json');
+  assert.is(cuda.status, 1);
+  assert.is(JSON.parse(cuda.stdout).error.code, 'ERR_CUDA_UNAVAILABLE');
+  assert.match(cuda.stderr, /ERR_CUDA_UNAVAILABLE: --backend cuda: .+/);
+});
+
 test('bench usage errors exit 2 with a message', () => {
   for (const args of [['bench'], ['bench', 'nope'], ['bench', 'train', '--batch-size', '0'], ['bench', 'train', '--model', 'resnet7'], ['bench', 'train', '--stepz', '2']]) {
     const r = run(...args);

@@ -13,17 +13,22 @@ import { createModel } from '../models';
 import { Net, ProfileEntry } from '../net';
 import { cudaInfo, getThreads } from '../runtime';
 import { parseFlags, UsageError } from '../cli/args';
+import { chooseBackend } from '../cli/train';
 
 export const BENCH_TRAIN_USAGE = `Usage: bagoftricks bench train [--model NAME] [--batch-size N] [--size N] [--steps N]
-                              [--classes N] [--width X] [--stem imagenet|cifar] [--backend cpu] [--json]
+                              [--classes N] [--width X] [--stem imagenet|cifar] [--precision fp32|fp16]
+                              [--warmup N] [--backend auto|cpu|cuda] [--profile] [--json]
 
   --model NAME     default resnet50d
   --batch-size N   default 32
   --size N         input height and width, default 224
-  --steps N        timed steps after one warm-up step, default 5
+  --steps N        timed steps after the warm-up steps, default 5
+  --warmup N       untimed steps first (buffers touched, scratch grown), default 1
+  --precision P    fp32 (default) or fp16 (mixed precision; emulated on the CPU)
   --classes N      default 1000
   --width X        channel multiplier, default 1
-  --backend B      cpu (the CUDA backend's Net is not built yet)
+  --backend B      auto (default) or cpu; cuda fails with ERR_CUDA_UNAVAILABLE and the
+                   reason (the CUDA backend's training Net is not built yet)
   --profile        time per op kind (forward, backward, loss, update) over the timed steps
   --json           one JSON line
 `;
@@ -36,6 +41,8 @@ export interface TrainBenchResult {
   imgPerSec: number;
   msPerStep: number;
   stepMs: number[];
+  precision: 'fp32' | 'fp16';
+  warmup: number;
   backend: 'cpu';
   threads: number;
   memoryBytes: number;
@@ -47,10 +54,15 @@ export interface TrainBenchResult {
 }
 
 /** Runs the benchmark; also used by benchmarks/train.js. */
-export async function benchTrain(o: { model: string; batchSize: number; size: number; steps: number; classes: number; width: number; stem: 'imagenet' | 'cifar'; profile?: boolean }): Promise<TrainBenchResult> {
+export async function benchTrain(o: {
+  model: string; batchSize: number; size: number; steps: number; classes: number; width: number; stem: 'imagenet' | 'cifar';
+  profile?: boolean; precision?: 'fp32' | 'fp16'; warmup?: number;
+}): Promise<TrainBenchResult> {
   const model = createModel(o.model, { numClasses: o.classes, width: o.width, stem: o.stem, seed: 0 });
   const summary = model.summary(o.size);
-  const net = Net.fromModel(model, { batchSize: o.batchSize, inputSize: o.size });
+  const precision = o.precision ?? 'fp32';
+  const warmup = o.warmup ?? 1;
+  const net = Net.fromModel(model, { batchSize: o.batchSize, inputSize: o.size, precision });
   try {
     const images = { data: new Float32Array(o.batchSize * o.size * o.size * 3), shape: [o.batchSize, o.size, o.size, 3] };
     let s = 12345;
@@ -59,8 +71,8 @@ export async function benchTrain(o: { model: string; batchSize: number; size: nu
       images.data[i] = (s / 4294967296 - 0.5) * 2;
     }
     const labels = Int32Array.from({ length: o.batchSize }, (_, i) => i % o.classes);
-    const batch = { images, labels, lr: 0.01, smoothing: 0.1 };
-    await net.trainStep(batch); // warm-up
+    const batch = { images, labels, lr: 0.01, smoothing: 0.1, lossScale: precision === 'fp16' ? 1024 : 1 };
+    for (let i = 0; i < warmup; i++) await net.trainStep(batch);
     if (o.profile) net.setProfiling(true);
     const stepMs: number[] = [];
     for (let i = 0; i < o.steps; i++) {
@@ -77,6 +89,8 @@ export async function benchTrain(o: { model: string; batchSize: number; size: nu
       imgPerSec: (o.batchSize * o.steps) / (total / 1000),
       msPerStep: total / o.steps,
       stepMs,
+      precision,
+      warmup,
       backend: 'cpu',
       threads: getThreads(),
       memoryBytes: net.memoryBytes(),
@@ -102,7 +116,9 @@ export async function benchTrainCli(argv: string[]): Promise<number> {
       classes: { type: 'int', min: 2, max: 1 << 20 },
       width: { type: 'number', min: 1e-3, max: 16 },
       stem: { type: 'string', choices: ['imagenet', 'cifar'] },
-      backend: { type: 'string', choices: ['cpu', 'auto'] },
+      backend: { type: 'string', choices: ['cpu', 'auto', 'cuda'] },
+      precision: { type: 'string', choices: ['fp32', 'fp16'] },
+      warmup: { type: 'int', min: 0, max: 100000 },
       json: { type: 'bool' },
       profile: { type: 'bool' },
       help: { type: 'bool' },
@@ -127,18 +143,25 @@ export async function benchTrainCli(argv: string[]): Promise<number> {
     width: (flags.width as number) ?? 1,
     stem: ((flags.stem as string) ?? 'imagenet') as 'imagenet' | 'cifar',
     profile: Boolean(flags.profile),
+    precision: ((flags.precision as string) ?? 'fp32') as 'fp32' | 'fp16',
+    warmup: (flags.warmup as number) ?? 1,
   };
   let r: TrainBenchResult;
   try {
+    const backend = chooseBackend(((flags.backend as string) ?? 'auto') as 'auto' | 'cpu' | 'cuda');
     if (!flags.json) {
-      const why = cudaInfo().available ? 'the CUDA training backend is not built yet' : cudaInfo().reason;
-      console.log(`bench train: ${opts.model}, batch ${opts.batchSize}, ${opts.size}², fp32 on the CPU (${getThreads()} threads; CUDA not used: ${why})`);
+      console.log(`bench train: ${opts.model}, batch ${opts.batchSize}, ${opts.size}², ${opts.precision}${opts.precision === 'fp16' ? ' (emulated)' : ''} on the CPU (${getThreads()} threads; CUDA not used: ${backend.cudaReason})`);
     }
     r = await benchTrain(opts);
   } catch (e) {
     if (e instanceof BagOfTricksError && e.code === 'ERR_ARGUMENT') {
       console.error(`bagoftricks bench train: ${e.message}`);
       return 2;
+    }
+    if (e instanceof BagOfTricksError) {
+      if (flags.json) console.log(JSON.stringify({ error: { code: e.code, message: e.message } }));
+      console.error(`bagoftricks: ${e.code}: ${e.message}`);
+      return 1;
     }
     throw e;
   }
