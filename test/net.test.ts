@@ -108,6 +108,35 @@ test('eval-mode forward uses the running statistics and matches a composed forwa
   net.dispose();
 });
 
+test('eval-mode forward follows parameter changes and training steps (BN folded into the conv)', async () => {
+  const model = smallModel();
+  const net = Net.fromModel(model, { batchSize: 2, inputSize: 16 });
+  const rng = new Rng(11);
+  const { images, labels } = batch(rng, 2, 16, 4);
+  await net.trainStep({ images, labels, lr: 0.01 });
+  // A second Net given the same parameters is the reference for every forward below.
+  const same = async () => {
+    const ref = Net.fromModel(model, { batchSize: 2, inputSize: 16 });
+    ref.setParameters(net.getParameters());
+    const y = await ref.forward(images);
+    ref.dispose();
+    return y.data;
+  };
+  const y0 = await net.forward(images);
+  expectClose(y0.data, await same(), { op: 'eval forward after a step', seed: 11 }, { atol: 1e-6, rtol: 1e-5 });
+  // setParameter on a BN's statistics and on a conv's weights changes the next forward.
+  const rv = net.getParameters()['bn1.running_var'].data.map((v) => v * 4);
+  net.setParameters({ 'bn1.running_var': rv }, { strict: false });
+  const y1 = await net.forward(images);
+  assert.ok(y1.data.some((v, i) => v !== y0.data[i]), 'the running variance reached the folded weights');
+  expectClose(y1.data, await same(), { op: 'eval forward after setParameter', seed: 11 }, { atol: 1e-6, rtol: 1e-5 });
+  await net.trainStep({ images, labels, lr: 0.05 });
+  const y2 = await net.forward(images);
+  assert.ok(y2.data.some((v, i) => v !== y1.data[i]), 'the step reached the folded weights');
+  expectClose(y2.data, await same(), { op: 'eval forward after a second step', seed: 11 }, { atol: 1e-6, rtol: 1e-5 });
+  net.dispose();
+});
+
 test('a small net overfits one fixed batch to 100% training accuracy', async () => {
   const model = createModel('resnet18', { numClasses: 4, width: 0.25, stem: 'cifar', seed: 1 });
   const net = Net.fromModel(model, { batchSize: 8, inputSize: 16 });

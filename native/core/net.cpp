@@ -12,6 +12,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "bot/ops.h"
 #include "bot/status.h"
@@ -69,7 +70,16 @@ struct Net::Impl {
     int w = -1, b = -1, rm = -1, rv = -1;  // parameter indices
     bool fused_relu = false;
     bool skip = false;    // a ReLU folded into its producer
+    // add: input k's gradient is the add's output gradient itself (same buffer, no copy);
+    // planned in allocate().
+    bool grad_alias[2] = {false, false};
     Tensor save_mean, save_invstd;  // batchnorm
+    // Inference: a BN whose input is a conv's output read by nothing else is folded into
+    // that conv (fold_bn on the conv, folded_into on the BN, which eval skips).
+    int fold_bn = -1, folded_into = -1;
+    // conv: w * scale per output channel (packed for the GEMM when groups == 1, else in
+    // KRSC), and beta - mean * scale
+    Tensor folded_w, folded_b;
   };
 
   GraphDesc graph;
@@ -83,6 +93,7 @@ struct Net::Impl {
   std::vector<Tensor> grad_buffers;
   Tensor scratch;         // gradient accumulation for values with several consumers
   Tensor discard;         // dx of a BN that reads the graph input (not needed)
+  bool folded_fresh = false;  // folded_w/folded_b match the parameters and statistics
   std::vector<char> grad_written;  // per value, during a backward pass
   int output = -1;
   int64_t classes = 0;
@@ -268,6 +279,7 @@ struct Net::Impl {
     }
 
     fuse_relus();
+    plan_folds();
     allocate();
     for (const Param& p : params) param_infos.push_back(p.info);
     refresh_compute();
@@ -305,6 +317,95 @@ struct Net::Impl {
     }
   }
 
+  // Which inputs of add node i can take the add's output gradient buffer as their own
+  // gradient (dy of an add is passed to both inputs unchanged, after the ReLU mask when
+  // fused, which is then applied in place). Called while planning, in backward order;
+  // `exclusive`: the output gradient's buffer holds no other value's gradient, so the
+  // add may write into it. An input qualifies when no later consumer has written its
+  // gradient yet (grad_buffer unassigned), and
+  //   - it has no other consumer: it only reads the buffer, at its producer; or
+  //   - (at most one such input) its other consumers, which add their contributions into
+  //     the buffer, all come before the producers of the single-consumer inputs aliased
+  //     here, so those have read the buffer before it changes.
+  std::vector<int> plan_add_aliases(int i, bool exclusive) const {
+    const Node& n = nodes[i];
+    std::vector<int> alias;
+    if (!exclusive || n.in[0] == n.in[1]) return alias;
+    auto candidate = [&](int v) {
+      return values[v].needs_grad && v != output && values[v].grad_buffer < 0;
+    };
+    int first_reader = i;  // smallest producer index among the aliased readers
+    for (int k = 0; k < 2; ++k) {
+      const int v = n.in[k];
+      if (!candidate(v) || values[v].consumers.size() != 1) continue;
+      alias.push_back(k);
+      first_reader = std::min(first_reader, values[v].producer);
+    }
+    for (int k = 0; k < 2; ++k) {
+      const int v = n.in[k];
+      if (!candidate(v) || values[v].consumers.size() == 1) continue;
+      bool ok = true;
+      for (int c : values[v].consumers) ok &= c == i || c < first_reader;
+      if (ok) {
+        alias.push_back(k);
+        break;
+      }
+    }
+    return alias;
+  }
+
+  // Pairs each conv with the BN that alone reads its output, for the folded inference.
+  void plan_folds() {
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      Node& bn = nodes[i];
+      if (bn.desc.op != OpKind::kBatchNorm) continue;
+      const Value& in = values[bn.in[0]];
+      if (in.producer < 0 || in.consumers.size() != 1) continue;
+      Node& conv = nodes[in.producer];
+      if (conv.desc.op != OpKind::kConv2d) continue;
+      conv.fold_bn = static_cast<int>(i);
+      bn.folded_into = in.producer;
+    }
+  }
+
+  // The folded weights of every conv+BN pair, from the current parameters and running
+  // statistics (allocated on the first inference, so a Net that only trains never holds
+  // them):  scale = gamma / sqrt(running_var + eps),  w' = w * scale (per output channel),
+  // b' = beta - running_mean * scale. Recomputed after any change (folded_fresh).
+  void refresh_folded() {
+    if (folded_fresh) return;
+    for (Node& conv : nodes) {
+      if (conv.fold_bn < 0) continue;
+      const Node& bn = nodes[conv.fold_bn];
+      const int64_t k = conv.desc.out_channels;
+      const Tensor& w = params[conv.w].data;
+      // Any batch size packs the same weights: the problem's n plays no part.
+      const Conv2dProblem p = conv_problem(conv, values[conv.in[0]].sample, 1);
+      const bool pack = p.groups == 1;
+      if (conv.folded_b.numel() == 0) {
+        conv.folded_w = Tensor({pack ? conv2d_packed_weights_numel(p) : w.numel()}, DType::kF32);
+        conv.folded_b = Tensor({k}, DType::kF32);
+      }
+      const int64_t per_k = w.numel() / k;  // KRSC: one output channel is contiguous
+      const float* src = cdata(conv.w);
+      // Folded weights in KRSC: straight into folded_w, or into a temporary to pack.
+      std::vector<float> krsc(pack ? size_t(w.numel()) : 0);
+      float* dst = pack ? krsc.data() : conv.folded_w.data<float>();
+      float* bias = conv.folded_b.data<float>();
+      const float* gamma = pdata(bn.w);
+      const float* beta = pdata(bn.b);
+      const float* mean = pdata(bn.rm);
+      const float* var = pdata(bn.rv);
+      for (int64_t o = 0; o < k; ++o) {
+        const double scale = double(gamma[o]) / std::sqrt(double(var[o]) + double(bn.desc.eps));
+        for (int64_t j = 0; j < per_k; ++j) dst[o * per_k + j] = float(double(src[o * per_k + j]) * scale);
+        bias[o] = float(double(beta[o]) - double(mean[o]) * scale);
+      }
+      if (pack) conv2d_pack_weights(p, dst, conv.folded_w.data<float>());
+    }
+    folded_fresh = true;
+  }
+
   void allocate() {
     // Activations: every value a node writes (the input has its own staging buffer).
     std::vector<char> written(values.size(), 0);
@@ -318,10 +419,13 @@ struct Net::Impl {
     }
     // Gradients: every value but the input, on buffers shared by liveness. Simulate the
     // backward order: a value's gradient is acquired when its first consumer (in backward
-    // order) writes it and released after its producer has used it.
+    // order) writes it and released after its producer has used it. A buffer may hold
+    // several values' gradients at once (an add's inputs alias its output gradient): it
+    // counts its holders and returns to the free list when the last one is released.
     for (size_t v = 1; v < values.size(); ++v) values[v].needs_grad = values[v].storage >= 0;
     std::multimap<int64_t, int> free_buffers;  // numel -> buffer
     std::vector<int64_t> buffer_numel;
+    std::vector<int> holders;                  // per buffer
     auto acquire = [&](int v) {
       if (values[v].grad_buffer >= 0) return;
       const int64_t numel = values[v].sample_numel * options.max_batch;
@@ -332,20 +436,34 @@ struct Net::Impl {
       } else {
         values[v].grad_buffer = static_cast<int>(buffer_numel.size());
         buffer_numel.push_back(numel);
+        holders.push_back(0);
       }
+      holders[values[v].grad_buffer] = 1;
+    };
+    auto release = [&](int v) {
+      const int b = values[v].grad_buffer;
+      if (--holders[b] == 0) free_buffers.emplace(buffer_numel[b], b);
     };
     int64_t scratch_numel = 0;
     acquire(output);
     for (int i = static_cast<int>(nodes.size()) - 1; i >= 0; --i) {
-      const Node& n = nodes[i];
+      Node& n = nodes[i];
       if (n.skip) continue;
+      if (n.desc.op == OpKind::kAdd) {
+        const int b = values[n.out].grad_buffer;
+        for (int k : plan_add_aliases(i, holders[b] == 1)) {
+          n.grad_alias[k] = true;
+          values[n.in[k]].grad_buffer = b;
+          ++holders[b];
+        }
+      }
       for (int in : n.in) {
         if (!values[in].needs_grad) continue;
         acquire(in);
         if (values[in].consumers.size() > 1)
           scratch_numel = std::max(scratch_numel, values[in].sample_numel * options.max_batch);
       }
-      free_buffers.emplace(buffer_numel[values[n.out].grad_buffer], values[n.out].grad_buffer);
+      release(n.out);
     }
     for (int64_t numel : buffer_numel) grad_buffers.emplace_back(Shape{numel}, DType::kF32);
     if (scratch_numel > 0) scratch = Tensor({scratch_numel}, DType::kF32);
@@ -412,16 +530,29 @@ struct Net::Impl {
     if (mixup_perm != nullptr) mixup_blend(n, values[0].sample_numel, images, mixup_perm, mixup_lambda, act(0));
     else std::memcpy(act(0), images, sizeof(float) * size_t(n * values[0].sample_numel));
     round16(act(0), n * values[0].sample_numel);
+    if (training) folded_fresh = false;  // the running statistics move
+    else refresh_folded();
     for (Node& node : nodes) {
-      if (node.skip) continue;
+      if (node.skip || (!training && node.folded_into >= 0)) continue;
       const auto t0 = tick();
       const NodeDesc& d = node.desc;
       const Shape& xs = values[node.in[0]].sample;
       float* x = act(node.in[0]);
       float* y = act(node.out);
+      int out = node.out;
       switch (d.op) {
         case OpKind::kConv2d:
-          conv2d_forward(conv_problem(node, xs, n), x, cdata(node.w), y);
+          if (!training && node.fold_bn >= 0) {  // conv + BN (+ ReLU) in one op
+            const Node& bn = nodes[node.fold_bn];
+            out = bn.out;
+            y = act(out);
+            const Conv2dProblem p = conv_problem(node, xs, n);
+            const float* w = node.folded_w.data<float>();
+            if (p.groups == 1) conv2d_forward_bias(p, x, nullptr, node.folded_b.data<float>(), bn.fused_relu, y, w);
+            else conv2d_forward_bias(p, x, w, node.folded_b.data<float>(), bn.fused_relu, y);
+          } else {
+            conv2d_forward(conv_problem(node, xs, n), x, cdata(node.w), y);
+          }
           break;
         case OpKind::kBatchNorm: {
           BatchNormProblem p = bn_problem(node, n);
@@ -459,7 +590,7 @@ struct Net::Impl {
           break;
         }
       }
-      round16(y, n * values[node.out].sample_numel);
+      round16(y, n * values[out].sample_numel);
       tock(t0, op_name(d.op), "forward");
     }
   }
@@ -484,6 +615,41 @@ struct Net::Impl {
     if (hook && i >= 0) hook(params[i].info.name);
   }
 
+  // The add's backward. Inputs that alias the output gradient (grad_alias) receive it
+  // without a copy: a fused ReLU masks it in place, in the same pass that writes or adds
+  // the masked gradient to the other input when that one has a buffer of its own.
+  // Without aliases (a general graph) each input gets its copy through grad_target.
+  void add_backward(const Node& node, int64_t n, float* go) {
+    const int64_t count = n * values[node.in[0]].sample_numel;
+    const float* y = act(node.out);
+    if (!node.grad_alias[0] && !node.grad_alias[1]) {
+      for (int in : node.in) {
+        if (!values[in].needs_grad) continue;
+        float* t = grad_target(in);
+        if (node.fused_relu) relu_backward(count, y, go, t);
+        else copy_into(count, go, t);
+        accumulate(in, n);
+      }
+      return;
+    }
+    int other = -1;  // the input with a buffer of its own, if it needs a gradient
+    for (int k = 0; k < 2; ++k) {
+      const int in = node.in[k];
+      if (node.grad_alias[k]) grad_written[in] = 1;
+      else if (values[in].needs_grad) other = in;
+    }
+    if (other < 0) {
+      if (node.fused_relu) relu_backward(count, y, go, go);
+      return;
+    }
+    const bool written = grad_written[other];
+    if (node.fused_relu) add_relu_backward(count, y, go, grad(other), written);
+    else if (written) add_into(count, go, grad(other));
+    else copy_into(count, go, grad(other));
+    grad_written[other] = 1;
+    if (written) round16(grad(other), count);
+  }
+
   void run_backward(int64_t n) {
     std::fill(grad_written.begin(), grad_written.end(), 0);
     grad_written[output] = 1;
@@ -503,8 +669,11 @@ struct Net::Impl {
           conv2d_backward_filter(p, x, go, pgrad(node.w));
           round_param_grad(node.w);
           param_ready(node.w);
-          if (want_dx) {
-            conv2d_backward_data(p, go, cdata(node.w), grad_target(xin));
+          if (want_dx && grad_written[xin]) {  // a later consumer wrote it: add to it
+            conv2d_backward_data_accumulate(p, go, cdata(node.w), grad(xin));
+            round16(grad(xin), n * values[xin].sample_numel);
+          } else if (want_dx) {
+            conv2d_backward_data(p, go, cdata(node.w), grad(xin));
             accumulate(xin, n);
           }
           break;
@@ -526,17 +695,9 @@ struct Net::Impl {
             accumulate(xin, n);
           }
           break;
-        case OpKind::kAdd: {
-          const int64_t count = n * values[xin].sample_numel;
-          for (int in : node.in) {
-            if (!values[in].needs_grad) continue;
-            float* t = grad_target(in);
-            if (node.fused_relu) relu_backward(count, act(node.out), go, t);
-            else std::memcpy(t, go, sizeof(float) * size_t(count));
-            accumulate(in, n);
-          }
+        case OpKind::kAdd:
+          add_backward(node, n, go);
           break;
-        }
         case OpKind::kMaxPool2d:
           if (want_dx) {
             maxpool2d_backward(pool_problem(node, xs, n), x, go, grad_target(xin));
@@ -655,6 +816,7 @@ struct Net::Impl {
                p.momentum.data<float>());
     }
     refresh_compute();
+    folded_fresh = false;
   }
 
   // --- parameters in PyTorch layout ----------------------------------------------------
@@ -699,7 +861,8 @@ struct Net::Impl {
     for (const Tensor& t : grad_buffers) b += t.nbytes();
     for (const Param& p : params)
       b += p.data.nbytes() + p.grad.nbytes() + p.momentum.nbytes() + p.compute.nbytes();
-    for (const Node& n : nodes) b += n.save_mean.nbytes() + n.save_invstd.nbytes();
+    for (const Node& n : nodes)
+      b += n.save_mean.nbytes() + n.save_invstd.nbytes() + n.folded_w.nbytes() + n.folded_b.nbytes();
     return b + scratch.nbytes() + discard.nbytes();
   }
 };
@@ -757,6 +920,7 @@ void Net::set_parameter(const std::string& name, const float* in) {
   Impl::Param& p = impl_->param(name);
   Impl::copy_in(p, p.data, in);
   Impl::refresh_compute(p);
+  impl_->folded_fresh = false;
 }
 
 void Net::get_gradient(const std::string& name, float* out) const {

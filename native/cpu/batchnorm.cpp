@@ -2,12 +2,20 @@
 // x (M, C) with M = N*H*W (see bot/ops/batchnorm.h for the formulas).
 //
 // Statistics. The rows are cut into blocks of a fixed size that depends only on (M, C),
-// never on the thread count; each block sums per channel, in double, d = x - shift and
-// d^2 (shift = the first row, which removes most of the cancellation of the one-pass
-// variance), and the block partials are added in block order. So the result is
+// never on the thread count; each block sums per channel d = x - shift and d^2, in float
+// over runs of 16 rows and in double across the runs (shift = the first row, which
+// removes most of the cancellation of the one-pass variance), and the block partials are
+// added in block order. So the result is
 // deterministic and the same for every thread count. The element passes (y, dx) apply
 // per-channel coefficients to x - mean; every inner loop runs over C contiguous floats
 // so the compiler vectorises it.
+//
+// Backward: two passes over the data, both split over the pool. Pass 1 reads x, dy and
+// (fused ReLU) relu_y and reduces per channel sum g and sum g * (x - mean), g the masked
+// dy: in float over runs of 16 rows, each run's sums added to the block's double
+// partials (same blocks, same determinism). Pass 2 reads the same three and writes dx.
+// With AVX2/FMA both passes run the 8-lane kernels of batchnorm_avx2.cpp; the loops here
+// are the portable path.
 //
 // The *_reference versions are the plain two-pass loop nests in double the fast ones are
 // tested against.
@@ -16,11 +24,23 @@
 #include <string>
 #include <vector>
 
+#include "bot/cpu_features.h"
 #include "bot/ops/batchnorm.h"
 #include "bot/status.h"
 #include "bot/threadpool.h"
 
 namespace bot {
+
+#if defined(BOT_HAVE_X86)
+// Defined in batchnorm_avx2.cpp (x86 builds only): the backward's two passes over rows
+// [r0, r1), the same arithmetic as backward_sums and the dx loop below.
+void batchnorm_backward_sums_avx2(int64_t r0, int64_t r1, int64_t c, int64_t run_rows,
+                                  const float* x, const float* dy, const float* relu_y,
+                                  const float* mean, double* a1, double* a2);
+void batchnorm_backward_dx_avx2(int64_t r0, int64_t r1, int64_t c, const float* x,
+                                const float* dy, const float* relu_y, const float* mean,
+                                const float* ca, const float* cb, const float* cd, float* dx);
+#endif
 
 void BatchNormProblem::validate() const {
   BOT_CHECK(m >= 1 && c >= 1, Code::kShape,
@@ -61,7 +81,8 @@ int64_t row_grain(const BatchNormProblem& p) { return std::max<int64_t>(1, kGrai
 
 // Per-channel sums over the rows, in double, written to s1/s2 (each c):
 //   s1 = sum_m a(m),  s2 = sum_m a(m) * b(m)
-// where the row functions are given by Pass. Blocks are combined in a fixed order.
+// where `pass(r0, r1, a1, a2)` adds the terms of rows [r0, r1) to the block partials
+// a1/a2. Blocks are combined in a fixed order.
 template <typename Pass>
 void channel_sums(const BatchNormProblem& p, double* s1, double* s2, const Pass& pass) {
   const int64_t c = p.c;
@@ -76,9 +97,7 @@ void channel_sums(const BatchNormProblem& p, double* s1, double* s2, const Pass&
   parallel_for(blocks.count, [&](int64_t b0, int64_t b1, int) {
     for (int64_t b = b0; b < b1; ++b) {
       double* a1 = part + b * 2 * c;
-      double* a2 = a1 + c;
-      const int64_t r1 = std::min(p.m, (b + 1) * blocks.rows);
-      for (int64_t r = b * blocks.rows; r < r1; ++r) pass(r, a1, a2);
+      pass(b * blocks.rows, std::min(p.m, (b + 1) * blocks.rows), a1, a1 + c);
     }
   });
   for (int64_t j = 0; j < c; ++j) s1[j] = s2[j] = 0.0;
@@ -90,6 +109,18 @@ void channel_sums(const BatchNormProblem& p, double* s1, double* s2, const Pass&
       s2[j] += a2[j];
     }
   }
+}
+
+// Per-channel work arrays of the calling thread (statistics, coefficients), grown and
+// never shrunk, so that a steady caller allocates nothing. `slot` picks one of a few
+// independent arrays.
+constexpr int kWorkSlots = 6;
+template <typename T>
+T* channel_work(int slot, int64_t c) {
+  thread_local std::vector<T> work[kWorkSlots];
+  std::vector<T>& w = work[slot];
+  if (int64_t(w.size()) < c) w.resize(size_t(c));
+  return w.data();
 }
 
 // y = ((x - mean_hi) - mean_lo) * scale + beta per channel, parallel over rows. The mean
@@ -124,6 +155,83 @@ inline float masked(const float* dy, const float* relu_y, int64_t i) {
   return relu_y == nullptr || relu_y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
+constexpr int64_t kRunRows = 16;  // backward sums: rows added in float before each run's
+                                  // sums go to the double partials (a 16-term float sum
+                                  // is good to a few ulps)
+
+// Rows [r0, r1) of the backward's pass 1: a1[j] += sum g, a2[j] += sum g * (x - mean[j]),
+// in float over runs of kRunRows rows, then in double.
+void backward_sums(int64_t r0, int64_t r1, int64_t c, const float* x, const float* dy,
+                   const float* relu_y, const float* mean, double* a1, double* a2) {
+  thread_local std::vector<float> run;  // (2, C) float sums of one run, per worker
+  if (int64_t(run.size()) < 2 * c) run.resize(size_t(2 * c));
+  float* s1 = run.data();
+  float* s2 = s1 + c;
+  for (int64_t rs = r0; rs < r1; rs += kRunRows) {
+    const int64_t re = std::min(r1, rs + kRunRows);
+    std::fill(s1, s1 + 2 * c, 0.0f);
+    for (int64_t r = rs; r < re; ++r) {
+      const float* xr = x + r * c;
+      for (int64_t j = 0; j < c; ++j) {
+        const float g = masked(dy, relu_y, r * c + j);
+        s1[j] += g;
+        s2[j] += g * (xr[j] - mean[j]);
+      }
+    }
+    for (int64_t j = 0; j < c; ++j) {
+      a1[j] += double(s1[j]);
+      a2[j] += double(s2[j]);
+    }
+  }
+}
+
+// Rows [r0, r1) of the forward statistics: with d = x - shift[j], a1[j] += sum d and
+// a2[j] += sum d^2, in float over runs of kRunRows rows, then in double. (x - shift is
+// exact for x within a factor 2 of shift, and small next to x otherwise.)
+void forward_sums(int64_t r0, int64_t r1, int64_t c, const float* x, const float* shift,
+                  double* a1, double* a2) {
+  thread_local std::vector<float> run;  // (2, C) float sums of one run, per worker
+  if (int64_t(run.size()) < 2 * c) run.resize(size_t(2 * c));
+  float* __restrict s1 = run.data();
+  float* __restrict s2 = s1 + c;
+  for (int64_t rs = r0; rs < r1; rs += kRunRows) {
+    const int64_t re = std::min(r1, rs + kRunRows);
+    std::fill(s1, s1 + 2 * c, 0.0f);
+    for (int64_t r = rs; r < re; ++r) {
+      const float* __restrict xr = x + r * c;
+      for (int64_t j = 0; j < c; ++j) {
+        const float d = xr[j] - shift[j];
+        s1[j] += d;
+        s2[j] += d * d;
+      }
+    }
+    for (int64_t j = 0; j < c; ++j) {
+      a1[j] += double(s1[j]);
+      a2[j] += double(s2[j]);
+    }
+  }
+}
+
+#if defined(BOT_HAVE_X86)
+bool backward_avx2() { return use_avx2_fma(); }
+void backward_sums_avx2(int64_t r0, int64_t r1, int64_t c, int64_t run_rows, const float* x,
+                        const float* dy, const float* relu_y, const float* mean, double* a1,
+                        double* a2) {
+  batchnorm_backward_sums_avx2(r0, r1, c, run_rows, x, dy, relu_y, mean, a1, a2);
+}
+void backward_dx_avx2(int64_t r0, int64_t r1, int64_t c, const float* x, const float* dy,
+                      const float* relu_y, const float* mean, const float* ca, const float* cb,
+                      const float* cd, float* dx) {
+  batchnorm_backward_dx_avx2(r0, r1, c, x, dy, relu_y, mean, ca, cb, cd, dx);
+}
+#else
+bool backward_avx2() { return false; }
+void backward_sums_avx2(int64_t, int64_t, int64_t, int64_t, const float*, const float*,
+                        const float*, const float*, double*, double*) {}
+void backward_dx_avx2(int64_t, int64_t, int64_t, const float*, const float*, const float*,
+                      const float*, const float*, const float*, const float*, float*) {}
+#endif
+
 }  // namespace
 
 void batchnorm_forward_train(const BatchNormProblem& p, const float* x, const float* gamma,
@@ -132,19 +240,17 @@ void batchnorm_forward_train(const BatchNormProblem& p, const float* x, const fl
   check_train(p);
   const int64_t c = p.c;
   const double md = double(p.m);
-  std::vector<double> sum(static_cast<size_t>(c)), sumsq(static_cast<size_t>(c));
+  double* sum = channel_work<double>(0, c);
+  double* sumsq = channel_work<double>(1, c);
+  double* mean = channel_work<double>(2, c);
+  double* var = channel_work<double>(3, c);
+  float* mean_hi = channel_work<float>(0, c);
+  float* mean_lo = channel_work<float>(1, c);
+  float* scale = channel_work<float>(2, c);
   const float* shift = x;  // the first row
-  channel_sums(p, sum.data(), sumsq.data(), [&](int64_t r, double* a1, double* a2) {
-    const float* xr = x + r * c;
-    for (int64_t j = 0; j < c; ++j) {
-      double d = double(xr[j]) - double(shift[j]);
-      a1[j] += d;
-      a2[j] += d * d;
-    }
+  channel_sums(p, sum, sumsq, [&](int64_t r0, int64_t r1, double* a1, double* a2) {
+    forward_sums(r0, r1, c, x, shift, a1, a2);
   });
-  const size_t cs = static_cast<size_t>(c);
-  std::vector<float> mean_hi(cs), mean_lo(cs), scale(cs);
-  std::vector<double> mean(cs), var(cs);
   for (int64_t j = 0; j < c; ++j) {
     double dm = sum[j] / md;
     mean[j] = double(shift[j]) + dm;
@@ -156,7 +262,7 @@ void batchnorm_forward_train(const BatchNormProblem& p, const float* x, const fl
     save_mean[j] = mean_hi[j];
     save_invstd[j] = float(invstd);
   }
-  normalise_rows(p, x, mean_hi.data(), mean_lo.data(), scale.data(), beta, y);
+  normalise_rows(p, x, mean_hi, mean_lo, scale, beta, y);
   // Last, so that a running buffer the caller also passed as gamma/beta is read first.
   const double mom = double(p.momentum);
   for (int64_t j = 0; j < c; ++j) {
@@ -171,11 +277,13 @@ void batchnorm_forward_infer(const BatchNormProblem& p, const float* x, const fl
                              const float* running_var, float* y) {
   p.validate();
   const int64_t c = p.c;
-  const size_t cs = static_cast<size_t>(c);
-  std::vector<float> zero(cs, 0.0f), scale(cs);
-  for (int64_t j = 0; j < c; ++j)
+  float* zero = channel_work<float>(0, c);
+  float* scale = channel_work<float>(1, c);
+  for (int64_t j = 0; j < c; ++j) {
+    zero[j] = 0.0f;
     scale[j] = float(double(gamma[j]) / std::sqrt(double(running_var[j]) + double(p.eps)));
-  normalise_rows(p, x, running_mean, zero.data(), scale.data(), beta, y);
+  }
+  normalise_rows(p, x, running_mean, zero, scale, beta, y);
 }
 
 void batchnorm_backward(const BatchNormProblem& p, const float* x, const float* dy,
@@ -188,21 +296,22 @@ void batchnorm_backward(const BatchNormProblem& p, const float* x, const float* 
     p.validate();
   const int64_t c = p.c;
   const double md = double(p.m);
-  // dbeta = sum dy, dgamma = invstd * sum dy * (x - mean)
-  std::vector<double> sdy(static_cast<size_t>(c)), sdyx(static_cast<size_t>(c));
-  channel_sums(p, sdy.data(), sdyx.data(), [&](int64_t r, double* a1, double* a2) {
-    const float* xr = x + r * c;
-    for (int64_t j = 0; j < c; ++j) {
-      double g = double(masked(dy, relu_y, r * c + j));
-      a1[j] += g;
-      a2[j] += g * (double(xr[j]) - double(mean[j]));
-    }
+  const bool avx2 = backward_avx2();
+  // Pass 1 (reads x, dy and relu_y): dbeta = sum g, dgamma = invstd * sum g * (x - mean),
+  // g = dy * [relu_y > 0].
+  double* sdy = channel_work<double>(0, c);
+  double* sdyx = channel_work<double>(1, c);
+  channel_sums(p, sdy, sdyx, [&](int64_t r0, int64_t r1, double* a1, double* a2) {
+    if (avx2) backward_sums_avx2(r0, r1, c, kRunRows, x, dy, relu_y, mean, a1, a2);
+    else backward_sums(r0, r1, c, x, dy, relu_y, mean, a1, a2);
   });
-  // dx = a * dy + b * (x - mean) + d with, in training mode,
+  // Pass 2 (reads x, dy and relu_y, writes dx): dx = a * g + b * (x - mean) + d with, in
+  // training mode,
   //   a = gamma * invstd, b = -a * invstd * dgamma / M, d = -a * dbeta / M
   // and in inference mode (constant statistics) b = d = 0.
-  std::vector<float> ca(static_cast<size_t>(c)), cb(static_cast<size_t>(c)),
-      cd(static_cast<size_t>(c));
+  float* ca = channel_work<float>(0, c);
+  float* cb = channel_work<float>(1, c);
+  float* cd = channel_work<float>(2, c);
   for (int64_t j = 0; j < c; ++j) {
     double is = double(invstd[j]);
     double db = sdy[j];
@@ -215,6 +324,10 @@ void batchnorm_backward(const BatchNormProblem& p, const float* x, const float* 
     cd[j] = training ? float(-a * db / md) : 0.0f;
   }
   parallel_for(p.m, [&](int64_t r0, int64_t r1, int) {
+    if (avx2) {
+      backward_dx_avx2(r0, r1, c, x, dy, relu_y, mean, ca, cb, cd, dx);
+      return;
+    }
     for (int64_t r = r0; r < r1; ++r) {
       const float* xr = x + r * c;
       float* dxr = dx + r * c;

@@ -17,15 +17,21 @@
 //     convolution (the ResNet downsample) degenerates to a gather of C-float rows.
 //   Tiles are split across the thread pool (sgemm on the calling thread, per-thread
 //   scratch) when there are at least as many tiles as threads; otherwise they run one
-//   after another and sgemm uses the pool.
+//   after another and sgemm uses the pool. The weights, the GEMM's B operand in forward
+//   and backward-data, are packed once per call and shared by all the tiles.
+//   conv2d_forward_bias (a conv with a BN folded in, inference) adds the bias and applies
+//   the ReLU to each tile as it leaves the GEMM, still in cache; it tiles the 1x1 GEMM
+//   too, and can take weights packed once for many calls (conv2d_pack_weights).
+//   conv2d_backward_data_accumulate adds dx into the caller's buffer (beta = 1 for 1x1;
+//   the scatter-add of col2im does it anyway).
 //
 // groups > 1 (depthwise when groups == C) runs direct loops over NHWC pixels whose inner
 // loop runs over channels; the weights are first transposed so that, for one kernel tap,
 // the weights of consecutive channels are contiguous.
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <limits>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -96,8 +102,9 @@ void Conv2dProblem::validate() const {
 
 namespace {
 
-// Tile size. sgemm packs w (K x RSC: up to 2.4 MB for ResNet-50's 3x3 convolutions) again
-// for every tile, so a tile must carry enough rows to amortise that packing: measured on
+// Tile size. w (K x RSC: up to 2.4 MB for ResNet-50's 3x3 convolutions) is packed once per
+// call and shared by the tiles; the sizes below were measured when sgemm still packed it
+// again for every tile, so a tile had to carry enough rows to amortise that: measured on
 // ResNet-50's 3x3 layers at batch 16 (benchmarks/conv.js), 256 KiB tiles of >= 32 rows
 // ran at 100 GFLOP/s forward on 2 threads, 2 MiB tiles of >= 128 rows at 145, and 8 MiB
 // tiles (too few to share between the threads) at 73. The col tile itself is streamed
@@ -130,11 +137,16 @@ int64_t direct_grain(double macs) {
 }
 
 // Per-thread scratch that grows and is never shrunk: the kernels on one thread reuse it
-// from call to call. One buffer per thread, used by one tile loop at a time.
-float* scratch(int64_t n) {
-  thread_local std::vector<float> buf;
-  if (int64_t(buf.size()) < n) buf = std::vector<float>(size_t(n));
-  return buf.data();
+// from call to call, so a steady caller allocates nothing. One buffer per thread and
+// role; contents are undefined on return. 64-byte aligned (packed GEMM operands need 32).
+enum class Scratch { kTile, kPartials, kWeights };
+float* scratch(int64_t n, Scratch role = Scratch::kTile) {
+  constexpr int64_t kAlignFloats = 16;  // 64 bytes
+  thread_local std::vector<float> buf[3];
+  std::vector<float>& b = buf[int(role)];
+  if (int64_t(b.size()) < n + kAlignFloats) b = std::vector<float>(size_t(n + kAlignFloats));
+  const uintptr_t at = reinterpret_cast<uintptr_t>(b.data());
+  return b.data() + (-(at / sizeof(float)) & (kAlignFloats - 1));
 }
 
 // The sizes every pass needs, derived once from the problem.
@@ -203,6 +215,16 @@ void im2col(const Dims& d, const float* x, int64_t m0, int64_t m1, float* col) {
   }
 }
 
+// im2col of one tile split over the pool: a tile that runs alone (one tile, or tiles one
+// after another with a pooled sgemm) would otherwise be gathered by one thread while the
+// others wait; inline when the tiles themselves are split across threads.
+void im2col_tile(const Dims& d, const float* x, int64_t m0, int64_t m1, float* col) {
+  const int64_t grain = std::max<int64_t>(1, kElementGrain / d.RSC);
+  parallel_for(m1 - m0, [&](int64_t r0, int64_t r1, int) {
+    im2col(d, x, m0 + r0, m0 + r1, col + r0 * d.RSC);
+  }, grain);
+}
+
 // The adjoint of im2col: adds dcol (m1 - m0, RSC) into dx at the taps' input positions.
 // Rows of different images never touch the same dx element.
 void col2im_add(const Dims& d, const float* dcol, int64_t m0, int64_t m1, float* dx) {
@@ -233,41 +255,92 @@ void fill_zero(float* a, int64_t n) {
 // groups == 1: on sgemm
 // ---------------------------------------------------------------------------------------
 
-void forward_gemm(const Dims& d, const float* x, const float* w, float* y) {
-  if (d.pointwise()) {
+// What forward applies to each output row as it is written: y = y + bias[k], then
+// max(y, 0) with relu. bias == nullptr: nothing (a plain convolution).
+struct Epilogue {
+  const float* bias = nullptr;
+  bool relu = false;
+};
+
+// Applies the epilogue to output rows [m0, m1) of y (M, K), split over the pool (inline
+// when called from a worker, where the rows are the worker's own tile).
+void apply_epilogue(const Dims& d, const Epilogue& e, int64_t m0, int64_t m1, float* y) {
+  if (e.bias == nullptr) return;
+  const int64_t grain = std::max<int64_t>(1, kElementGrain / d.K);
+  parallel_for(m1 - m0, [&](int64_t r0, int64_t r1, int) {
+    const float* __restrict b = e.bias;
+    for (int64_t r = m0 + r0; r < m0 + r1; ++r) {
+      float* __restrict yr = y + r * d.K;
+      if (e.relu) {
+        for (int64_t k = 0; k < d.K; ++k) {
+          const float v = yr[k] + b[k];
+          yr[k] = v > 0.0f ? v : 0.0f;
+        }
+      } else {
+        for (int64_t k = 0; k < d.K; ++k) yr[k] += b[k];
+      }
+    }
+  }, grain);
+}
+
+// The epilogue runs on each row tile right after its GEMM, while the tile is still in
+// cache (one pass over y that costs no extra trip to memory).
+// `packed`: w^T already packed by conv2d_pack_weights, or null.
+void forward_gemm(const Dims& d, const float* x, const float* w, const float* packed, float* y,
+                  const Epilogue& e) {
+  if (d.pointwise() && e.bias == nullptr && packed == nullptr) {
     sgemm(gemm_problem(d.M, d.K, d.C, false, true), x, w, y);  // (M,C) * (K,C)^T
     return;
   }
   const TilePlan t = plan_tiles(d);
+  // w^T (RSC, K) packed once for all the tiles (shared by the threads, read-only).
+  const float* wp = packed;
+  if (wp == nullptr) {
+    float* buf = scratch(sgemm_packed_b_numel(d.RSC, d.K), Scratch::kWeights);
+    sgemm_pack_b(d.RSC, d.K, w, d.RSC, true, buf);
+    wp = buf;
+  }
   auto run = [&](int64_t t0, int64_t t1, GemmThreads threads) {
-    float* col = scratch(t.rows * d.RSC);
+    float* col = d.pointwise() ? nullptr : scratch(t.rows * d.RSC);
     for (int64_t i = t0; i < t1; ++i) {
       const int64_t m0 = i * t.rows, m1 = std::min(d.M, m0 + t.rows);
-      im2col(d, x, m0, m1, col);
+      const float* a = x + m0 * d.C;  // pointwise: NHWC x is the im2col matrix
+      if (!d.pointwise()) {
+        im2col_tile(d, x, m0, m1, col);
+        a = col;
+      }
       // y[m0:m1] (T, K) = col (T, RSC) * w^T, w being (K, RSC)
-      sgemm(gemm_problem(m1 - m0, d.K, d.RSC, false, true), col, w, y + m0 * d.K, threads);
+      sgemm_prepacked_b(gemm_problem(m1 - m0, d.K, d.RSC, false, true), a, wp, y + m0 * d.K,
+                        threads);
+      apply_epilogue(d, e, m0, m1, y);
     }
   };
   if (t.parallel) {
-    parallel_for(t.count, [&](int64_t b, int64_t e, int) { run(b, e, GemmThreads::kCaller); });
+    parallel_for(t.count, [&](int64_t i0, int64_t i1, int) { run(i0, i1, GemmThreads::kCaller); });
   } else {
     run(0, t.count, GemmThreads::kPool);
   }
 }
 
-void backward_data_gemm(const Dims& d, const float* dy, const float* w, float* dx) {
-  if (d.pointwise()) {
-    sgemm(gemm_problem(d.M, d.C, d.K, false, false), dy, w, dx);  // (M,K) * (K,C)
+// With `accumulate` the gradient is added to dx instead of overwriting it.
+void backward_data_gemm(const Dims& d, const float* dy, const float* w, float* dx,
+                        bool accumulate) {
+  if (d.pointwise()) {  // dx (M,C) (+)= dy (M,K) * w (K,C)
+    sgemm(gemm_problem(d.M, d.C, d.K, false, false, 1.0f, accumulate ? 1.0f : 0.0f), dy, w, dx);
     return;
   }
   const TilePlan t = plan_tiles(d);
+  // w (K, RSC) packed once for all the tiles (shared by the threads, read-only).
+  float* wp = scratch(sgemm_packed_b_numel(d.K, d.RSC), Scratch::kWeights);
+  sgemm_pack_b(d.K, d.RSC, w, d.RSC, false, wp);
   // Output rows [mb, me) in tiles: dcol = dy[tile] * w, then scatter-add into dx.
   auto run = [&](int64_t mb, int64_t me, GemmThreads threads) {
     float* dcol = scratch(t.rows * d.RSC);
     for (int64_t m0 = mb; m0 < me; m0 += t.rows) {
       const int64_t m1 = std::min(me, m0 + t.rows);
       // dcol (T, RSC) = dy[m0:m1] (T, K) * w (K, RSC)
-      sgemm(gemm_problem(m1 - m0, d.RSC, d.K, false, false), dy + m0 * d.K, w, dcol, threads);
+      sgemm_prepacked_b(gemm_problem(m1 - m0, d.RSC, d.K, false, false), dy + m0 * d.K, wp,
+                        dcol, threads);
       col2im_add(d, dcol, m0, m1, dx);
     }
   };
@@ -277,11 +350,11 @@ void backward_data_gemm(const Dims& d, const float* dy, const float* w, float* d
     // Whole images per thread: the receptive fields of different images never overlap,
     // so the scatter-adds of different threads never race.
     parallel_for(d.N, [&](int64_t n0, int64_t n1, int) {
-      std::fill(dx + n0 * image, dx + n1 * image, 0.0f);
+      if (!accumulate) std::fill(dx + n0 * image, dx + n1 * image, 0.0f);
       run(n0 * d.PQ, n1 * d.PQ, GemmThreads::kCaller);
     });
   } else {
-    fill_zero(dx, d.N * image);
+    if (!accumulate) fill_zero(dx, d.N * image);
     run(0, d.M, GemmThreads::kPool);
   }
 }
@@ -299,7 +372,7 @@ void backward_filter_gemm(const Dims& d, const float* x, const float* dy, float*
     float* col = scratch(t.rows * d.RSC);
     for (int64_t i = t0; i < t1; ++i) {
       const int64_t m0 = i * t.rows, m1 = std::min(d.M, m0 + t.rows);
-      im2col(d, x, m0, m1, col);
+      im2col_tile(d, x, m0, m1, col);
       // acc (K, RSC) (+)= dy[m0:m1]^T (K, T) * col (T, RSC)
       const float beta = i == t0 ? 0.0f : 1.0f;
       sgemm(gemm_problem(d.K, d.RSC, m1 - m0, true, false, 1.0f, beta), dy + m0 * d.K, col, acc,
@@ -313,16 +386,16 @@ void backward_filter_gemm(const Dims& d, const float* x, const float* dy, float*
   // One partial dw per chunk of tiles (chunk 0 writes dw itself), then a reduction. The
   // chunk index, not the thread, owns a partial, so a pool resized meanwhile is harmless.
   const int64_t chunks = std::min(usable_threads(), t.count);
-  std::unique_ptr<float[]> parts(new float[size_t((chunks - 1) * wn)]);
+  float* parts = scratch((chunks - 1) * wn, Scratch::kPartials);  // taken on the caller
   parallel_for(chunks, [&](int64_t b, int64_t e, int) {
     for (int64_t i = b; i < e; ++i) {
-      float* acc = i == 0 ? dw : parts.get() + (i - 1) * wn;
+      float* acc = i == 0 ? dw : parts + (i - 1) * wn;
       run(t.count * i / chunks, t.count * (i + 1) / chunks, acc, GemmThreads::kCaller);
     }
   });
   parallel_for(wn, [&](int64_t b, int64_t e, int) {
     for (int64_t i = 1; i < chunks; ++i) {
-      const float* __restrict part = parts.get() + (i - 1) * wn;
+      const float* __restrict part = parts + (i - 1) * wn;
       for (int64_t j = b; j < e; ++j) dw[j] += part[j];
     }
   }, kElementGrain);
@@ -334,23 +407,23 @@ void backward_filter_gemm(const Dims& d, const float* x, const float* dy, float*
 
 // w (K, R, S, Cg) -> wt (R, S, Cg, K): for one tap and one input channel of a group, the
 // weights of consecutive output channels are contiguous.
-std::vector<float> weights_rsck(const Dims& d, const float* w) {
-  std::vector<float> wt(size_t(d.K * d.R * d.S * d.Cg));
+const float* weights_rsck(const Dims& d, const float* w) {
+  float* wt = scratch(d.K * d.R * d.S * d.Cg, Scratch::kWeights);
   const int64_t RS = d.R * d.S;
   for (int64_t k = 0; k < d.K; ++k)
     for (int64_t rs = 0; rs < RS; ++rs)
-      for (int64_t c = 0; c < d.Cg; ++c) wt[size_t((rs * d.Cg + c) * d.K + k)] = w[(k * RS + rs) * d.Cg + c];
+      for (int64_t c = 0; c < d.Cg; ++c) wt[(rs * d.Cg + c) * d.K + k] = w[(k * RS + rs) * d.Cg + c];
   return wt;
 }
 
 // w (K, R, S, Cg) -> wt (R, S, K, Cg): for one tap, the weights of consecutive output
 // channels (and within one, of its group's input channels) are contiguous.
-std::vector<float> weights_rskc(const Dims& d, const float* w) {
-  std::vector<float> wt(size_t(d.K * d.R * d.S * d.Cg));
+const float* weights_rskc(const Dims& d, const float* w) {
+  float* wt = scratch(d.K * d.R * d.S * d.Cg, Scratch::kWeights);
   const int64_t RS = d.R * d.S;
   for (int64_t k = 0; k < d.K; ++k)
     for (int64_t rs = 0; rs < RS; ++rs)
-      std::memcpy(&wt[size_t((rs * d.K + k) * d.Cg)], w + (k * RS + rs) * d.Cg,
+      std::memcpy(wt + (rs * d.K + k) * d.Cg, w + (k * RS + rs) * d.Cg,
                   sizeof(float) * size_t(d.Cg));
   return wt;
 }
@@ -364,7 +437,7 @@ inline int64_t output_of(int64_t i, int64_t t, int64_t stride, int64_t pad, int6
 }
 
 void forward_direct(const Dims& d, const float* x, const float* w, float* y) {
-  const std::vector<float> wt = weights_rsck(d, w);
+  const float* wt = weights_rsck(d, w);  // on the caller's scratch, read by the workers
   const int64_t grain = direct_grain(double(d.K) * double(d.R * d.S) * double(d.Cg));
   parallel_for(d.M, [&](int64_t mb, int64_t me, int) {
     for (int64_t m = mb; m < me; ++m) {
@@ -378,7 +451,7 @@ void forward_direct(const Dims& d, const float* x, const float* w, float* y) {
           const int64_t iw = q * d.sw - d.pw + s;
           if (iw < 0 || iw >= d.W) continue;
           const float* __restrict xr = x + ((n * d.H + ih) * d.W + iw) * d.C;  // (C)
-          const float* __restrict wrs = wt.data() + (r * d.S + s) * d.Cg * d.K;  // (Cg, K)
+          const float* __restrict wrs = wt + (r * d.S + s) * d.Cg * d.K;  // (Cg, K)
           if (d.Cg == 1 && d.Kg == 1) {  // depthwise, multiplier 1: k == c
             for (int64_t k = 0; k < d.K; ++k) acc[k] += xr[k] * wrs[k];
           } else if (d.Kg == 1) {  // one output channel per group: k == g
@@ -401,8 +474,9 @@ void forward_direct(const Dims& d, const float* x, const float* w, float* y) {
   }, grain);
 }
 
-void backward_data_direct(const Dims& d, const float* dy, const float* w, float* dx) {
-  const std::vector<float> wt = weights_rskc(d, w);
+void backward_data_direct(const Dims& d, const float* dy, const float* w, float* dx,
+                          bool accumulate) {
+  const float* wt = weights_rskc(d, w);  // on the caller's scratch, read by the workers
   // Gather per input pixel: each thread owns the dx pixels it writes, so nothing races.
   const int64_t grain = direct_grain(double(d.R * d.S) * double(d.C) * double(d.Kg) /
                                      (double(d.sh) * double(d.sw)));
@@ -410,7 +484,7 @@ void backward_data_direct(const Dims& d, const float* dy, const float* w, float*
     for (int64_t i = ib; i < ie; ++i) {
       const int64_t n = i / (d.H * d.W), ih = (i / d.W) % d.H, iw = i % d.W;
       float* __restrict acc = dx + i * d.C;  // (C)
-      std::fill(acc, acc + d.C, 0.0f);
+      if (!accumulate) std::fill(acc, acc + d.C, 0.0f);
       for (int64_t r = 0; r < d.R; ++r) {
         const int64_t p = output_of(ih, r, d.sh, d.ph, d.P);
         if (p < 0) continue;
@@ -418,7 +492,7 @@ void backward_data_direct(const Dims& d, const float* dy, const float* w, float*
           const int64_t q = output_of(iw, s, d.sw, d.pw, d.Q);
           if (q < 0) continue;
           const float* __restrict dyr = dy + ((n * d.P + p) * d.Q + q) * d.K;  // (K)
-          const float* __restrict wrs = wt.data() + (r * d.S + s) * d.K * d.Cg;  // (K, Cg)
+          const float* __restrict wrs = wt + (r * d.S + s) * d.K * d.Cg;  // (K, Cg)
           if (d.Cg == 1 && d.Kg == 1) {  // depthwise, multiplier 1: c == k
             for (int64_t c = 0; c < d.C; ++c) acc[c] += dyr[c] * wrs[c];
           } else {
@@ -447,10 +521,11 @@ void backward_filter_direct(const Dims& d, const float* x, const float* dy, floa
   const int64_t chunks = total / double(kDirectGrainMacs) >= double(most)
                              ? most
                              : std::max<int64_t>(1, int64_t(total / double(kDirectGrainMacs)));
-  std::vector<float> parts(size_t(chunks * wn), 0.0f);
+  float* parts = scratch(chunks * wn, Scratch::kPartials);  // taken on the caller
+  fill_zero(parts, chunks * wn);
   parallel_for(chunks, [&](int64_t b, int64_t e, int) {
     for (int64_t part_i = b; part_i < e; ++part_i) {
-      float* part = parts.data() + part_i * wn;
+      float* part = parts + part_i * wn;
       for (int64_t m = d.M * part_i / chunks; m < d.M * (part_i + 1) / chunks; ++m) {
         const int64_t n = m / d.PQ, p = (m % d.PQ) / d.Q, q = m % d.Q;
         const float* __restrict dyr = dy + m * d.K;  // (K)
@@ -484,7 +559,7 @@ void backward_filter_direct(const Dims& d, const float* x, const float* dy, floa
       for (int64_t rs = 0; rs < RS; ++rs)
         for (int64_t c = 0; c < d.Cg; ++c) {
           float sum = 0.0f;
-          for (int64_t i = 0; i < chunks; ++i) sum += parts[size_t(i * wn + (rs * d.K + k) * d.Cg + c)];
+          for (int64_t i = 0; i < chunks; ++i) sum += parts[i * wn + (rs * d.K + k) * d.Cg + c];
           dw[(k * RS + rs) * d.Cg + c] = sum;
         }
   }, std::max<int64_t>(1, kElementGrain / (RS * d.Cg * chunks)));
@@ -499,15 +574,48 @@ void backward_filter_direct(const Dims& d, const float* x, const float* dy, floa
 void conv2d_forward(const Conv2dProblem& p, const float* x, const float* w, float* y) {
   p.validate();
   const Dims d(p);
-  if (p.groups == 1) forward_gemm(d, x, w, y);
+  if (p.groups == 1) forward_gemm(d, x, w, nullptr, y, Epilogue{});
   else forward_direct(d, x, w, y);
+}
+
+int64_t conv2d_packed_weights_numel(const Conv2dProblem& p) {
+  p.validate();
+  return p.groups == 1 ? sgemm_packed_b_numel(p.r * p.s * p.c, p.k) : 0;
+}
+
+void conv2d_pack_weights(const Conv2dProblem& p, const float* w, float* packed) {
+  p.validate();
+  BOT_CHECK(p.groups == 1, Code::kArgument, "conv2d: only groups == 1 weights are packed");
+  const int64_t rsc = p.r * p.s * p.c;
+  sgemm_pack_b(rsc, p.k, w, rsc, true, packed);  // w^T (RSC, K)
+}
+
+void conv2d_forward_bias(const Conv2dProblem& p, const float* x, const float* w,
+                         const float* bias, bool relu, float* y, const float* packed) {
+  p.validate();
+  const Dims d(p);
+  const Epilogue e{bias, relu};
+  if (p.groups == 1) {
+    forward_gemm(d, x, w, packed, y, e);
+  } else {
+    forward_direct(d, x, w, y);
+    apply_epilogue(d, e, 0, d.M, y);
+  }
 }
 
 void conv2d_backward_data(const Conv2dProblem& p, const float* dy, const float* w, float* dx) {
   p.validate();
   const Dims d(p);
-  if (p.groups == 1) backward_data_gemm(d, dy, w, dx);
-  else backward_data_direct(d, dy, w, dx);
+  if (p.groups == 1) backward_data_gemm(d, dy, w, dx, false);
+  else backward_data_direct(d, dy, w, dx, false);
+}
+
+void conv2d_backward_data_accumulate(const Conv2dProblem& p, const float* dy, const float* w,
+                                     float* dx) {
+  p.validate();
+  const Dims d(p);
+  if (p.groups == 1) backward_data_gemm(d, dy, w, dx, true);
+  else backward_data_direct(d, dy, w, dx, true);
 }
 
 void conv2d_backward_filter(const Conv2dProblem& p, const float* x, const float* dy, float* dw) {

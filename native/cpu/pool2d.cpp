@@ -137,8 +137,13 @@ void maxpool2d_backward(const Pool2dProblem& p, const float* x, const float* dy,
   const int64_t blocks = (C + cb - 1) / cb;
   const float lowest = -std::numeric_limits<float>::infinity();
   parallel_for(p.n * blocks, [&](int64_t t0, int64_t t1, int) {
-    std::vector<float> best(static_cast<size_t>(cb));
-    std::vector<int32_t> arg(static_cast<size_t>(cb));  // h*W + w of the winner; H*W < 2^31
+    // Per worker, grown and reused across calls (a step allocates nothing).
+    thread_local std::vector<float> best;
+    thread_local std::vector<int32_t> arg;  // h*W + w of the winner; H*W < 2^31
+    if (int64_t(best.size()) < cb) {
+      best.resize(static_cast<size_t>(cb));
+      arg.resize(static_cast<size_t>(cb));
+    }
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t ni = t / blocks, c0 = (t % blocks) * cb, len = std::min(cb, C - c0);
       float* dxn = dx + ni * H * W * C + c0;

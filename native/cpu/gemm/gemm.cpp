@@ -14,11 +14,15 @@
 //           for ir in the rows step kMR:            (A micro-panels stream from L2)
 //             micro-kernel 6 x 16                   (microkernel_avx2.cpp / _portable.cpp)
 // Edge tiles run the same micro-kernel into a local 6 x 16 tile and copy the valid part.
+// sgemm_prepacked_b skips the packing of B: the caller packed all of op(B) once
+// (sgemm_pack_b) for several products with the same B (a convolution's weights, one
+// product per im2col tile).
 // Packing buffers are thread_local and only grow, so a steady caller allocates nothing.
 #include "bot/ops/gemm.h"
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <new>
@@ -227,9 +231,48 @@ ThreadGrid choose_grid(int64_t m, int64_t nc, int threads) {
   return best;
 }
 
+void sgemm_driver(const GemmProblem& p, const float* a, const float* b, const float* packed_b,
+                  float* c, GemmThreads threads);
+
 }  // namespace
 
+int64_t sgemm_packed_b_numel(int64_t k, int64_t n) { return ceil_div(n, kNR) * kNR * k; }
+
+void sgemm_pack_b(int64_t k, int64_t n, const float* b, int64_t ldb, bool trans_b,
+                  float* packed) {
+  BOT_CHECK(k >= 0 && n >= 0 && ldb >= std::max<int64_t>(1, trans_b ? k : n), Code::kShape,
+            "gemm: bad sizes for packing B");
+  // Block (jc, pc) of the driver sits at jc * k + ceil(nc / kNR) * kNR * pc: the blocks
+  // before column jc are full kNC-wide ones, k rows each. Blocks are packed in parallel.
+  const int64_t kb = ceil_div(k, kKC), blocks = ceil_div(n, kNC) * kb;
+  ThreadPool::global().parallel_for(blocks, [&](int64_t b0, int64_t b1, int) {
+    for (int64_t i = b0; i < b1; ++i) {
+      const int64_t jc = i / kb * kNC, pc = i % kb * kKC;
+      const int64_t nc = std::min(kNC, n - jc), kc = std::min(kKC, k - pc);
+      const int64_t width = ceil_div(nc, kNR) * kNR;
+      const float* src = trans_b ? b + jc * ldb + pc : b + pc * ldb + jc;
+      gemm::pack_b(kc, nc, src, ldb, trans_b, packed + jc * k + width * pc);
+    }
+  });
+}
+
 void sgemm(const GemmProblem& p, const float* a, const float* b, float* c, GemmThreads threads) {
+  sgemm_driver(p, a, b, nullptr, c, threads);
+}
+
+void sgemm_prepacked_b(const GemmProblem& p, const float* a, const float* packed_b, float* c,
+                       GemmThreads threads) {
+  BOT_CHECK(reinterpret_cast<uintptr_t>(packed_b) % 32 == 0, Code::kArgument,
+            "gemm: a packed B must be 32-byte aligned (the micro-kernel's aligned loads)");
+  sgemm_driver(p, a, nullptr, packed_b, c, threads);
+}
+
+namespace {
+
+// The driver behind both entry points: op(B) read from b and packed block by block, or
+// (b == nullptr) read from packed_b, laid out by sgemm_pack_b.
+void sgemm_driver(const GemmProblem& p, const float* a, const float* b, const float* packed_b,
+                  float* c, GemmThreads threads) {
   p.validate();
   if (p.m == 0 || p.n == 0) return;
   if (p.k == 0 || p.alpha == 0.0f) {  // BLAS semantics: no product term at all
@@ -253,8 +296,10 @@ void sgemm(const GemmProblem& p, const float* a, const float* b, float* c, GemmT
     for (int64_t pc = 0; pc < p.k; pc += kKC) {
       const int64_t kc = std::min(kKC, p.k - pc);
       const float beta = pc == 0 ? p.beta : 1.0f;
-      float* pb = t_packed_b.get(np * kNR * kc);
-      const float* bsrc = p.trans_b ? b + jc * p.ldb + pc : b + pc * p.ldb + jc;
+      const bool prepacked = b == nullptr;
+      float* pb = prepacked ? const_cast<float*>(packed_b + jc * p.k + np * kNR * pc)
+                            : t_packed_b.get(np * kNR * kc);
+      const float* bsrc = prepacked ? nullptr : p.trans_b ? b + jc * p.ldb + pc : b + pc * p.ldb + jc;
 
       auto pack_b_range = [&](int64_t j0, int64_t j1) {  // B micro-panels [j0, j1)
         const int64_t col0 = j0 * kNR, cols = std::min(j1 * kNR, nc) - col0;
@@ -265,7 +310,7 @@ void sgemm(const GemmProblem& p, const float* a, const float* b, float* c, GemmT
       // them first (threads sharing columns split the packing) and published with a
       // per-panel tag, so one fork/join per (jc, pc) is enough.
       const uint64_t claimed = 2 * ++t_panel_epoch, ready = claimed + 1;
-      std::atomic<uint64_t>* tags = grid_threads > 1 ? t_panel_tags.get(np) : nullptr;
+      std::atomic<uint64_t>* tags = grid_threads > 1 && !prepacked ? t_panel_tags.get(np) : nullptr;
       auto ensure_b = [&](int64_t j0, int64_t j1) {
         for (int64_t j = j0; j < j1; ++j) {
           uint64_t seen = tags[j].load(std::memory_order_acquire);
@@ -303,11 +348,13 @@ void sgemm(const GemmProblem& p, const float* a, const float* b, float* c, GemmT
       if (grid_threads > 1) {
         pool.parallel_for(grid_threads, compute);
       } else {
-        pack_b_range(0, np);
+        if (!prepacked) pack_b_range(0, np);
         compute(0, 1, 0);
       }
     }
   }
 }
+
+}  // namespace
 
 }  // namespace bot

@@ -10,7 +10,14 @@
 //   - fuses BN+ReLU and add+ReLU when the ReLU is the only consumer (one pass forward,
 //     the ReLU mask folded into the backward);
 //   - builds the backward schedule (reverse topological order; a value consumed twice,
-//     like a block input feeding the residual branch and the shortcut, accumulates).
+//     like a block input feeding the residual branch and the shortcut, accumulates; the
+//     inputs of a residual add share its output gradient's buffer where the liveness plan
+//     allows, so the add's backward copies nothing and a fused ReLU mask is applied once,
+//     in place).
+// forward (eval mode) folds every BN that alone reads a conv's output into that conv:
+// weights scaled per output channel and a bias, cached (and packed for the GEMM) until a
+// parameter or running statistic changes (set_parameter, a training forward or step);
+// the bias and a fused ReLU are applied as each tile of the conv's output is written.
 // train_step runs forward, softmax cross-entropy, backward and the SGD/Nesterov update.
 // Mixed precision (Precision::kF16): FP32 master weights and momentum; the convolution and
 // linear weights are used through FP16-rounded copies refreshed after every update; every

@@ -14,7 +14,8 @@
 //   Backward (inference statistics): dx = dy * gamma * invstd_running.
 //   Fused ReLU (relu = true): the forward writes max(y, 0); the backward takes that output
 //   as relu_y and uses dy * [relu_y > 0] in place of dy (one pass instead of three).
-// Statistics are accumulated in double.
+// Statistics are accumulated in float over runs of 16 rows, then in double. The backward
+// reads the data twice: one pass for dgamma and dbeta, one for dx.
 #pragma once
 #include <cstdint>
 

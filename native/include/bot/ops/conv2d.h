@@ -36,8 +36,23 @@ struct Conv2dProblem {
 };
 
 void conv2d_forward(const Conv2dProblem& p, const float* x, const float* w, float* y);
+// y = conv(x, w) + bias[k], then max(y, 0) when relu: a convolution with a batch norm
+// folded into it (inference). The bias and ReLU are applied to each tile of output rows
+// as it leaves the GEMM, not in a separate pass over y. `packed` (groups == 1 only, else
+// ignored): the weights as conv2d_pack_weights left them, so that repeated calls with the
+// same weights skip the packing; null: w is packed on every call. w may then be null.
+void conv2d_forward_bias(const Conv2dProblem& p, const float* x, const float* w,
+                         const float* bias, bool relu, float* y, const float* packed = nullptr);
+// The GEMM operand of a groups == 1 convolution's weights, packed once for many forward
+// calls: conv2d_packed_weights_numel floats (0 when groups > 1), 32-byte aligned.
+int64_t conv2d_packed_weights_numel(const Conv2dProblem& p);
+void conv2d_pack_weights(const Conv2dProblem& p, const float* w, float* packed);
 // dx = d(loss)/dx given dy; dx is overwritten.
 void conv2d_backward_data(const Conv2dProblem& p, const float* dy, const float* w, float* dx);
+// dx += d(loss)/dx given dy: for an input read by several nodes, whose gradient sums the
+// contributions (the GEMM accumulates into dx; no separate add pass).
+void conv2d_backward_data_accumulate(const Conv2dProblem& p, const float* dy, const float* w,
+                                     float* dx);
 // dw = d(loss)/dw given dy; dw is overwritten.
 void conv2d_backward_filter(const Conv2dProblem& p, const float* x, const float* dy, float* dw);
 

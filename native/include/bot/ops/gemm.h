@@ -28,6 +28,17 @@ struct GemmProblem {
 void sgemm(const GemmProblem& p, const float* a, const float* b, float* c,
            GemmThreads threads = GemmThreads::kPool);
 
+// op(B) (k, n) packed once for several products with the same B: sgemm_pack_b writes
+// sgemm_packed_b_numel(k, n) floats (b, ldb, trans_b as in GemmProblem), and
+// sgemm_prepacked_b computes what sgemm computes for a problem with that k and n (its
+// ldb and trans_b unused), reading B from there; `packed` must be 32-byte aligned. The
+// packed block is read-only, so several threads may share it.
+int64_t sgemm_packed_b_numel(int64_t k, int64_t n);
+void sgemm_pack_b(int64_t k, int64_t n, const float* b, int64_t ldb, bool trans_b,
+                  float* packed);
+void sgemm_prepacked_b(const GemmProblem& p, const float* a, const float* packed_b, float* c,
+                       GemmThreads threads = GemmThreads::kPool);
+
 // The oracle: a plain triple loop with a double accumulator.
 void sgemm_reference(const GemmProblem& p, const float* a, const float* b, float* c);
 
