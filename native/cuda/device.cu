@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "bot/cuda.h"
+#include "bot/cuda/runtime.cuh"
 #include "bot/status.h"
 
 #ifndef BOT_CUDA_ARCHS
@@ -19,18 +20,9 @@ namespace bot {
 
 namespace {
 
-// Throws a typed bot::Error for a failed CUDA call; out-of-memory stays recoverable.
-void cuda_check(cudaError_t err, const char* what, const char* file, int line) {
-  if (err == cudaSuccess) return;
-  std::string msg = std::string(what) + " failed: " + cudaGetErrorString(err) + " (" + file +
-                    ":" + std::to_string(line) + ")";
-  if (err == cudaErrorMemoryAllocation) fail(Code::kCudaOutOfMemory, msg);
-  if (err == cudaErrorNoDevice || err == cudaErrorInsufficientDriver ||
-      err == cudaErrorInitializationError)
-    fail(Code::kCudaUnavailable, msg);
-  fail(Code::kCudaFatal, msg);
-}
-#define CUDA_CHECK(call) cuda_check((call), #call, __FILE__, __LINE__)
+// Failed calls go through the runtime layer's policy (bot/cuda/runtime.cuh): OOM stays
+// recoverable, a sticky error poisons the process.
+#define CUDA_CHECK(call) BOT_CUDA_CHECK(call)
 
 __global__ void axpy_kernel(int n, float a, const float* x, float* y) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -88,8 +80,7 @@ CudaInfo cuda_info() {
 
 double cuda_selftest(int n) {
   BOT_CHECK(n >= 1 && n <= (1 << 26), Code::kArgument, "selftest size must be in [1, 2^26]");
-  CudaInfo info = cuda_info();
-  BOT_CHECK(info.available, Code::kCudaUnavailable, info.reason);
+  cuda::ensure_ready();  // ERR_CUDA_UNAVAILABLE, or ERR_CUDA_FATAL after a sticky error
   std::vector<float> x(n), y(n);
   for (int i = 0; i < n; ++i) {
     x[i] = 0.5f * float(i % 97);
@@ -109,7 +100,7 @@ double cuda_selftest(int n) {
     const int block = 256;  // a multiple of the 32-thread warp; any size works for axpy
     const int grid = (n + block - 1) / block;
     axpy_kernel<<<grid, block>>>(n, 2.0f, dx, dy);
-    CUDA_CHECK(cudaGetLastError());
+    BOT_CUDA_CHECK_LAUNCH("axpy_kernel");
     std::vector<float> out(n);
     CUDA_CHECK(cudaMemcpy(out.data(), dy, sizeof(float) * n, cudaMemcpyDeviceToHost));
     for (int i = 0; i < n; ++i)

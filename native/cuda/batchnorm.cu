@@ -1,0 +1,325 @@
+// Batch normalisation over the channel (last) dimension on the device (semantics in
+// bot/ops/batchnorm.h, PyTorch's: biased batch variance for normalising, unbiased for the
+// running variance, momentum update, optional fused ReLU).
+//
+//   x, y, dy, dx  (M, C), M = N*H*W, channels contiguous
+//
+// Per-channel sums run as column reductions: a (32 channels) x (8 row lanes) block walks
+// one chunk of rows, so a warp reads 32 consecutive channels of a row (coalesced); the
+// 8 lanes are combined in shared memory and each block writes one FP32 partial per
+// channel and chunk; a finalize kernel adds the chunks' partials in double, in chunk order
+// (deterministic), and computes the per-channel coefficients. Then one element-wise pass
+// writes y or dx. Training forward: pass 1 the mean, pass 2 the centred sum of squares
+// (two passes: no cancellation), pass 3 normalise. Backward: pass 1 both sums (dy and
+// dy * (x - mean)), pass 2 dx.
+#include <cmath>
+
+#include "bot/cuda/runtime.cuh"
+#include "bot/cuda_ops.h"
+#include "bot/status.h"
+
+namespace bot::cuda {
+
+namespace {
+
+constexpr int kChannelsPerBlock = 32;  // one warp across consecutive channels
+constexpr int kRowLanes = 8;           // 8 warps per block walk a chunk's rows together
+constexpr int64_t kMinRowsPerChunk = 64;  // below this a block has too little work
+constexpr int64_t kMaxChunks = 512;       // enough blocks to fill an H100 (132 SMs) for any C
+constexpr int kBlock = 256;               // element-wise passes: 8 warps
+constexpr int64_t kMaxGrid = 1 << 16;     // grid-stride beyond this
+
+enum class Sums { kMean, kCentred, kBackward };
+
+struct Chunks {
+  int64_t rows, count;
+};
+Chunks chunks_for(int64_t m) {
+  int64_t count = (m + kMinRowsPerChunk - 1) / kMinRowsPerChunk;
+  if (count > kMaxChunks) count = kMaxChunks;
+  return {(m + count - 1) / count, count};
+}
+
+// partial (chunks, C, 2): per chunk and channel the two sums of the mode:
+//   kMean:     x,                        -
+//   kCentred:  ((x - mean_hi) - mean_lo)^2, -
+//   kBackward: g,  g * ((x - mean_hi) - mean_lo),  g = dy masked by relu_y > 0 when given
+template <Sums kMode>
+__global__ void channel_partials_kernel(int64_t m, int64_t c, int64_t rows_per_chunk,
+                                        const float* __restrict__ x, const float* __restrict__ dy,
+                                        const float* __restrict__ relu_y, const float* __restrict__ mean_hi,
+                                        const float* __restrict__ mean_lo, float* __restrict__ partial) {
+  __shared__ float s1[kRowLanes][kChannelsPerBlock];
+  __shared__ float s2[kRowLanes][kChannelsPerBlock];
+  const int64_t j = int64_t(blockIdx.x) * kChannelsPerBlock + threadIdx.x;
+  const int64_t r0 = int64_t(blockIdx.y) * rows_per_chunk;
+  const int64_t r1 = min(m, r0 + rows_per_chunk);
+  float a1 = 0.0f, a2 = 0.0f;
+  if (j < c) {
+    const float mh = kMode == Sums::kMean ? 0.0f : mean_hi[j];
+    const float ml = kMode == Sums::kMean ? 0.0f : mean_lo[j];
+    for (int64_t r = r0 + threadIdx.y; r < r1; r += kRowLanes) {
+      const int64_t i = r * c + j;
+      if (kMode == Sums::kMean) {
+        a1 += x[i];
+      } else if (kMode == Sums::kCentred) {
+        const float d = (x[i] - mh) - ml;
+        a1 += d * d;
+      } else {
+        const float g = (relu_y == nullptr || relu_y[i] > 0.0f) ? dy[i] : 0.0f;
+        a1 += g;
+        a2 += g * ((x[i] - mh) - ml);
+      }
+    }
+  }
+  s1[threadIdx.y][threadIdx.x] = a1;
+  s2[threadIdx.y][threadIdx.x] = a2;
+  __syncthreads();
+  if (threadIdx.y == 0 && j < c) {
+    float t1 = 0.0f, t2 = 0.0f;
+    for (int k = 0; k < kRowLanes; ++k) {
+      t1 += s1[k][threadIdx.x];
+      t2 += s2[k][threadIdx.x];
+    }
+    float* out = partial + (int64_t(blockIdx.y) * c + j) * 2;
+    out[0] = t1;
+    out[1] = t2;
+  }
+}
+
+// Sums the chunks' partials of channel j in double.
+__device__ void chunk_sums(const float* partial, int64_t chunks, int64_t c, int64_t j, double* t1, double* t2) {
+  double a = 0.0, b = 0.0;
+  for (int64_t k = 0; k < chunks; ++k) {
+    a += double(partial[(k * c + j) * 2]);
+    b += double(partial[(k * c + j) * 2 + 1]);
+  }
+  *t1 = a;
+  *t2 = b;
+}
+
+// mean = sum / M, split into a float and its float remainder for the centred passes.
+__global__ void finalize_mean_kernel(int64_t m, int64_t c, int64_t chunks, const float* __restrict__ partial,
+                                     float* __restrict__ mean_hi, float* __restrict__ mean_lo) {
+  const int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (j >= c) return;
+  double s, unused;
+  chunk_sums(partial, chunks, c, j, &s, &unused);
+  const double mean = s / double(m);
+  mean_hi[j] = float(mean);
+  mean_lo[j] = float(mean - double(float(mean)));
+}
+
+// Batch variance -> saved statistics, the normalisation scale and the running statistics.
+__global__ void finalize_train_kernel(int64_t m, int64_t c, int64_t chunks, float eps, float momentum,
+                                      const float* __restrict__ partial, const float* __restrict__ gamma,
+                                      const float* __restrict__ mean_hi, const float* __restrict__ mean_lo,
+                                      float* __restrict__ scale, float* __restrict__ running_mean,
+                                      float* __restrict__ running_var, float* __restrict__ save_mean,
+                                      float* __restrict__ save_invstd) {
+  const int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (j >= c) return;
+  double ss, unused;
+  chunk_sums(partial, chunks, c, j, &ss, &unused);
+  const double md = double(m);
+  const double mean = double(mean_hi[j]) + double(mean_lo[j]);
+  const double var = ss / md;  // biased
+  const double invstd = 1.0 / sqrt(var + double(eps));
+  save_mean[j] = float(mean);
+  save_invstd[j] = float(invstd);
+  scale[j] = float(double(gamma[j]) * invstd);
+  const double mom = double(momentum);
+  running_mean[j] = float((1.0 - mom) * double(running_mean[j]) + mom * mean);
+  running_var[j] = float((1.0 - mom) * double(running_var[j]) + mom * var * md / (md - 1.0));
+}
+
+// y = ((x - mean_hi) - mean_lo) * scale + beta, then max(y, 0) when kRelu.
+template <bool kRelu>
+__global__ void normalise_kernel(int64_t total, int64_t c, const float* __restrict__ x,
+                                 const float* __restrict__ mean_hi, const float* __restrict__ mean_lo,
+                                 const float* __restrict__ scale, const float* __restrict__ beta,
+                                 float* __restrict__ y) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t j = i % c;
+    const float v = ((x[i] - mean_hi[j]) - mean_lo[j]) * scale[j] + beta[j];
+    y[i] = kRelu ? (v > 0.0f ? v : 0.0f) : v;
+  }
+}
+
+// dbeta, dgamma and the dx coefficients: dx = ca * g + cb * (x - mean) + cd.
+__global__ void finalize_backward_kernel(int64_t m, int64_t c, int64_t chunks, bool training,
+                                         const float* __restrict__ partial, const float* __restrict__ gamma,
+                                         const float* __restrict__ invstd, float* __restrict__ dgamma,
+                                         float* __restrict__ dbeta, float* __restrict__ ca,
+                                         float* __restrict__ cb, float* __restrict__ cd) {
+  const int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (j >= c) return;
+  double sdy, sdyx;
+  chunk_sums(partial, chunks, c, j, &sdy, &sdyx);
+  const double md = double(m);
+  const double is = double(invstd[j]);
+  const double db = sdy, dg = sdyx * is;
+  dbeta[j] = float(db);
+  dgamma[j] = float(dg);
+  const double a = double(gamma[j]) * is;
+  ca[j] = float(a);
+  cb[j] = training ? float(-a * is * dg / md) : 0.0f;
+  cd[j] = training ? float(-a * db / md) : 0.0f;
+}
+
+__global__ void backward_dx_kernel(int64_t total, int64_t c, const float* __restrict__ x,
+                                   const float* __restrict__ dy, const float* __restrict__ relu_y,
+                                   const float* __restrict__ mean, const float* __restrict__ ca,
+                                   const float* __restrict__ cb, const float* __restrict__ cd,
+                                   float* __restrict__ dx) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t j = i % c;
+    const float g = (relu_y == nullptr || relu_y[i] > 0.0f) ? dy[i] : 0.0f;
+    dx[i] = ca[j] * g + cb[j] * (x[i] - mean[j]) + cd[j];
+  }
+}
+
+unsigned grid_for(int64_t n) {
+  int64_t g = (n + kBlock - 1) / kBlock;
+  return unsigned(g < 1 ? 1 : (g > kMaxGrid ? kMaxGrid : g));
+}
+
+size_t floats(int64_t n) { return sizeof(float) * size_t(n); }
+
+template <Sums kMode>
+void launch_partials(const BatchNormProblem& p, const Chunks& ch, cudaStream_t st, const float* x,
+                     const float* dy, const float* relu_y, const float* mean_hi, const float* mean_lo,
+                     float* partial) {
+  const dim3 grid(ceil_div(p.c, kChannelsPerBlock), unsigned(ch.count));
+  const dim3 block(kChannelsPerBlock, kRowLanes);
+  channel_partials_kernel<kMode><<<grid, block, 0, st>>>(p.m, p.c, ch.rows, x, dy, relu_y, mean_hi, mean_lo,
+                                                         partial);
+  BOT_CUDA_CHECK_LAUNCH("channel_partials_kernel");
+}
+
+void launch_normalise(const BatchNormProblem& p, cudaStream_t st, const float* x, const float* mean_hi,
+                      const float* mean_lo, const float* scale, const float* beta, float* y) {
+  const int64_t total = p.m * p.c;
+  if (p.relu) normalise_kernel<true><<<grid_for(total), kBlock, 0, st>>>(total, p.c, x, mean_hi, mean_lo, scale, beta, y);
+  else normalise_kernel<false><<<grid_for(total), kBlock, 0, st>>>(total, p.c, x, mean_hi, mean_lo, scale, beta, y);
+  BOT_CUDA_CHECK_LAUNCH("normalise_kernel");
+}
+
+constexpr int kChannelBlock = 128;  // finalize kernels: one thread per channel
+
+}  // namespace
+
+void batchnorm_forward_train(const BatchNormProblem& p, const float* x, const float* gamma,
+                             const float* beta, float* y, float* running_mean,
+                             float* running_var, float* save_mean, float* save_invstd) {
+  p.validate();
+  BOT_CHECK(p.m >= 2, Code::kArgument,
+            "batchnorm training needs at least 2 values per channel (m >= 2): the unbiased "
+            "running variance of one value is undefined");
+  cudaStream_t st = stream();
+  const int64_t c = p.c;
+  const Chunks ch = chunks_for(p.m);
+  DeviceBuffer d_x = to_device(x, floats(p.m * c));
+  DeviceBuffer d_gamma = to_device(gamma, floats(c));
+  DeviceBuffer d_beta = to_device(beta, floats(c));
+  DeviceBuffer d_rm = to_device(running_mean, floats(c));
+  DeviceBuffer d_rv = to_device(running_var, floats(c));
+  DeviceBuffer d_y(floats(p.m * c));
+  DeviceBuffer d_partial(floats(ch.count * c * 2));
+  DeviceBuffer d_stats(floats(c * 5));  // mean_hi, mean_lo, scale, save_mean, save_invstd
+  float* mean_hi = d_stats.as<float>();
+  float* mean_lo = mean_hi + c;
+  float* scale = mean_lo + c;
+  float* s_mean = scale + c;
+  float* s_invstd = s_mean + c;
+
+  launch_partials<Sums::kMean>(p, ch, st, d_x.as<float>(), nullptr, nullptr, nullptr, nullptr, d_partial.as<float>());
+  finalize_mean_kernel<<<ceil_div(c, kChannelBlock), kChannelBlock, 0, st>>>(p.m, c, ch.count, d_partial.as<float>(),
+                                                                           mean_hi, mean_lo);
+  BOT_CUDA_CHECK_LAUNCH("finalize_mean_kernel");
+  launch_partials<Sums::kCentred>(p, ch, st, d_x.as<float>(), nullptr, nullptr, mean_hi, mean_lo, d_partial.as<float>());
+  finalize_train_kernel<<<ceil_div(c, kChannelBlock), kChannelBlock, 0, st>>>(
+      p.m, c, ch.count, p.eps, p.momentum, d_partial.as<float>(), d_gamma.as<float>(), mean_hi, mean_lo, scale,
+      d_rm.as<float>(), d_rv.as<float>(), s_mean, s_invstd);
+  BOT_CUDA_CHECK_LAUNCH("finalize_train_kernel");
+  launch_normalise(p, st, d_x.as<float>(), mean_hi, mean_lo, scale, d_beta.as<float>(), d_y.as<float>());
+
+  copy_to_host(y, d_y.get(), d_y.bytes());
+  copy_to_host(running_mean, d_rm.get(), floats(c));
+  copy_to_host(running_var, d_rv.get(), floats(c));
+  copy_to_host(save_mean, s_mean, floats(c));
+  copy_to_host(save_invstd, s_invstd, floats(c));
+  synchronize();
+}
+
+void batchnorm_forward_infer(const BatchNormProblem& p, const float* x, const float* gamma,
+                             const float* beta, const float* running_mean,
+                             const float* running_var, float* y) {
+  p.validate();
+  cudaStream_t st = stream();
+  const int64_t c = p.c;
+  // The per-channel scale is C values: computed on the host in double, as the CPU op does.
+  std::vector<float> coef(size_t(3 * c));  // mean_hi (running mean), mean_lo (0), scale
+  for (int64_t j = 0; j < c; ++j) {
+    coef[size_t(j)] = running_mean[j];
+    coef[size_t(c + j)] = 0.0f;
+    coef[size_t(2 * c + j)] = float(double(gamma[j]) / std::sqrt(double(running_var[j]) + double(p.eps)));
+  }
+  DeviceBuffer d_x = to_device(x, floats(p.m * c));
+  DeviceBuffer d_coef = to_device(coef.data(), floats(3 * c));
+  DeviceBuffer d_beta = to_device(beta, floats(c));
+  DeviceBuffer d_y(floats(p.m * c));
+  const float* k = d_coef.as<float>();
+  launch_normalise(p, st, d_x.as<float>(), k, k + c, k + 2 * c, d_beta.as<float>(), d_y.as<float>());
+  copy_to_host(y, d_y.get(), d_y.bytes());
+  synchronize();
+}
+
+void batchnorm_backward(const BatchNormProblem& p, const float* x, const float* dy,
+                        const float* gamma, const float* mean, const float* invstd,
+                        bool training, float* dx, float* dgamma, float* dbeta,
+                        const float* relu_y) {
+  p.validate();
+  if (training)
+    BOT_CHECK(p.m >= 2, Code::kArgument,
+              "batchnorm training needs at least 2 values per channel (m >= 2): the unbiased "
+              "running variance of one value is undefined");
+  cudaStream_t st = stream();
+  const int64_t c = p.c, total = p.m * p.c;
+  const Chunks ch = chunks_for(p.m);
+  DeviceBuffer d_x = to_device(x, floats(total));
+  DeviceBuffer d_dy = to_device(dy, floats(total));
+  DeviceBuffer d_relu_y = relu_y != nullptr ? to_device(relu_y, floats(total)) : DeviceBuffer();
+  // gamma, mean, a zero mean_lo, invstd: the per-channel inputs in one buffer.
+  std::vector<float> in(size_t(4 * c), 0.0f);
+  for (int64_t j = 0; j < c; ++j) {
+    in[size_t(j)] = gamma[j];
+    in[size_t(c + j)] = mean[j];
+    in[size_t(3 * c + j)] = invstd[j];
+  }
+  DeviceBuffer d_in = to_device(in.data(), floats(4 * c));
+  const float* d_gamma = d_in.as<float>();
+  const float* d_mean = d_gamma + c;
+  const float* d_zero = d_mean + c;
+  const float* d_invstd = d_zero + c;
+  DeviceBuffer d_partial(floats(ch.count * c * 2));
+  DeviceBuffer d_out(floats(5 * c));  // dgamma, dbeta, ca, cb, cd
+  float* o = d_out.as<float>();
+  DeviceBuffer d_dx(floats(total));
+
+  launch_partials<Sums::kBackward>(p, ch, st, d_x.as<float>(), d_dy.as<float>(), d_relu_y.as<float>(), d_mean,
+                                   d_zero, d_partial.as<float>());
+  finalize_backward_kernel<<<ceil_div(c, kChannelBlock), kChannelBlock, 0, st>>>(
+      p.m, c, ch.count, training, d_partial.as<float>(), d_gamma, d_invstd, o, o + c, o + 2 * c, o + 3 * c, o + 4 * c);
+  BOT_CUDA_CHECK_LAUNCH("finalize_backward_kernel");
+  backward_dx_kernel<<<grid_for(total), kBlock, 0, st>>>(total, c, d_x.as<float>(), d_dy.as<float>(),
+                                                        d_relu_y.as<float>(), d_mean, o + 2 * c, o + 3 * c,
+                                                        o + 4 * c, d_dx.as<float>());
+  BOT_CUDA_CHECK_LAUNCH("backward_dx_kernel");
+  copy_to_host(dx, d_dx.get(), d_dx.bytes());
+  copy_to_host(dgamma, o, floats(c));
+  copy_to_host(dbeta, o + c, floats(c));
+  synchronize();
+}
+
+}  // namespace bot::cuda
