@@ -3,6 +3,7 @@
 #include "args.h"
 #include "bot/cpu_features.h"
 #include "bot/cuda.h"
+#include "bot/cuda_ops.h"
 #include "bot/threadpool.h"
 #include "errors.h"
 #include "ops.h"
@@ -67,6 +68,14 @@ Napi::Value CudaSelftest(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), bot::cuda_selftest(static_cast<int>(n)));
 }
 
+// cudaAllocate(bytes): allocates `bytes` of device memory on the backend's stream and frees
+// it again; ERR_CUDA_OOM when the device cannot hold it (the error is recoverable).
+Napi::Value CudaAllocate(const Napi::CallbackInfo& info) {
+  int64_t bytes = int_arg(info, 0, "bytes", 0, int64_t(1) << 52);
+  bot::cuda::allocate_probe(bytes);
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void InitRuntime(Napi::Env env, Napi::Object runtime) {
@@ -76,6 +85,7 @@ void InitRuntime(Napi::Env env, Napi::Object runtime) {
   SetOp(env, runtime, "cudaInfo", CudaInfo);
   SetOp(env, runtime, "measureClockGHz", MeasureClock);
   SetOp(env, runtime, "cudaSelftest", CudaSelftest);
+  SetOp(env, runtime, "cudaAllocate", CudaAllocate);
 #ifdef BOT_WITH_CUDA
   runtime.Set("cudaCompiled", true);
 #else

@@ -18,6 +18,7 @@ export interface NativeAddon {
     cudaInfo(): CudaInfo;
     measureClockGHz(): number;
     cudaSelftest(n: number): number;
+    cudaAllocate(bytes: number): void;
     cudaCompiled: boolean;
   };
 }

@@ -32,4 +32,6 @@ export function cudaInfo(): CudaInfo {
   return native().runtime.cudaInfo();
 }
 
+export { getBackend, setBackend } from './backend';
+export type { Backend } from './backend';
 export type { CudaInfo } from './native';

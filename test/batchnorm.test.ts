@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { Rng, dot, expectClose, expectCode, gradCheck } from './helpers/compare';
 import { bot } from './helpers/lib';
 import { digests } from './helpers/digests';
+import { backendTest } from './helpers/backend';
 
 const { ops } = bot;
 // The addon itself, to check that the core re-checks what the TypeScript layer validates.
@@ -71,6 +72,8 @@ function activations(rng: Rng, shape: number[], offset = 3): { data: Float32Arra
 
 
 // --- forward ----------------------------------------------------------------------------
+
+backendTest(test);
 
 test('training forward matches the float64 definition (y, batch statistics, running update)', () => {
   for (const [i, shape] of SHAPES.entries()) {

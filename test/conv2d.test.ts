@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { Context, Rng, dot, expectClose, expectCode, expectCodeAsync, gradCheck } from './helpers/compare';
 import { bot } from './helpers/lib';
 import { ConvGeometry, conv2dForward64, conv2dOutputShape } from './helpers/reference/conv2d';
+import { backendTest } from './helpers/backend';
 
 const { ops } = bot;
 
@@ -119,6 +120,8 @@ function randomCase(rng: Rng): Case {
     return { name: 'random', x, k, kernel, stride, padding, groups };
   }
 }
+
+backendTest(test);
 
 test('conv2d of a hand-computed example', () => {
   // y[p,q] = x[p,q] - x[p+1,q+1] on a 3x3 ramp: every output is 1 - 5 = -4.

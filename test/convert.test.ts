@@ -4,6 +4,7 @@ import { execFileSync } from 'child_process';
 import * as path from 'path';
 import { Rng, expectCode } from './helpers/compare';
 import { bot } from './helpers/lib';
+import { backendTest } from './helpers/backend';
 
 const { ops } = bot;
 
@@ -31,6 +32,8 @@ function probeValues(): Float32Array {
   for (let i = 0; i < 20000; i++) vals.push(rng.normal() * 2 ** rng.int(-26, 17));
   return Float32Array.from(vals);
 }
+
+backendTest(test);
 
 test('toFloat16 rounds to nearest even, with subnormals, overflow and NaN', () => {
   const x = probeValues();

@@ -3,10 +3,13 @@ import * as assert from 'uvu/assert';
 import { Rng, expectClose, expectCode, gradCheck } from './helpers/compare';
 import { bot } from './helpers/lib';
 import { crossEntropyRef, smoothedTargets } from './helpers/reference';
+import { backendTest } from './helpers/backend';
 
 const { ops } = bot;
 
 const CASES = [[1, 2], [3, 10], [8, 7], [33, 100], [2, 1000]];
+
+backendTest(test);
 
 test('hard labels with and without smoothing: loss and gradient', () => {
   for (const [ci, [n, k]] of CASES.entries()) {

@@ -2,10 +2,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Rng, dot, expectClose, expectCode, gradCheck } from './helpers/compare';
 import { bot } from './helpers/lib';
+import { backendTest } from './helpers/backend';
 
 const { ops } = bot;
 
 const SHAPES = [[1], [7], [3, 5], [2, 3, 4, 5], [1, 40000], [2, 17, 9, 13]];
+
+backendTest(test);
 
 test('relu forward and backward match the float64 definition', () => {
   for (const [i, shape] of SHAPES.entries()) {

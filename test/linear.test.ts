@@ -3,12 +3,15 @@ import * as assert from 'uvu/assert';
 import { Rng, dot, expectClose, expectCode, expectCodeAsync, gradCheck } from './helpers/compare';
 import { bot } from './helpers/lib';
 import { linearRef } from './helpers/reference';
+import { backendTest } from './helpers/backend';
 
 const { ops } = bot;
 
 const CASES = [
   [1, 1, 1], [1, 7, 3], [2, 3, 5], [5, 17, 10], [32, 64, 10], [3, 129, 33], [8, 512, 100],
 ];
+
+backendTest(test);
 
 test('linear forward and backward match the float64 reference and finite differences', () => {
   for (const [ci, [n, inF, out]] of CASES.entries()) {

@@ -4,6 +4,7 @@ import { Rng, dot, expectClose, expectCode, gradCheck } from './helpers/compare'
 import { bot } from './helpers/lib';
 import { digests } from './helpers/digests';
 import { Win, poolRef, win } from './helpers/reference/pool';
+import { backendTest } from './helpers/backend';
 
 const { ops } = bot;
 // The addon itself, to check that the core re-checks what the TypeScript layer validates.
@@ -49,6 +50,8 @@ const CASES: Array<[number[], Opts]> = [
 ];
 
 const maxOpts = (o: Opts) => ({ kernel: o.kernel, stride: o.stride, padding: o.padding, ceilMode: o.ceilMode });
+
+backendTest(test);
 
 test('output sizes follow PyTorch (floor, ceil, and the ceil-mode rule for the last window)', () => {
   const shape = (s: number, o: Opts) => ops.pool2dOutputShape([1, s, s, 1], o)[1];

@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Rng, expectClose, expectCode } from './helpers/compare';
 import { bot } from './helpers/lib';
+import { backendTest } from './helpers/backend';
 
 const { ops } = bot;
 
@@ -24,6 +25,8 @@ const CONFIGS = [
   { lr: 0.2, momentum: 0.5, weightDecay: 5e-4, nesterov: false, gradScale: 1 },
   { lr: 0.01, momentum: 0, weightDecay: 1e-4, nesterov: false, gradScale: 0.5 },
 ];
+
+backendTest(test);
 
 test('sgdStep follows PyTorch SGD semantics over several steps', () => {
   for (const [ci, cfg] of CONFIGS.entries()) {

@@ -6,10 +6,12 @@
 //   batchNormInfer(x, xShape, gamma, beta, runningMean, runningVar, eps) -> y
 //   batchNormBackward(x, dy, xShape, gamma, mean, invstd, training) -> {dx, dgamma, dbeta}
 //   batchNormTrainReference / batchNormBackwardReference: the same on the plain loops.
+//   cudaBatchNormTrain / cudaBatchNormInfer / cudaBatchNormBackward: the same on CUDA.
 // Synchronous: one pass over the activations costs less than a thread hop.
 #include <cstring>
 
 #include "args.h"
+#include "bot/cuda_ops.h"
 #include "bot/ops/batchnorm.h"
 #include "ops.h"
 
@@ -71,7 +73,8 @@ Napi::Value BatchNormTrainReference(const Napi::CallbackInfo& info) {
   return Train(info, bot::batchnorm_forward_train_reference);
 }
 
-Napi::Value BatchNormInfer(const Napi::CallbackInfo& info) {
+template <typename Fn>
+Napi::Value Infer(const Napi::CallbackInfo& info, Fn fn) {
   bot::BatchNormProblem p = read_problem(info, 1);
   p.eps = float(number_arg(info, 6, "eps"));
   p.validate();
@@ -81,8 +84,7 @@ Napi::Value BatchNormInfer(const Napi::CallbackInfo& info) {
   Napi::Float32Array running_mean = f32_arg(info, 4, "runningMean", p.c);
   Napi::Float32Array running_var = f32_arg(info, 5, "runningVar", p.c);
   Napi::Float32Array y = new_f32(info.Env(), p.m * p.c);
-  bot::batchnorm_forward_infer(p, x.Data(), gamma.Data(), beta.Data(), running_mean.Data(),
-                               running_var.Data(), y.Data());
+  fn(p, x.Data(), gamma.Data(), beta.Data(), running_mean.Data(), running_var.Data(), y.Data());
   Napi::Float32Array save_mean = new_f32(info.Env(), p.c);
   std::memcpy(save_mean.Data(), running_mean.Data(), sizeof(float) * p.c);
   Napi::Float32Array save_invstd = new_f32(info.Env(), p.c);
@@ -92,6 +94,18 @@ Napi::Value BatchNormInfer(const Napi::CallbackInfo& info) {
   out.Set("saveMean", save_mean);
   out.Set("saveInvstd", save_invstd);
   return out;
+}
+
+Napi::Value BatchNormInfer(const Napi::CallbackInfo& info) {
+  return Infer(info, bot::batchnorm_forward_infer);
+}
+
+Napi::Value CudaBatchNormTrain(const Napi::CallbackInfo& info) {
+  return Train(info, bot::cuda::batchnorm_forward_train);
+}
+
+Napi::Value CudaBatchNormInfer(const Napi::CallbackInfo& info) {
+  return Infer(info, bot::cuda::batchnorm_forward_infer);
 }
 
 template <typename Fn>
@@ -128,6 +142,14 @@ Napi::Value BatchNormBackwardReference(const Napi::CallbackInfo& info) {
   return Backward(info, bot::batchnorm_backward_reference);
 }
 
+Napi::Value CudaBatchNormBackward(const Napi::CallbackInfo& info) {
+  return Backward(info, [](const bot::BatchNormProblem& p, const float* x, const float* dy,
+                               const float* gamma, const float* mean, const float* invstd,
+                               bool training, float* dx, float* dgamma, float* dbeta) {
+    bot::cuda::batchnorm_backward(p, x, dy, gamma, mean, invstd, training, dx, dgamma, dbeta);
+  });
+}
+
 }  // namespace
 
 void InitBatchNormOps(Napi::Env env, Napi::Object ops) {
@@ -136,6 +158,9 @@ void InitBatchNormOps(Napi::Env env, Napi::Object ops) {
   SetOp(env, ops, "batchNormInfer", BatchNormInfer);
   SetOp(env, ops, "batchNormBackward", BatchNormBackward);
   SetOp(env, ops, "batchNormBackwardReference", BatchNormBackwardReference);
+  SetOp(env, ops, "cudaBatchNormTrain", CudaBatchNormTrain);
+  SetOp(env, ops, "cudaBatchNormInfer", CudaBatchNormInfer);
+  SetOp(env, ops, "cudaBatchNormBackward", CudaBatchNormBackward);
 }
 
 }  // namespace botjs

@@ -9,13 +9,18 @@
 //       -> {data: dw, shape: wShape}
 // The synchronous ops take an optional last argument `out`: a Float32Array of the output's
 // size to write into (and return) instead of a new array, for callers that reuse buffers.
+// The cuda* twins (cudaConv2d, cudaConv2dAsync, ...) take the same arguments and run on the
+// CUDA backend (bot/cuda_ops.h; groups == 1), plus two optional ones after `out`:
+// precision 'f32' (default) or 'f16', and algorithm 'fast' (default) or 'reference'.
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "args.h"
 #include "async.h"
+#include "bot/cuda_ops.h"
 #include "bot/ops/conv2d.h"
 #include "ops.h"
 
@@ -31,7 +36,7 @@ struct ConvCall {
   size_t out_index = 0;  // argument position of the optional output array
 };
 
-using Kernel = void (*)(const bot::Conv2dProblem&, const float*, const float*, float*);
+using Kernel = std::function<void(const bot::Conv2dProblem&, const float*, const float*, float*)>;
 using Reader = ConvCall (*)(const Napi::CallbackInfo&);
 
 // The problem from the input and weight shapes and the five integers starting at `first`
@@ -135,6 +140,37 @@ Napi::Value run_async(const Napi::CallbackInfo& info, Reader read, Kernel kernel
       });
 }
 
+// The CUDA options after `out`: precision ('f32' | 'f16') and algorithm ('fast' |
+// 'reference'); undefined or null means the default.
+bot::cuda::ConvOptions cuda_options(const Napi::CallbackInfo& info, size_t i) {
+  auto choice = [&](size_t at, const char* name, const char* a, const char* b) {
+    if (info[at].IsUndefined() || info[at].IsNull()) return false;
+    std::string v = info[at].IsString() ? info[at].As<Napi::String>().Utf8Value() : std::string();
+    if (v != a && v != b)
+      throw_error(info.Env(), "ERR_ARGUMENT",
+                  std::string("Expected '") + a + "' or '" + b + "' for " + name + " but received " +
+                      (info[at].IsString() ? "'" + v + "'" : std::string("a non-string")));
+    return v == b;
+  };
+  bot::cuda::ConvOptions o;
+  o.f16 = choice(i, "precision", "f32", "f16");
+  o.reference = choice(i + 1, "algorithm", "fast", "reference");
+  return o;
+}
+
+using CudaFn = void (*)(const bot::Conv2dProblem&, const float*, const float*, float*, bot::cuda::ConvOptions);
+
+// The CUDA op with the options read from the call (their position follows the reader's
+// output index).
+Napi::Value run_cuda(const Napi::CallbackInfo& info, Reader read, CudaFn fn, bool async) {
+  ConvCall probe = read(info);
+  bot::cuda::ConvOptions o = cuda_options(info, probe.out_index + 1);
+  Kernel k = [fn, o](const bot::Conv2dProblem& p, const float* a, const float* b, float* out) {
+    fn(p, a, b, out, o);
+  };
+  return async ? run_async(info, read, k) : run_sync(info, read, k);
+}
+
 Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   return run_sync(info, read_forward, bot::conv2d_forward);
 }
@@ -163,6 +199,25 @@ Napi::Value Conv2dBackwardFilterReference(const Napi::CallbackInfo& info) {
   return run_sync(info, read_backward_filter, bot::conv2d_backward_filter_reference);
 }
 
+Napi::Value CudaConv2d(const Napi::CallbackInfo& info) {
+  return run_cuda(info, read_forward, bot::cuda::conv2d_forward, false);
+}
+Napi::Value CudaConv2dAsync(const Napi::CallbackInfo& info) {
+  return run_cuda(info, read_forward, bot::cuda::conv2d_forward, true);
+}
+Napi::Value CudaConv2dBackwardData(const Napi::CallbackInfo& info) {
+  return run_cuda(info, read_backward_data, bot::cuda::conv2d_backward_data, false);
+}
+Napi::Value CudaConv2dBackwardDataAsync(const Napi::CallbackInfo& info) {
+  return run_cuda(info, read_backward_data, bot::cuda::conv2d_backward_data, true);
+}
+Napi::Value CudaConv2dBackwardFilter(const Napi::CallbackInfo& info) {
+  return run_cuda(info, read_backward_filter, bot::cuda::conv2d_backward_filter, false);
+}
+Napi::Value CudaConv2dBackwardFilterAsync(const Napi::CallbackInfo& info) {
+  return run_cuda(info, read_backward_filter, bot::cuda::conv2d_backward_filter, true);
+}
+
 }  // namespace
 
 void InitConv2dOps(Napi::Env env, Napi::Object ops) {
@@ -175,6 +230,12 @@ void InitConv2dOps(Napi::Env env, Napi::Object ops) {
   SetOp(env, ops, "conv2dBackwardFilter", Conv2dBackwardFilter);
   SetOp(env, ops, "conv2dBackwardFilterAsync", Conv2dBackwardFilterAsync);
   SetOp(env, ops, "conv2dBackwardFilterReference", Conv2dBackwardFilterReference);
+  SetOp(env, ops, "cudaConv2d", CudaConv2d);
+  SetOp(env, ops, "cudaConv2dAsync", CudaConv2dAsync);
+  SetOp(env, ops, "cudaConv2dBackwardData", CudaConv2dBackwardData);
+  SetOp(env, ops, "cudaConv2dBackwardDataAsync", CudaConv2dBackwardDataAsync);
+  SetOp(env, ops, "cudaConv2dBackwardFilter", CudaConv2dBackwardFilter);
+  SetOp(env, ops, "cudaConv2dBackwardFilterAsync", CudaConv2dBackwardFilterAsync);
 }
 
 }  // namespace botjs

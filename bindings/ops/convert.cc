@@ -1,6 +1,8 @@
 // ops.toFloat16 / fromFloat16: IEEE binary16 stored in Uint16Array.
 //   toFloat16(x: Float32Array) -> Uint16Array;  fromFloat16(h: Uint16Array) -> Float32Array
+//   cudaToFloat16 / cudaFromFloat16: the same on CUDA.
 #include "args.h"
+#include "bot/cuda_ops.h"
 #include "bot/ops/convert.h"
 #include "errors.h"
 #include "ops.h"
@@ -17,27 +19,31 @@ int64_t length_of(const Napi::CallbackInfo& info, const char* name, napi_typedar
   return static_cast<int64_t>(info[0].As<Napi::TypedArray>().ElementLength());
 }
 
+template <void (*Fn)(int64_t, const float*, uint16_t*)>
 Napi::Value ToFloat16(const Napi::CallbackInfo& info) {
   int64_t n = length_of(info, "x", napi_float32_array);
   Napi::Float32Array x = f32_arg(info, 0, "x", n);
   Napi::Uint16Array y = Napi::Uint16Array::New(info.Env(), static_cast<size_t>(n));
-  bot::f32_to_f16(n, x.Data(), y.Data());
+  Fn(n, x.Data(), y.Data());
   return y;
 }
 
+template <void (*Fn)(int64_t, const uint16_t*, float*)>
 Napi::Value FromFloat16(const Napi::CallbackInfo& info) {
   int64_t n = length_of(info, "h", napi_uint16_array);
   Napi::Uint16Array h = u16_arg(info, 0, "h", n);
   Napi::Float32Array y = new_f32(info.Env(), n);
-  bot::f16_to_f32(n, h.Data(), y.Data());
+  Fn(n, h.Data(), y.Data());
   return y;
 }
 
 }  // namespace
 
 void InitConvertOps(Napi::Env env, Napi::Object ops) {
-  SetOp(env, ops, "toFloat16", ToFloat16);
-  SetOp(env, ops, "fromFloat16", FromFloat16);
+  SetOp(env, ops, "toFloat16", ToFloat16<bot::f32_to_f16>);
+  SetOp(env, ops, "fromFloat16", FromFloat16<bot::f16_to_f32>);
+  SetOp(env, ops, "cudaToFloat16", ToFloat16<bot::cuda::f32_to_f16>);
+  SetOp(env, ops, "cudaFromFloat16", FromFloat16<bot::cuda::f16_to_f32>);
 }
 
 }  // namespace botjs

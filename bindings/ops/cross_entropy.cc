@@ -2,7 +2,9 @@
 //   crossEntropyHard(logits, [N, K], labels: Int32Array(N), smoothing) -> {loss, grad}
 //   crossEntropySoft(logits, [N, K], targets: Float32Array(N*K)) -> {loss, grad}
 //   crossEntropyDistill(logits, [N, K], teacherLogits, temperature) -> {loss, grad}
+//   cudaCrossEntropyHard / cudaCrossEntropySoft: the same on CUDA.
 #include "args.h"
+#include "bot/cuda_ops.h"
 #include "bot/ops/cross_entropy.h"
 #include "ops.h"
 
@@ -17,6 +19,7 @@ Napi::Object result(Napi::Env env, double loss, Napi::Float32Array grad, const b
   return o;
 }
 
+template <double (*Fn)(const bot::CrossEntropyProblem&, const float*, const int32_t*, float*)>
 Napi::Value CrossEntropyHard(const Napi::CallbackInfo& info) {
   bot::Shape shape = shape_arg(info, 1, "logitsShape", 2);
   bot::CrossEntropyProblem p;
@@ -26,10 +29,11 @@ Napi::Value CrossEntropyHard(const Napi::CallbackInfo& info) {
   Napi::Float32Array logits = f32_arg(info, 0, "logits", p.n * p.classes);
   Napi::Int32Array labels = i32_arg(info, 2, "labels", p.n);
   Napi::Float32Array grad = new_f32(info.Env(), p.n * p.classes);
-  double loss = bot::cross_entropy_hard(p, logits.Data(), labels.Data(), grad.Data());
+  double loss = Fn(p, logits.Data(), labels.Data(), grad.Data());
   return result(info.Env(), loss, grad, shape);
 }
 
+template <double (*Fn)(const bot::CrossEntropyProblem&, const float*, const float*, float*)>
 Napi::Value CrossEntropySoft(const Napi::CallbackInfo& info) {
   bot::Shape shape = shape_arg(info, 1, "logitsShape", 2);
   bot::CrossEntropyProblem p;
@@ -38,7 +42,7 @@ Napi::Value CrossEntropySoft(const Napi::CallbackInfo& info) {
   Napi::Float32Array logits = f32_arg(info, 0, "logits", p.n * p.classes);
   Napi::Float32Array targets = f32_arg(info, 2, "targets", p.n * p.classes);
   Napi::Float32Array grad = new_f32(info.Env(), p.n * p.classes);
-  double loss = bot::cross_entropy_soft(p, logits.Data(), targets.Data(), grad.Data());
+  double loss = Fn(p, logits.Data(), targets.Data(), grad.Data());
   return result(info.Env(), loss, grad, shape);
 }
 
@@ -59,8 +63,10 @@ Napi::Value CrossEntropyDistill(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitCrossEntropyOps(Napi::Env env, Napi::Object ops) {
-  SetOp(env, ops, "crossEntropyHard", CrossEntropyHard);
-  SetOp(env, ops, "crossEntropySoft", CrossEntropySoft);
+  SetOp(env, ops, "crossEntropyHard", CrossEntropyHard<bot::cross_entropy_hard>);
+  SetOp(env, ops, "crossEntropySoft", CrossEntropySoft<bot::cross_entropy_soft>);
+  SetOp(env, ops, "cudaCrossEntropyHard", CrossEntropyHard<bot::cuda::cross_entropy_hard>);
+  SetOp(env, ops, "cudaCrossEntropySoft", CrossEntropySoft<bot::cuda::cross_entropy_soft>);
   SetOp(env, ops, "crossEntropyDistill", CrossEntropyDistill);
 }
 

@@ -1,12 +1,14 @@
 // ops.linear / linearAsync / linearBackward: y = x w^T + b on sgemm.
 //   linear(x, [N, IN], w, [OUT, IN], b | null) -> {data: y, shape: [N, OUT]}
 //   linearBackward(x, [N, IN], w, [OUT, IN], dy) -> {dx, dw, db}
+//   cudaLinear / cudaLinearAsync / cudaLinearBackward: the same on CUDA.
 #include <cstring>
 #include <memory>
 #include <vector>
 
 #include "args.h"
 #include "async.h"
+#include "bot/cuda_ops.h"
 #include "bot/ops/linear.h"
 #include "errors.h"
 #include "ops.h"
@@ -30,16 +32,22 @@ bot::LinearProblem read_problem(const Napi::CallbackInfo& info) {
   return p;
 }
 
+using ForwardFn = void (*)(const bot::LinearProblem&, const float*, const float*, const float*, float*);
+using BackwardFn = void (*)(const bot::LinearProblem&, const float*, const float*, const float*, float*, float*,
+                            float*);
+
+template <ForwardFn Fn>
 Napi::Value Linear(const Napi::CallbackInfo& info) {
   bot::LinearProblem p = read_problem(info);
   Napi::Float32Array x = f32_arg(info, 0, "x", p.n * p.in);
   Napi::Float32Array w = f32_arg(info, 2, "w", p.out * p.in);
   Napi::Float32Array b = optional_f32_arg(info, 4, "b", p.out);
   Napi::Float32Array y = new_f32(info.Env(), p.n * p.out);
-  bot::linear_forward(p, x.Data(), w.Data(), b.IsEmpty() ? nullptr : b.Data(), y.Data());
+  Fn(p, x.Data(), w.Data(), b.IsEmpty() ? nullptr : b.Data(), y.Data());
   return tensor_value(info.Env(), y, {p.n, p.out});
 }
 
+template <ForwardFn Fn>
 Napi::Value LinearAsync(const Napi::CallbackInfo& info) {
   bot::LinearProblem p = read_problem(info);
   Napi::Float32Array x = f32_arg(info, 0, "x", p.n * p.in);
@@ -53,8 +61,7 @@ Napi::Value LinearAsync(const Napi::CallbackInfo& info) {
   return OpWorker::Start(
       info.Env(),
       [p, xv, wv, bv, yv] {
-        bot::linear_forward(p, xv->data(), wv->data(), bv->empty() ? nullptr : bv->data(),
-                            yv->data());
+        Fn(p, xv->data(), wv->data(), bv->empty() ? nullptr : bv->data(), yv->data());
       },
       [p, yv](Napi::Env env) -> Napi::Value {
         Napi::Float32Array y = new_f32(env, int64_t(yv->size()));
@@ -63,6 +70,7 @@ Napi::Value LinearAsync(const Napi::CallbackInfo& info) {
       });
 }
 
+template <BackwardFn Fn>
 Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
   bot::LinearProblem p = read_problem(info);
   Napi::Env env = info.Env();
@@ -72,7 +80,7 @@ Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
   Napi::Float32Array dx = new_f32(env, p.n * p.in);
   Napi::Float32Array dw = new_f32(env, p.out * p.in);
   Napi::Float32Array db = new_f32(env, p.out);
-  bot::linear_backward(p, x.Data(), w.Data(), dy.Data(), dx.Data(), dw.Data(), db.Data());
+  Fn(p, x.Data(), w.Data(), dy.Data(), dx.Data(), dw.Data(), db.Data());
   Napi::Object o = Napi::Object::New(env);
   o.Set("dx", tensor_value(env, dx, {p.n, p.in}));
   o.Set("dw", tensor_value(env, dw, {p.out, p.in}));
@@ -83,9 +91,12 @@ Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitLinearOps(Napi::Env env, Napi::Object ops) {
-  SetOp(env, ops, "linear", Linear);
-  SetOp(env, ops, "linearAsync", LinearAsync);
-  SetOp(env, ops, "linearBackward", LinearBackward);
+  SetOp(env, ops, "linear", Linear<bot::linear_forward>);
+  SetOp(env, ops, "linearAsync", LinearAsync<bot::linear_forward>);
+  SetOp(env, ops, "linearBackward", LinearBackward<bot::linear_backward>);
+  SetOp(env, ops, "cudaLinear", Linear<bot::cuda::linear_forward>);
+  SetOp(env, ops, "cudaLinearAsync", LinearAsync<bot::cuda::linear_forward>);
+  SetOp(env, ops, "cudaLinearBackward", LinearBackward<bot::cuda::linear_backward>);
 }
 
 }  // namespace botjs

@@ -7,8 +7,10 @@
 //   maxPool2dReference / avgPool2dReference: the plain loop nests.
 //   globalAvgPool(x, xShape) -> {data, shape (N, C)}
 //   globalAvgPoolBackward(dy, xShape) -> {data: dx, shape: xShape}
+//   cuda* twins (cudaMaxPool2d, ...): the same arguments, on CUDA.
 // Synchronous: one pass over the activations costs less than a thread hop.
 #include "args.h"
+#include "bot/cuda_ops.h"
 #include "bot/ops/pool2d.h"
 #include "ops.h"
 
@@ -46,36 +48,40 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
   return tensor_value(info.Env(), y, y_shape(p));
 }
 
-Napi::Value MaxPool2dBackward(const Napi::CallbackInfo& info) {
+template <void (*Fn)(const bot::Pool2dProblem&, const float*, const float*, float*)>
+Napi::Value MaxPool2dBackwardOn(const Napi::CallbackInfo& info) {
   bot::Pool2dProblem p = read_pool(info, 2, false);
   Napi::Float32Array x = f32_arg(info, 0, "x", p.x_numel());
   Napi::Float32Array dy = f32_arg(info, 1, "dy", p.y_numel());
   Napi::Float32Array dx = new_f32(info.Env(), p.x_numel());
-  bot::maxpool2d_backward(p, x.Data(), dy.Data(), dx.Data());
+  Fn(p, x.Data(), dy.Data(), dx.Data());
   return tensor_value(info.Env(), dx, x_shape(p));
 }
 
-Napi::Value AvgPool2dBackward(const Napi::CallbackInfo& info) {
+template <void (*Fn)(const bot::Pool2dProblem&, const float*, float*)>
+Napi::Value AvgPool2dBackwardOn(const Napi::CallbackInfo& info) {
   bot::Pool2dProblem p = read_pool(info, 1, true);
   Napi::Float32Array dy = f32_arg(info, 0, "dy", p.y_numel());
   Napi::Float32Array dx = new_f32(info.Env(), p.x_numel());
-  bot::avgpool2d_backward(p, dy.Data(), dx.Data());
+  Fn(p, dy.Data(), dx.Data());
   return tensor_value(info.Env(), dx, x_shape(p));
 }
 
-Napi::Value GlobalAvgPool(const Napi::CallbackInfo& info) {
+template <void (*Fn)(int64_t, int64_t, int64_t, const float*, float*)>
+Napi::Value GlobalAvgPoolOn(const Napi::CallbackInfo& info) {
   bot::Shape s = shape_arg(info, 1, "xShape", 4);
   Napi::Float32Array x = f32_arg(info, 0, "x", bot::shape_numel(s));
   Napi::Float32Array y = new_f32(info.Env(), s[0] * s[3]);
-  bot::global_avgpool_forward(s[0], s[1] * s[2], s[3], x.Data(), y.Data());
+  Fn(s[0], s[1] * s[2], s[3], x.Data(), y.Data());
   return tensor_value(info.Env(), y, {s[0], s[3]});
 }
 
-Napi::Value GlobalAvgPoolBackward(const Napi::CallbackInfo& info) {
+template <void (*Fn)(int64_t, int64_t, int64_t, const float*, float*)>
+Napi::Value GlobalAvgPoolBackwardOn(const Napi::CallbackInfo& info) {
   bot::Shape s = shape_arg(info, 1, "xShape", 4);
   Napi::Float32Array dy = f32_arg(info, 0, "dy", s[0] * s[3]);
   Napi::Float32Array dx = new_f32(info.Env(), bot::shape_numel(s));
-  bot::global_avgpool_backward(s[0], s[1] * s[2], s[3], dy.Data(), dx.Data());
+  Fn(s[0], s[1] * s[2], s[3], dy.Data(), dx.Data());
   return tensor_value(info.Env(), dx, s);
 }
 
@@ -84,12 +90,18 @@ Napi::Value GlobalAvgPoolBackward(const Napi::CallbackInfo& info) {
 void InitPoolOps(Napi::Env env, Napi::Object ops) {
   SetOp(env, ops, "maxPool2d", Forward<bot::maxpool2d_forward, false>);
   SetOp(env, ops, "maxPool2dReference", Forward<bot::maxpool2d_forward_reference, false>);
-  SetOp(env, ops, "maxPool2dBackward", MaxPool2dBackward);
+  SetOp(env, ops, "maxPool2dBackward", MaxPool2dBackwardOn<bot::maxpool2d_backward>);
   SetOp(env, ops, "avgPool2d", Forward<bot::avgpool2d_forward, true>);
   SetOp(env, ops, "avgPool2dReference", Forward<bot::avgpool2d_forward_reference, true>);
-  SetOp(env, ops, "avgPool2dBackward", AvgPool2dBackward);
-  SetOp(env, ops, "globalAvgPool", GlobalAvgPool);
-  SetOp(env, ops, "globalAvgPoolBackward", GlobalAvgPoolBackward);
+  SetOp(env, ops, "avgPool2dBackward", AvgPool2dBackwardOn<bot::avgpool2d_backward>);
+  SetOp(env, ops, "globalAvgPool", GlobalAvgPoolOn<bot::global_avgpool_forward>);
+  SetOp(env, ops, "globalAvgPoolBackward", GlobalAvgPoolBackwardOn<bot::global_avgpool_backward>);
+  SetOp(env, ops, "cudaMaxPool2d", Forward<bot::cuda::maxpool2d_forward, false>);
+  SetOp(env, ops, "cudaMaxPool2dBackward", MaxPool2dBackwardOn<bot::cuda::maxpool2d_backward>);
+  SetOp(env, ops, "cudaAvgPool2d", Forward<bot::cuda::avgpool2d_forward, true>);
+  SetOp(env, ops, "cudaAvgPool2dBackward", AvgPool2dBackwardOn<bot::cuda::avgpool2d_backward>);
+  SetOp(env, ops, "cudaGlobalAvgPool", GlobalAvgPoolOn<bot::cuda::global_avgpool_forward>);
+  SetOp(env, ops, "cudaGlobalAvgPoolBackward", GlobalAvgPoolBackwardOn<bot::cuda::global_avgpool_backward>);
 }
 
 }  // namespace botjs

@@ -5,6 +5,7 @@
  * the *unbiased* running variance by `momentum`; inference uses the running statistics.
  */
 import { callNative } from '../errors';
+import { opName } from '../backend';
 import { native } from '../native';
 import { Tensor } from '../tensor';
 import { expectArray, expectBool, expectKeys, expectNumber, expectObject, expectTensor, fail, numel } from '../validate';
@@ -120,9 +121,9 @@ function train(fn: string, a: ReturnType<typeof prepare>): BatchNormResult {
  */
 export function batchNorm(x: Tensor, options: BatchNormOptions): BatchNormResult {
   const a = prepare(x, options, KEYS);
-  if (a.training) return train('batchNormTrain', a);
+  if (a.training) return train(opName('batchNormTrain'), a);
   const r = callNative(() =>
-    native().ops.batchNormInfer(a.t.data, a.t.shape, a.gamma, a.beta, a.runningMean, a.runningVar, a.eps),
+    native().ops[opName('batchNormInfer')](a.t.data, a.t.shape, a.gamma, a.beta, a.runningMean, a.runningVar, a.eps),
   ) as { y: Float32Array; saveMean: Float32Array; saveInvstd: Float32Array };
   return { y: { data: r.y, shape: a.t.shape }, saveMean: r.saveMean, saveInvstd: r.saveInvstd };
 }
@@ -160,7 +161,7 @@ function backward(fn: string, x: Tensor, dy: Tensor, options: BatchNormBackwardO
  * dx = γ·invstd·dy in inference mode.
  */
 export function batchNormBackward(x: Tensor, dy: Tensor, options: BatchNormBackwardOptions): BatchNormGradients {
-  return backward('batchNormBackward', x, dy, options);
+  return backward(opName('batchNormBackward'), x, dy, options);
 }
 
 /** batchNormBackward on the plain loop nests the fast kernel is tested against. */

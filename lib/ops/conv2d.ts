@@ -9,6 +9,7 @@
  * groups = 1 runs on the core's GEMM, grouped convolutions on direct loops.
  */
 import { callNative, callNativeAsync } from '../errors';
+import { opName } from '../backend';
 import { native } from '../native';
 import { Tensor } from '../tensor';
 import {
@@ -119,6 +120,14 @@ function sameShape(name: string, expected: number[], actual: number[], what: str
   if (expected.some((d, i) => d !== actual[i])) fail('ERR_SHAPE', `shape [${expected.join(', ')}] (${what})`, name, actual);
 }
 
+/**
+ * The export for a validated call: the current backend's, except that grouped convolutions
+ * have no CUDA kernel and always run on the CPU.
+ */
+function route(name: string, options: Conv2dOptions): string {
+  return (options.groups ?? 1) === 1 ? opName(name) : name;
+}
+
 const tail = (g: Geometry) => [g.stride[0], g.stride[1], g.padding[0], g.padding[1], g.groups];
 
 function prepareForward(x: Tensor, w: Tensor, opts: Conv2dOptions, sync = true): unknown[] {
@@ -155,13 +164,13 @@ function prepareBackwardFilter(x: Tensor, dy: Tensor, opts: Conv2dBackwardFilter
  */
 export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tensor {
   const args = prepareForward(x, w, options);
-  return callNative(() => native().ops.conv2d(...args));
+  return callNative(() => native().ops[route('conv2d', options)](...args));
 }
 
 /** conv2d off the JS thread. The inputs are copied before the call returns. */
 export async function conv2dAsync(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Promise<Tensor> {
   const args = prepareForward(x, w, options, false);
-  return callNativeAsync(() => native().ops.conv2dAsync(...args));
+  return callNativeAsync(() => native().ops[route('conv2dAsync', options)](...args));
 }
 
 /** The plain loop nest (double accumulators) that conv2d is tested against. */
@@ -176,13 +185,13 @@ export function conv2dReference(x: Tensor, w: Tensor, options: Conv2dOptions = {
  */
 export function conv2dBackwardData(dy: Tensor, w: Tensor, options: Conv2dBackwardDataOptions): Tensor {
   const args = prepareBackwardData(dy, w, options);
-  return callNative(() => native().ops.conv2dBackwardData(...args));
+  return callNative(() => native().ops[route('conv2dBackwardData', options)](...args));
 }
 
 /** conv2dBackwardData off the JS thread. The inputs are copied before the call returns. */
 export async function conv2dBackwardDataAsync(dy: Tensor, w: Tensor, options: Conv2dBackwardDataOptions): Promise<Tensor> {
   const args = prepareBackwardData(dy, w, options, false);
-  return callNativeAsync(() => native().ops.conv2dBackwardDataAsync(...args));
+  return callNativeAsync(() => native().ops[route('conv2dBackwardDataAsync', options)](...args));
 }
 
 /** The plain loop nest that conv2dBackwardData is tested against. */
@@ -198,13 +207,13 @@ export function conv2dBackwardDataReference(dy: Tensor, w: Tensor, options: Conv
  */
 export function conv2dBackwardFilter(x: Tensor, dy: Tensor, options: Conv2dBackwardFilterOptions): Tensor {
   const args = prepareBackwardFilter(x, dy, options);
-  return callNative(() => native().ops.conv2dBackwardFilter(...args));
+  return callNative(() => native().ops[route('conv2dBackwardFilter', options)](...args));
 }
 
 /** conv2dBackwardFilter off the JS thread. The inputs are copied before the call returns. */
 export async function conv2dBackwardFilterAsync(x: Tensor, dy: Tensor, options: Conv2dBackwardFilterOptions): Promise<Tensor> {
   const args = prepareBackwardFilter(x, dy, options, false);
-  return callNativeAsync(() => native().ops.conv2dBackwardFilterAsync(...args));
+  return callNativeAsync(() => native().ops[route('conv2dBackwardFilterAsync', options)](...args));
 }
 
 /** The plain loop nest that conv2dBackwardFilter is tested against. */

@@ -1,5 +1,6 @@
 /** FP32 ↔ FP16 (IEEE binary16, round to nearest even), FP16 stored in a Uint16Array. */
 import { callNative } from '../errors';
+import { opName } from '../backend';
 import { native } from '../native';
 import { expectArray } from '../validate';
 
@@ -11,7 +12,7 @@ import { expectArray } from '../validate';
  */
 export function toFloat16(x: Float32Array): Uint16Array {
   expectArray('x', x, 'Float32Array');
-  return callNative(() => native().ops.toFloat16(x));
+  return callNative(() => native().ops[opName('toFloat16')](x));
 }
 
 /**
@@ -22,5 +23,5 @@ export function toFloat16(x: Float32Array): Uint16Array {
  */
 export function fromFloat16(h: Uint16Array): Float32Array {
   expectArray('h', h, 'Uint16Array');
-  return callNative(() => native().ops.fromFloat16(h));
+  return callNative(() => native().ops[opName('fromFloat16')](h));
 }

@@ -8,6 +8,7 @@
  * per row and should each sum to 1.
  */
 import { callNative } from '../errors';
+import { opName } from '../backend';
 import { native } from '../native';
 import { Tensor } from '../tensor';
 import { expectArray, expectKeys, expectNumber, expectObject, expectTensor, fail } from '../validate';
@@ -41,14 +42,14 @@ export function softmaxCrossEntropy(logits: Tensor, target: CrossEntropyTargets)
     if ('labels' in o || 'smoothing' in o) fail('ERR_ARGUMENT', 'either { labels, smoothing } or { targets }', 'target', Object.keys(o));
     const tt = expectTensor('target.targets', o.targets, 2);
     if (tt.shape[0] !== n || tt.shape[1] !== k) fail('ERR_SHAPE', `shape [${n}, ${k}]`, 'target.targets.shape', tt.shape);
-    return callNative(() => native().ops.crossEntropySoft(tz.data, tz.shape, tt.data));
+    return callNative(() => native().ops[opName('crossEntropySoft')](tz.data, tz.shape, tt.data));
   }
   const labels = expectArray<Int32Array>('target.labels', o.labels, 'Int32Array', n);
   for (let i = 0; i < n; i++) {
     if (labels[i] < 0 || labels[i] >= k) fail('ERR_ARGUMENT', `label in [0, ${k})`, `target.labels[${i}]`, labels[i]);
   }
   const smoothing = o.smoothing === undefined ? 0 : expectNumber('target.smoothing', o.smoothing, 0, 0.999999);
-  return callNative(() => native().ops.crossEntropyHard(tz.data, tz.shape, labels, smoothing));
+  return callNative(() => native().ops[opName('crossEntropyHard')](tz.data, tz.shape, labels, smoothing));
 }
 
 /**

@@ -1,5 +1,6 @@
 /** Fully connected layer, PyTorch layout: y = x·wᵀ + b, w is (out, in). */
 import { callNative, callNativeAsync } from '../errors';
+import { opName } from '../backend';
 import { native } from '../native';
 import { Tensor } from '../tensor';
 import { expectTensor, fail } from '../validate';
@@ -20,13 +21,13 @@ function prepare(x: Tensor, w: Tensor, b?: Tensor | null) {
 /** y (N, OUT) = x (N, IN) · wᵀ + b. `b` may be omitted. */
 export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
   const { tx, tw, bias } = prepare(x, w, b);
-  return callNative(() => native().ops.linear(tx.data, tx.shape, tw.data, tw.shape, bias));
+  return callNative(() => native().ops[opName('linear')](tx.data, tx.shape, tw.data, tw.shape, bias));
 }
 
 /** linear off the JS thread; inputs are copied before it returns. */
 export function linearAsync(x: Tensor, w: Tensor, b?: Tensor | null): Promise<Tensor> {
   const { tx, tw, bias } = prepare(x, w, b);
-  return callNativeAsync(() => native().ops.linearAsync(tx.data, tx.shape, tw.data, tw.shape, bias));
+  return callNativeAsync(() => native().ops[opName('linearAsync')](tx.data, tx.shape, tw.data, tw.shape, bias));
 }
 
 /** The gradients linearBackward returns, in the shapes of the forward's tensors. */
@@ -46,5 +47,5 @@ export function linearBackward(x: Tensor, w: Tensor, dy: Tensor): LinearGradient
   if (tdy.shape[0] !== tx.shape[0] || tdy.shape[1] !== tw.shape[0]) {
     fail('ERR_SHAPE', `shape [${tx.shape[0]}, ${tw.shape[0]}]`, 'dy.shape', tdy.shape);
   }
-  return callNative(() => native().ops.linearBackward(tx.data, tx.shape, tw.data, tw.shape, tdy.data));
+  return callNative(() => native().ops[opName('linearBackward')](tx.data, tx.shape, tw.data, tw.shape, tdy.data));
 }

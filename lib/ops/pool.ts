@@ -3,6 +3,7 @@
  * sizes, padding rules and divisors.
  */
 import { callNative } from '../errors';
+import { opName } from '../backend';
 import { native } from '../native';
 import { Tensor } from '../tensor';
 import { expectBool, expectKeys, expectObject, expectPair, expectShape, expectTensor, fail } from '../validate';
@@ -124,7 +125,7 @@ function maxForward(fn: string, x: Tensor, options: Pool2dOptions): Tensor {
  * `{ kernel: 3, stride: 2, padding: 1 }`.
  */
 export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
-  return maxForward('maxPool2d', x, options);
+  return maxForward(opName('maxPool2d'), x, options);
 }
 
 /** maxPool2d on the plain loop nest the fast kernel is tested against. */
@@ -137,7 +138,7 @@ export function maxPool2dBackward(x: Tensor, dy: Tensor, options: Pool2dOptions)
   const { t, w, yShape } = prepare(x, options, MAX_KEYS);
   const g = expectTensor('dy', dy, 4);
   sameShape('dy.shape', yShape, g.shape);
-  return callNative(() => native().ops.maxPool2dBackward(t.data, g.data, t.shape, ...windowArgs(w)));
+  return callNative(() => native().ops[opName('maxPool2dBackward')](t.data, g.data, t.shape, ...windowArgs(w)));
 }
 
 function avgForward(fn: string, x: Tensor, options: AvgPool2dOptions): Tensor {
@@ -152,7 +153,7 @@ function avgForward(fn: string, x: Tensor, options: AvgPool2dOptions): Tensor {
  * countIncludePad: false }`.
  */
 export function avgPool2d(x: Tensor, options: AvgPool2dOptions): Tensor {
-  return avgForward('avgPool2d', x, options);
+  return avgForward(opName('avgPool2d'), x, options);
 }
 
 /** avgPool2d on the plain loop nest the fast kernel is tested against. */
@@ -169,13 +170,13 @@ export function avgPool2dBackward(dy: Tensor, options: AvgPool2dBackwardOptions)
   const yShape = outputShape('options.inputShape', inputShape, w);
   const g = expectTensor('dy', dy, 4);
   sameShape('dy.shape', yShape, g.shape);
-  return callNative(() => native().ops.avgPool2dBackward(g.data, inputShape, ...windowArgs(w), w.countIncludePad));
+  return callNative(() => native().ops[opName('avgPool2dBackward')](g.data, inputShape, ...windowArgs(w), w.countIncludePad));
 }
 
 /** Global average pooling, (N, H, W, C) → (N, C): the mean over H·W, accumulated in double. */
 export function globalAvgPool(x: Tensor): Tensor {
   const t = expectTensor('x', x, 4);
-  return callNative(() => native().ops.globalAvgPool(t.data, t.shape));
+  return callNative(() => native().ops[opName('globalAvgPool')](t.data, t.shape));
 }
 
 /** Gradient of globalAvgPool: dx = dy / (H·W) broadcast over the pixels. */
@@ -183,5 +184,5 @@ export function globalAvgPoolBackward(dy: Tensor, inputShape: number[]): Tensor 
   const shape = expectShape('inputShape', inputShape, 4);
   const g = expectTensor('dy', dy, 2);
   sameShape('dy.shape', [shape[0], shape[3]], g.shape);
-  return callNative(() => native().ops.globalAvgPoolBackward(g.data, shape));
+  return callNative(() => native().ops[opName('globalAvgPoolBackward')](g.data, shape));
 }

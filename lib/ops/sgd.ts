@@ -6,6 +6,7 @@
  * for biases and BN parameters (the paper's "no bias decay").
  */
 import { callNative } from '../errors';
+import { opName } from '../backend';
 import { native } from '../native';
 import { expectArray, expectBool, expectKeys, expectNumber, expectObject, fail } from '../validate';
 
@@ -49,5 +50,5 @@ export function sgdStep(weights: Float32Array, grad: Float32Array, momentumBuffe
   const nesterov = o.nesterov === undefined ? true : expectBool('options.nesterov', o.nesterov);
   const gradScale = o.gradScale === undefined ? 1 : expectNumber('options.gradScale', o.gradScale, Number.MIN_VALUE);
   if (nesterov && momentum === 0) fail('ERR_ARGUMENT', 'momentum > 0 with Nesterov', 'options.momentum', momentum);
-  callNative(() => native().ops.sgdStep(w, grad, momentumBuffer, lr, momentum, weightDecay, nesterov, gradScale));
+  callNative(() => native().ops[opName('sgdStep')](w, grad, momentumBuffer, lr, momentum, weightDecay, nesterov, gradScale));
 }
