@@ -30,6 +30,16 @@ console.log(JSON.stringify({ y: Array.from(y.data), same: bot.ops === ops, threa
   assert.ok(fs.existsSync(path.join(root, 'dist', 'index.d.ts')), 'type declarations are built');
 });
 
+test('the README commands work in a clone: npx bagoftricks runs the built CLI', () => {
+  const cli = path.join(root, 'dist', 'cli.js');
+  assert.ok((fs.statSync(cli).mode & 0o111) !== 0, 'dist/cli.js is executable');
+  assert.match(fs.readFileSync(cli, 'utf8'), /^#!\/usr\/bin\/env node\n/);
+  const env = { ...process.env, NO_COLOR: '1', npm_config_update_notifier: 'false' };
+  const r = spawnSync('npx', ['--offline', 'bagoftricks', 'version'], { cwd: root, encoding: 'utf8', env, timeout: 60_000 });
+  assert.is(r.status, 0, r.stderr);
+  assert.is(r.stdout.trim(), require(path.join(root, 'package.json')).version);
+});
+
 test('the thread count can be changed and results do not depend on it beyond rounding', () => {
   const before = bot.runtime.getThreads();
   const rng = new Rng(5);
