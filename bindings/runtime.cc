@@ -31,6 +31,7 @@ Napi::Value CpuFeatures(const Napi::CallbackInfo& info) {
   o.Set("f16c", f.f16c);
   o.Set("avx512f", f.avx512f);
   o.Set("avx2KernelsUsed", bot::use_avx2_fma());
+  o.Set("avx512KernelsUsed", bot::use_avx512());
   return o;
 }
 

@@ -42,7 +42,7 @@ export interface DoctorReport {
   node: string;
   napi: string;
   platform: string;
-  cpu: { model: string; cores: number; avx2: boolean; fma: boolean; f16c: boolean; avx512f: boolean; avx2KernelsUsed: boolean };
+  cpu: { model: string; cores: number; avx2: boolean; fma: boolean; f16c: boolean; avx512f: boolean; avx2KernelsUsed: boolean; avx512KernelsUsed: boolean };
   threads: number;
   /** The image decoder: sharp and its libvips (null with the reason when sharp cannot load). */
   sharp: { version: string; libvips: string; simd: boolean } | { error: string };
@@ -93,6 +93,7 @@ function printDoctor(r: DoctorReport): void {
     `bagoftricks ${r.bagoftricks} on Node ${r.node} (N-API ${r.napi}, ${r.platform})`,
     `CPU        ${r.cpu.model}, ${r.cpu.cores} logical cores`,
     `           AVX2 ${yes(r.cpu.avx2)}, FMA ${yes(r.cpu.fma)}, F16C ${yes(r.cpu.f16c)}; AVX2/FMA kernels in use: ${yes(r.cpu.avx2KernelsUsed)}`,
+    `           AVX-512F ${yes(r.cpu.avx512f)}; AVX-512 kernels in use: ${yes(r.cpu.avx512KernelsUsed)} (BAGOFTRICKS_NO_AVX512=1 turns them off)`,
     `threads    ${r.threads} (set BAGOFTRICKS_THREADS to change)`,
     'error' in r.sharp ? `images     sharp could not be loaded: ${r.sharp.error}` : `images     sharp ${r.sharp.version}, libvips ${r.sharp.libvips}${r.sharp.simd ? ' (SIMD)' : ''}`,
     `CUDA       built in: ${yes(r.cuda.compiled)}${r.cuda.compiled ? ` (SM ${r.cuda.archs}, runtime ${cudaVersion(r.cuda.runtimeVersion)})` : ''}`,

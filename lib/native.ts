@@ -14,7 +14,7 @@ export interface NativeAddon {
   runtime: {
     getThreads(): number;
     setThreads(n: number): void;
-    cpuFeatures(): { avx2: boolean; fma: boolean; f16c: boolean; avx512f: boolean; avx2KernelsUsed: boolean };
+    cpuFeatures(): { avx2: boolean; fma: boolean; f16c: boolean; avx512f: boolean; avx2KernelsUsed: boolean; avx512KernelsUsed: boolean };
     cudaInfo(): CudaInfo;
     measureClockGHz(): number;
     cudaSelftest(n: number): number;

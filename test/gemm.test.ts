@@ -1,5 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { execFileSync } from 'child_process';
+import * as path from 'path';
 import { Rng, expectClose } from './helpers/compare';
 import { bot } from './helpers/lib';
 
@@ -86,6 +88,58 @@ test('gemm gives the same result on 1 thread, on several, and off the JS thread'
   } finally {
     runtime.setThreads(threads);
   }
+});
+
+test('gemm without the AVX-512 kernels (BAGOFTRICKS_NO_AVX512=1) agrees with the default path', () => {
+  // Shapes with full and edge tiles, k a multiple of the kernels' unroll and not, and k past
+  // one cache block; beta = 0.5 reads C through the kernels' own write-back.
+  const cases: Array<{ m: number; n: number; k: number; transA: boolean; transB: boolean; beta: number }> = [
+    { m: 6, n: 16, k: 1, transA: false, transB: false, beta: 0 },
+    { m: 12, n: 32, k: 7, transA: false, transB: true, beta: 0.5 },
+    { m: 67, n: 45, k: 300, transA: true, transB: false, beta: 1 },
+    { m: 150, n: 130, k: 513, transA: false, transB: false, beta: 0.5 },
+  ];
+  const rng = new Rng(4242);
+  const inputs = cases.map(({ m, n, k, transA, transB }) => ({
+    a: rng.tensor(transA ? [k, m] : [m, k]), b: rng.tensor(transB ? [n, k] : [k, n]), c: rng.tensor([m, n]),
+  }));
+  const run = (i: number) => {
+    const { transA, transB, beta } = cases[i];
+    const { a, b, c } = inputs[i];
+    return ops.gemm(a, b, { transA, transB, beta, ...(beta !== 0 ? { c } : {}) });
+  };
+  // The child gets the inputs as base64 float32 and returns its results the same way.
+  const enc = (x: Float32Array) => Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('base64');
+  const script = `
+    const b = require(${JSON.stringify(path.join(__dirname, '..', '..'))});
+    const dec = (s) => { const buf = Buffer.from(s, 'base64'); return new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4); };
+    const job = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+    const out = job.cases.map((cs, i) => {
+      const t = (x) => ({ data: dec(x.data), shape: x.shape });
+      const a = t(job.inputs[i].a), bb = t(job.inputs[i].b), c = t(job.inputs[i].c);
+      const y = b.ops.gemm(a, bb, { transA: cs.transA, transB: cs.transB, beta: cs.beta, ...(cs.beta !== 0 ? { c } : {}) });
+      return Buffer.from(y.data.buffer, y.data.byteOffset, y.data.byteLength).toString('base64');
+    });
+    process.stdout.write(JSON.stringify({ avx512: b.runtime.cpuFeatures().avx512KernelsUsed, out }));`;
+  const job = {
+    cases,
+    inputs: inputs.map(({ a, b, c }) => ({
+      a: { data: enc(a.data), shape: a.shape }, b: { data: enc(b.data), shape: b.shape }, c: { data: enc(c.data), shape: c.shape },
+    })),
+  };
+  const res = JSON.parse(execFileSync(process.execPath, ['-e', script], {
+    input: JSON.stringify(job), env: { ...process.env, BAGOFTRICKS_NO_AVX512: '1' }, maxBuffer: 64 << 20,
+  }).toString());
+  assert.is(res.avx512, false, 'BAGOFTRICKS_NO_AVX512=1 turns the AVX-512 kernels off');
+  cases.forEach((cs, i) => {
+    const buf = Buffer.from(res.out[i], 'base64');
+    const other = new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4);
+    const y = run(i);
+    assert.is(other.length, y.data.length);
+    // Same products, summed in a different order: FP32 rounding only.
+    expectClose(y.data, other, { op: 'gemm avx512 vs no-avx512', shape: cs, seed: 4242 },
+      { atol: 1e-5 * Math.sqrt(cs.k) * 4, rtol: 1e-4 });
+  });
 });
 
 test('gemm and gemmReference agree on a shape that crosses every cache block', () => {

@@ -169,7 +169,7 @@ int main() {
     failed += ok ? 0 : 1;
   }
 
-  const char* kernel = bot::use_avx2_fma() ? "avx2-fma" : "portable";
+  const char* kernel = bot::use_avx512() ? "avx512" : bot::use_avx2_fma() ? "avx2-fma" : "portable";
   std::printf("gemm_check (%s kernel): %zu cases, %d failed\n", kernel, cases.size() + 1,
               failed);
   std::printf("%zu passed, %d failed\n", cases.size() + 1 - size_t(failed), failed);

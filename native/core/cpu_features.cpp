@@ -20,14 +20,25 @@ CpuFeatures detect() {
   unsigned eax = 1, ebx = 0, ecx = 0, edx = 0;
   __asm__ volatile("cpuid" : "+a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx));
   f.f16c = (ecx >> 29) & 1u;
+  f.avx512vl = __builtin_cpu_supports("avx512vl");
+  // ZMM registers are usable only if the OS saves their state: OSXSAVE (CPUID.1:ECX bit 27)
+  // and XCR0 with SSE, AVX (bits 1-2), opmask, ZMM_Hi256 and Hi16_ZMM (bits 5-7) set.
+  if ((ecx >> 27) & 1u) {
+    unsigned xcr0_lo = 0, xcr0_hi = 0;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    constexpr unsigned kZmmState = (1u << 1) | (1u << 2) | (1u << 5) | (1u << 6) | (1u << 7);
+    f.os_zmm = (xcr0_lo & kZmmState) == kZmmState;
+  }
 #endif
   return f;
 }
 
-bool disabled_by_env() {
-  const char* v = std::getenv("BAGOFTRICKS_NO_AVX2");
+bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
   return v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
 }
+
+bool disabled_by_env() { return env_flag("BAGOFTRICKS_NO_AVX2"); }
 }  // namespace
 
 const CpuFeatures& cpu_features() {
@@ -37,6 +48,13 @@ const CpuFeatures& cpu_features() {
 
 bool use_avx2_fma() {
   static const bool use = cpu_features().avx2 && cpu_features().fma && !disabled_by_env();
+  return use;
+}
+
+bool use_avx512() {
+  static const bool use = cpu_features().avx512f && cpu_features().avx512vl &&
+                          cpu_features().os_zmm && use_avx2_fma() &&
+                          !env_flag("BAGOFTRICKS_NO_AVX512");
   return use;
 }
 

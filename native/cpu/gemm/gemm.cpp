@@ -12,7 +12,7 @@
 //         pack alpha * op(A)(ic, pc) -> kMR-row micro-panels        (pack.cpp, per thread)
 //         for jr in the thread's columns step kNR:  (B micro-panel stays in L1)
 //           for ir in the rows step kMR:            (A micro-panels stream from L2)
-//             micro-kernel 6 x 16                   (microkernel_avx2.cpp / _portable.cpp)
+//             micro-kernel 6 x 16                   (microkernel_avx512.cpp / _avx2.cpp / _portable.cpp)
 // Edge tiles run the same micro-kernel into a local 6 x 16 tile and copy the valid part.
 // sgemm_prepacked_b skips the packing of B: the caller packed all of op(B) once
 // (sgemm_pack_b) for several products with the same B (a convolution's weights, one
@@ -152,8 +152,9 @@ void cpu_relax(int spins) {
 
 MicroKernel select_kernel() {
 #if defined(BOT_HAVE_X86)
-  static const MicroKernel kernel =
-      use_avx2_fma() ? gemm::microkernel_avx2 : gemm::microkernel_portable;
+  static const MicroKernel kernel = use_avx512()     ? gemm::microkernel_avx512
+                                    : use_avx2_fma() ? gemm::microkernel_avx2
+                                                     : gemm::microkernel_portable;
   return kernel;
 #else
   return gemm::microkernel_portable;

@@ -15,7 +15,7 @@ namespace bot {
 namespace gemm {
 
 constexpr int kMR = 6;   // micro-tile rows: 6 x 2 accumulators = 12 of the 16 ymm registers
-constexpr int kNR = 16;  // micro-tile columns: two 8-float ymm vectors per row of C
+constexpr int kNR = 16;  // micro-tile columns: two 8-float ymm (or one zmm) vectors per row of C
 
 // Cache blocking. The B micro-panel (kKC x kNR) stays in L1 while the kernel sweeps the A
 // block (kMC x kKC) out of L2; the packed B block (kKC x kNC) lives in L3.
@@ -43,6 +43,8 @@ void microkernel_portable(int64_t kc, const float* a, const float* b, float* c, 
 #if defined(BOT_HAVE_X86)
 void microkernel_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
                       float beta);
+void microkernel_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                        float beta);
 #endif
 
 }  // namespace gemm
