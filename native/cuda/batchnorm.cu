@@ -27,7 +27,6 @@ constexpr int kRowLanes = 8;           // 8 warps per block walk a chunk's rows 
 constexpr int64_t kMinRowsPerChunk = 64;  // below this a block has too little work
 constexpr int64_t kMaxChunks = 512;       // enough blocks to fill an H100 (132 SMs) for any C
 constexpr int kBlock = 256;               // element-wise passes: 8 warps
-constexpr int64_t kMaxGrid = 1 << 16;     // grid-stride beyond this
 
 enum class Sums { kMean, kCentred, kBackward };
 
@@ -179,10 +178,6 @@ __global__ void backward_dx_kernel(int64_t total, int64_t c, const float* __rest
   }
 }
 
-unsigned grid_for(int64_t n) {
-  int64_t g = (n + kBlock - 1) / kBlock;
-  return unsigned(g < 1 ? 1 : (g > kMaxGrid ? kMaxGrid : g));
-}
 
 size_t floats(int64_t n) { return sizeof(float) * size_t(n); }
 
@@ -200,8 +195,8 @@ void launch_partials(const BatchNormProblem& p, const Chunks& ch, cudaStream_t s
 void launch_normalise(const BatchNormProblem& p, cudaStream_t st, const float* x, const float* mean_hi,
                       const float* mean_lo, const float* scale, const float* beta, float* y) {
   const int64_t total = p.m * p.c;
-  if (p.relu) normalise_kernel<true><<<grid_for(total), kBlock, 0, st>>>(total, p.c, x, mean_hi, mean_lo, scale, beta, y);
-  else normalise_kernel<false><<<grid_for(total), kBlock, 0, st>>>(total, p.c, x, mean_hi, mean_lo, scale, beta, y);
+  if (p.relu) normalise_kernel<true><<<streaming_grid(total, kBlock), kBlock, 0, st>>>(total, p.c, x, mean_hi, mean_lo, scale, beta, y);
+  else normalise_kernel<false><<<streaming_grid(total, kBlock), kBlock, 0, st>>>(total, p.c, x, mean_hi, mean_lo, scale, beta, y);
   BOT_CUDA_CHECK_LAUNCH("normalise_kernel");
 }
 
@@ -312,7 +307,7 @@ void batchnorm_backward(const BatchNormProblem& p, const float* x, const float* 
   finalize_backward_kernel<<<ceil_div(c, kChannelBlock), kChannelBlock, 0, st>>>(
       p.m, c, ch.count, training, d_partial.as<float>(), d_gamma, d_invstd, o, o + c, o + 2 * c, o + 3 * c, o + 4 * c);
   BOT_CUDA_CHECK_LAUNCH("finalize_backward_kernel");
-  backward_dx_kernel<<<grid_for(total), kBlock, 0, st>>>(total, c, d_x.as<float>(), d_dy.as<float>(),
+  backward_dx_kernel<<<streaming_grid(total, kBlock), kBlock, 0, st>>>(total, c, d_x.as<float>(), d_dy.as<float>(),
                                                         d_relu_y.as<float>(), d_mean, o + 2 * c, o + 3 * c,
                                                         o + 4 * c, d_dx.as<float>());
   BOT_CUDA_CHECK_LAUNCH("backward_dx_kernel");

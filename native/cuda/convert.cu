@@ -12,7 +12,6 @@ namespace bot::cuda {
 namespace {
 
 constexpr int kBlock = 256;            // 8 warps per block for a streaming op
-constexpr int64_t kMaxGrid = 1 << 16;  // grid-stride beyond this
 
 __global__ void f32_to_f16_kernel(int64_t n, const float* __restrict__ x, __half* __restrict__ y) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
@@ -24,12 +23,18 @@ __global__ void f16_to_f32_kernel(int64_t n, const __half* __restrict__ x, float
     y[i] = __half2float(x[i]);
 }
 
-unsigned grid_for(int64_t n) {
-  int64_t g = (n + kBlock - 1) / kBlock;
-  return unsigned(g < 1 ? 1 : (g > kMaxGrid ? kMaxGrid : g));
-}
 
 }  // namespace
+
+void f32_to_f16_device(int64_t n, const float* x, void* half, cudaStream_t st) {
+  f32_to_f16_kernel<<<streaming_grid(n, kBlock), kBlock, 0, st>>>(n, x, static_cast<__half*>(half));
+  BOT_CUDA_CHECK_LAUNCH("f32_to_f16_kernel");
+}
+
+void f16_to_f32_device(int64_t n, const void* half, float* y, cudaStream_t st) {
+  f16_to_f32_kernel<<<streaming_grid(n, kBlock), kBlock, 0, st>>>(n, static_cast<const __half*>(half), y);
+  BOT_CUDA_CHECK_LAUNCH("f16_to_f32_kernel");
+}
 
 void f32_to_f16(int64_t n, const float* x, uint16_t* y) {
   BOT_CHECK(n >= 0, Code::kShape, "f32_to_f16: negative size");
@@ -37,8 +42,7 @@ void f32_to_f16(int64_t n, const float* x, uint16_t* y) {
   if (n == 0) return;
   DeviceBuffer dx = to_device(x, sizeof(float) * size_t(n));
   DeviceBuffer dy(sizeof(__half) * size_t(n));
-  f32_to_f16_kernel<<<grid_for(n), kBlock, 0, st>>>(n, dx.as<float>(), dy.as<__half>());
-  BOT_CUDA_CHECK_LAUNCH("f32_to_f16_kernel");
+  f32_to_f16_device(n, dx.as<float>(), dy.get(), st);
   copy_to_host(y, dy.get(), dy.bytes());
   synchronize();
 }
@@ -49,8 +53,7 @@ void f16_to_f32(int64_t n, const uint16_t* x, float* y) {
   if (n == 0) return;
   DeviceBuffer dx = to_device(x, sizeof(__half) * size_t(n));
   DeviceBuffer dy(sizeof(float) * size_t(n));
-  f16_to_f32_kernel<<<grid_for(n), kBlock, 0, st>>>(n, dx.as<__half>(), dy.as<float>());
-  BOT_CUDA_CHECK_LAUNCH("f16_to_f32_kernel");
+  f16_to_f32_device(n, dx.get(), dy.as<float>(), st);
   copy_to_host(y, dy.get(), dy.bytes());
   synchronize();
 }

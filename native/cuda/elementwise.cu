@@ -14,7 +14,6 @@ namespace bot::cuda {
 namespace {
 
 constexpr int kBlock = 256;        // 8 warps: enough to hide latency on a streaming op
-constexpr int64_t kMaxGrid = 1 << 16;  // grid-stride beyond this; plenty of blocks per SM
 
 __global__ void relu_forward_kernel(int64_t n, const float* __restrict__ x, float* __restrict__ y) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
@@ -36,10 +35,6 @@ __global__ void add_kernel(int64_t n, const float* __restrict__ a, const float* 
   }
 }
 
-unsigned grid_for(int64_t n) {
-  int64_t g = (n + kBlock - 1) / kBlock;
-  return unsigned(g < 1 ? 1 : (g > kMaxGrid ? kMaxGrid : g));
-}
 
 void check_n(int64_t n) { BOT_CHECK(n >= 0, Code::kShape, "element-wise op: negative size"); }
 
@@ -53,7 +48,7 @@ void binary(int64_t n, const float* a, const float* b, float* y, Launch launch) 
   DeviceBuffer da = to_device(a, bytes);
   DeviceBuffer db = to_device(b, bytes);
   DeviceBuffer dy(bytes);
-  launch(grid_for(n), st, da.as<float>(), db.as<float>(), dy.as<float>());
+  launch(streaming_grid(n, kBlock), st, da.as<float>(), db.as<float>(), dy.as<float>());
   copy_to_host(y, dy.get(), bytes);
   synchronize();
 }
@@ -67,7 +62,7 @@ void relu_forward(int64_t n, const float* x, float* y) {
   const size_t bytes = sizeof(float) * size_t(n);
   DeviceBuffer dx = to_device(x, bytes);
   DeviceBuffer dy(bytes);
-  relu_forward_kernel<<<grid_for(n), kBlock, 0, st>>>(n, dx.as<float>(), dy.as<float>());
+  relu_forward_kernel<<<streaming_grid(n, kBlock), kBlock, 0, st>>>(n, dx.as<float>(), dy.as<float>());
   BOT_CUDA_CHECK_LAUNCH("relu_forward_kernel");
   copy_to_host(y, dy.get(), bytes);
   synchronize();

@@ -42,31 +42,12 @@ ConvShape shape_of(const Conv2dProblem& p) {
 
 namespace {
 
-constexpr int kBlock = 256;            // conversion kernels: 8 warps, one element per thread
-constexpr int64_t kMaxGrid = 1 << 16;  // grid-stride beyond this
-
-__global__ void to_half_kernel(int64_t n, const float* __restrict__ x, __half* __restrict__ y) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    y[i] = __float2half_rn(x[i]);
-}
-
-__global__ void to_float_kernel(int64_t n, const __half* __restrict__ x, float* __restrict__ y) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    y[i] = __half2float(x[i]);
-}
-
-unsigned grid_for(int64_t n) {
-  int64_t g = (n + kBlock - 1) / kBlock;
-  return unsigned(g < 1 ? 1 : (g > kMaxGrid ? kMaxGrid : g));
-}
-
 // n FP32 host values on the device, as float or (rounded) half.
 DeviceBuffer upload(const float* host, int64_t n, bool f16) {
   DeviceBuffer f = to_device(host, sizeof(float) * size_t(n));
   if (!f16) return f;
   DeviceBuffer h(sizeof(__half) * size_t(n));
-  to_half_kernel<<<grid_for(n), kBlock, 0, stream()>>>(n, f.as<float>(), h.as<__half>());
-  BOT_CUDA_CHECK_LAUNCH("to_half_kernel");
+  f32_to_f16_device(n, f.as<float>(), h.get(), stream());
   return h;
 }
 
@@ -76,10 +57,10 @@ void download(float* host, const DeviceBuffer& b, int64_t n, bool f16) {
     copy_to_host(host, b.get(), sizeof(float) * size_t(n));
   } else {
     DeviceBuffer f(sizeof(float) * size_t(n));
-    to_float_kernel<<<grid_for(n), kBlock, 0, stream()>>>(n, b.as<__half>(), f.as<float>());
-    BOT_CUDA_CHECK_LAUNCH("to_float_kernel");
+    f16_to_f32_device(n, b.get(), f.as<float>(), stream());
     copy_to_host(host, f.get(), sizeof(float) * size_t(n));
     synchronize();  // before f is freed and the host reads
+    return;
   }
   synchronize();
 }

@@ -22,7 +22,6 @@ namespace bot::cuda {
 namespace {
 
 constexpr int kBlock = 256;            // 8 warps; one thread per element
-constexpr int64_t kMaxGrid = 1 << 16;  // grid-stride beyond this
 
 // The problem as the kernels read it (plain ints, output sizes resolved on the host).
 struct PoolDims {
@@ -160,10 +159,6 @@ __global__ void global_avgpool_backward_kernel(int64_t n, int64_t hw, int64_t c,
   GRID_STRIDE(i, n * hw * c) dx[i] = dy[(i / (hw * c)) * c + i % c] * inv_hw;
 }
 
-unsigned grid_for(int64_t n) {
-  int64_t g = (n + kBlock - 1) / kBlock;
-  return unsigned(g < 1 ? 1 : (g > kMaxGrid ? kMaxGrid : g));
-}
 
 size_t floats(int64_t n) { return sizeof(float) * size_t(n); }
 
@@ -175,7 +170,7 @@ void maxpool2d_forward(const Pool2dProblem& p, const float* x, float* y) {
   const PoolDims d = dims_of(p);
   DeviceBuffer dx = to_device(x, floats(p.x_numel()));
   DeviceBuffer dy(floats(p.y_numel()));
-  maxpool_forward_kernel<<<grid_for(p.y_numel()), kBlock, 0, st>>>(d, dx.as<float>(), dy.as<float>());
+  maxpool_forward_kernel<<<streaming_grid(p.y_numel(), kBlock), kBlock, 0, st>>>(d, dx.as<float>(), dy.as<float>());
   BOT_CUDA_CHECK_LAUNCH("maxpool_forward_kernel");
   copy_to_host(y, dy.get(), dy.bytes());
   synchronize();
@@ -188,7 +183,7 @@ void maxpool2d_backward(const Pool2dProblem& p, const float* x, const float* dy,
   DeviceBuffer d_x = to_device(x, floats(p.x_numel()));
   DeviceBuffer d_dy = to_device(dy, floats(p.y_numel()));
   DeviceBuffer d_dx(floats(p.x_numel()));
-  maxpool_backward_kernel<<<grid_for(p.x_numel()), kBlock, 0, st>>>(d, d_x.as<float>(), d_dy.as<float>(),
+  maxpool_backward_kernel<<<streaming_grid(p.x_numel(), kBlock), kBlock, 0, st>>>(d, d_x.as<float>(), d_dy.as<float>(),
                                                                      d_dx.as<float>());
   BOT_CUDA_CHECK_LAUNCH("maxpool_backward_kernel");
   copy_to_host(dx, d_dx.get(), d_dx.bytes());
@@ -201,7 +196,7 @@ void avgpool2d_forward(const Pool2dProblem& p, const float* x, float* y) {
   const PoolDims d = dims_of(p);
   DeviceBuffer dx = to_device(x, floats(p.x_numel()));
   DeviceBuffer dy(floats(p.y_numel()));
-  avgpool_forward_kernel<<<grid_for(p.y_numel()), kBlock, 0, st>>>(d, dx.as<float>(), dy.as<float>());
+  avgpool_forward_kernel<<<streaming_grid(p.y_numel(), kBlock), kBlock, 0, st>>>(d, dx.as<float>(), dy.as<float>());
   BOT_CUDA_CHECK_LAUNCH("avgpool_forward_kernel");
   copy_to_host(y, dy.get(), dy.bytes());
   synchronize();
@@ -213,7 +208,7 @@ void avgpool2d_backward(const Pool2dProblem& p, const float* dy, float* dx) {
   const PoolDims d = dims_of(p);
   DeviceBuffer d_dy = to_device(dy, floats(p.y_numel()));
   DeviceBuffer d_dx(floats(p.x_numel()));
-  avgpool_backward_kernel<<<grid_for(p.x_numel()), kBlock, 0, st>>>(d, d_dy.as<float>(), d_dx.as<float>());
+  avgpool_backward_kernel<<<streaming_grid(p.x_numel(), kBlock), kBlock, 0, st>>>(d, d_dy.as<float>(), d_dx.as<float>());
   BOT_CUDA_CHECK_LAUNCH("avgpool_backward_kernel");
   copy_to_host(dx, d_dx.get(), d_dx.bytes());
   synchronize();
@@ -224,7 +219,7 @@ void global_avgpool_forward(int64_t n, int64_t hw, int64_t c, const float* x, fl
   cudaStream_t st = stream();
   DeviceBuffer dx = to_device(x, floats(n * hw * c));
   DeviceBuffer dy(floats(n * c));
-  global_avgpool_forward_kernel<<<grid_for(n * c), kBlock, 0, st>>>(n, hw, c, dx.as<float>(), dy.as<float>());
+  global_avgpool_forward_kernel<<<streaming_grid(n * c, kBlock), kBlock, 0, st>>>(n, hw, c, dx.as<float>(), dy.as<float>());
   BOT_CUDA_CHECK_LAUNCH("global_avgpool_forward_kernel");
   copy_to_host(y, dy.get(), dy.bytes());
   synchronize();
@@ -236,7 +231,7 @@ void global_avgpool_backward(int64_t n, int64_t hw, int64_t c, const float* dy, 
   DeviceBuffer d_dy = to_device(dy, floats(n * c));
   DeviceBuffer d_dx(floats(n * hw * c));
   const float inv_hw = float(1.0 / double(hw));
-  global_avgpool_backward_kernel<<<grid_for(n * hw * c), kBlock, 0, st>>>(n, hw, c, inv_hw, d_dy.as<float>(),
+  global_avgpool_backward_kernel<<<streaming_grid(n * hw * c, kBlock), kBlock, 0, st>>>(n, hw, c, inv_hw, d_dy.as<float>(),
                                                                            d_dx.as<float>());
   BOT_CUDA_CHECK_LAUNCH("global_avgpool_backward_kernel");
   copy_to_host(dx, d_dx.get(), d_dx.bytes());

@@ -79,6 +79,19 @@ inline unsigned int ceil_div(int64_t n, int64_t block) {
   return static_cast<unsigned int>((n + block - 1) / block);
 }
 
+// Grid of a grid-stride loop over n elements in blocks of `block`: one element per thread
+// up to 2^16 blocks, then each thread strides (at least one block, even for n == 0).
+inline unsigned int streaming_grid(int64_t n, int block) {
+  constexpr int64_t kMaxGrid = int64_t(1) << 16;
+  const int64_t g = (n + block - 1) / block;
+  return static_cast<unsigned int>(g < 1 ? 1 : (g > kMaxGrid ? kMaxGrid : g));
+}
+
+// FP32 <-> FP16 on device memory, asynchronous on `stream` (convert.cu): n values, rounded to
+// nearest even one way, exact the other; `half` points at IEEE binary16 values.
+void f32_to_f16_device(int64_t n, const float* x, void* half, cudaStream_t stream);
+void f16_to_f32_device(int64_t n, const void* half, float* y, cudaStream_t stream);
+
 }  // namespace bot::cuda
 
 // Checks a CUDA runtime call (this header's policy wins over any earlier definition):
