@@ -26,6 +26,7 @@ import { softmaxCrossEntropy } from '../ops/crossEntropy';
 import type { Tensor } from '../tensor';
 import { expectInt, expectKeys, expectObject, fail } from '../validate';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint';
+import { topK } from '../load';
 import { LossScaler } from './lossScaler';
 import { mixImages, mixTargets, mixupActive, sampleMixup } from './mixup';
 import { noBiasDecay } from './noBiasDecay';
@@ -421,13 +422,7 @@ export class Trainer {
       const chunk = { data: images.data.subarray(start * sample, (start + n) * sample), shape: [n, ...images.shape.slice(1)] };
       const logits = await this.net.forward(chunk);
       const k = this.net.numClasses;
-      for (let i = 0; i < n; i++) {
-        const row = Array.from(logits.data.subarray(i * k, (i + 1) * k));
-        const m = Math.max(...row);
-        const exp = row.map((v) => Math.exp(v - m));
-        const sum = exp.reduce((a, b) => a + b, 0);
-        out.push(exp.map((v, j) => ({ label: this.classes[j], index: j, score: v / sum })).sort((a, b) => b.score - a.score).slice(0, topk));
-      }
+      for (let i = 0; i < n; i++) out.push(topK(logits.data.subarray(i * k, (i + 1) * k) as Float32Array, this.classes, topk));
     }
     return out;
   }
