@@ -54,13 +54,29 @@ double mean_over_rows(int64_t n, RowFn row) {
 
 }  // namespace
 
-double cross_entropy_hard(const CrossEntropyProblem& p, const float* logits,
-                          const int32_t* labels, float* dlogits) {
-  p.validate();
+void cross_entropy_check_labels(const CrossEntropyProblem& p, const int32_t* labels) {
   for (int64_t i = 0; i < p.n; ++i)
     BOT_CHECK(labels[i] >= 0 && labels[i] < p.classes, Code::kArgument,
               "label " + std::to_string(labels[i]) + " at row " + std::to_string(i) +
                   " is outside [0, " + std::to_string(p.classes) + ")");
+}
+
+void cross_entropy_check_targets(const CrossEntropyProblem& p, const float* targets) {
+  for (int64_t i = 0; i < p.n * p.classes; ++i)
+    BOT_CHECK(std::isfinite(targets[i]) && targets[i] >= 0.0f, Code::kArgument,
+              "soft targets must be finite and >= 0; element " + std::to_string(i) + " is " +
+                  std::to_string(targets[i]));
+}
+
+void cross_entropy_check_temperature(float temperature) {
+  BOT_CHECK(std::isfinite(temperature) && temperature > 0.0f, Code::kArgument,
+            "distillation temperature must be > 0, got " + std::to_string(temperature));
+}
+
+double cross_entropy_hard(const CrossEntropyProblem& p, const float* logits,
+                          const int32_t* labels, float* dlogits) {
+  p.validate();
+  cross_entropy_check_labels(p, labels);
   const double on = 1.0 - double(p.smoothing);                  // true class
   const double off = double(p.smoothing) / double(p.classes - 1);  // every other class
   const double inv_n = 1.0 / double(p.n);
@@ -75,10 +91,7 @@ double cross_entropy_hard(const CrossEntropyProblem& p, const float* logits,
 double cross_entropy_soft(const CrossEntropyProblem& p, const float* logits,
                           const float* targets, float* dlogits) {
   p.validate();
-  for (int64_t i = 0; i < p.n * p.classes; ++i)
-    BOT_CHECK(std::isfinite(targets[i]) && targets[i] >= 0.0f, Code::kArgument,
-              "soft targets must be finite and >= 0; element " + std::to_string(i) + " is " +
-                  std::to_string(targets[i]));
+  cross_entropy_check_targets(p, targets);
   const double inv_n = 1.0 / double(p.n);
   return mean_over_rows(p.n, [&](int64_t i) {
     const float* t = targets + i * p.classes;
@@ -91,8 +104,7 @@ double cross_entropy_soft(const CrossEntropyProblem& p, const float* logits,
 double cross_entropy_distill(const CrossEntropyProblem& p, const float* logits,
                              const float* teacher_logits, float temperature, float* dlogits) {
   p.validate();
-  BOT_CHECK(std::isfinite(temperature) && temperature > 0.0f, Code::kArgument,
-            "distillation temperature must be > 0, got " + std::to_string(temperature));
+  cross_entropy_check_temperature(temperature);
   const double t = double(temperature);
   const double inv_n = 1.0 / double(p.n);
   const int64_t k = p.classes;

@@ -9,8 +9,7 @@
 
 namespace bot {
 
-void mixup_blend(int64_t n, int64_t sample_numel, const float* x, const int32_t* perm,
-                 float lambda, float* y) {
+void mixup_check(int64_t n, int64_t sample_numel, const int32_t* perm, float lambda) {
   BOT_CHECK(n >= 1 && sample_numel >= 1, Code::kShape, "mixup needs n >= 1 and samples of >= 1 value");
   BOT_CHECK(std::isfinite(lambda) && lambda >= 0.0f && lambda <= 1.0f, Code::kArgument,
             "mixup lambda must be in [0, 1], got " + std::to_string(lambda));
@@ -18,6 +17,11 @@ void mixup_blend(int64_t n, int64_t sample_numel, const float* x, const int32_t*
     BOT_CHECK(perm[i] >= 0 && perm[i] < n, Code::kArgument,
               "mixup partner " + std::to_string(perm[i]) + " of sample " + std::to_string(i) +
                   " is outside [0, " + std::to_string(n) + ")");
+}
+
+void mixup_blend(int64_t n, int64_t sample_numel, const float* x, const int32_t* perm,
+                 float lambda, float* y) {
+  mixup_check(n, sample_numel, perm, lambda);
   const float a = lambda, b = 1.0f - lambda;
   parallel_for(n, [&](int64_t i0, int64_t i1, int) {
     for (int64_t i = i0; i < i1; ++i) {

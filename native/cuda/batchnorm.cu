@@ -10,10 +10,19 @@
 // channel and chunk; a finalize kernel adds the chunks' partials in double, in chunk order
 // (deterministic), and computes the per-channel coefficients. Then one element-wise pass
 // writes y or dx. Training forward: pass 1 the mean, pass 2 the centred sum of squares
-// (two passes: no cancellation), pass 3 normalise. Backward: pass 1 both sums (dy and
+// (two passes: no cancellation), pass 3 normalise. Inference forward: a per-channel kernel
+// computes the scale gamma / sqrt(var + eps) in double (as the CPU op, so the scale is
+// bit-identical), then the normalise pass. Backward: pass 1 both sums (dy and
 // dy * (x - mean)), pass 2 dx.
+//
+// The *_device launchers (bot/cuda/kernels.cuh) run on device memory and keep the partials
+// and the per-channel arrays in the caller's workspace: (chunks, C, 2) partials, then three
+// arrays of C floats (mean_hi, mean_lo, scale forward; ca, cb, cd backward). The host-memory
+// ops of bot/cuda_ops.h below wrap them: copy in, launch, copy out, synchronise.
 #include <cmath>
+#include <vector>
 
+#include "bot/cuda/kernels.cuh"
 #include "bot/cuda/runtime.cuh"
 #include "bot/cuda_ops.h"
 #include "bot/status.h"
@@ -27,6 +36,7 @@ constexpr int kRowLanes = 8;           // 8 warps per block walk a chunk's rows 
 constexpr int64_t kMinRowsPerChunk = 64;  // below this a block has too little work
 constexpr int64_t kMaxChunks = 512;       // enough blocks to fill an H100 (132 SMs) for any C
 constexpr int kBlock = 256;               // element-wise passes: 8 warps
+constexpr int kChannelBlock = 128;        // finalize kernels: one thread per channel
 
 enum class Sums { kMean, kCentred, kBackward };
 
@@ -43,6 +53,7 @@ Chunks chunks_for(int64_t m) {
 //   kMean:     x,                        -
 //   kCentred:  ((x - mean_hi) - mean_lo)^2, -
 //   kBackward: g,  g * ((x - mean_hi) - mean_lo),  g = dy masked by relu_y > 0 when given
+// mean_lo may be null (0: the statistics are plain floats).
 template <Sums kMode>
 __global__ void channel_partials_kernel(int64_t m, int64_t c, int64_t rows_per_chunk,
                                         const float* __restrict__ x, const float* __restrict__ dy,
@@ -56,7 +67,7 @@ __global__ void channel_partials_kernel(int64_t m, int64_t c, int64_t rows_per_c
   float a1 = 0.0f, a2 = 0.0f;
   if (j < c) {
     const float mh = kMode == Sums::kMean ? 0.0f : mean_hi[j];
-    const float ml = kMode == Sums::kMean ? 0.0f : mean_lo[j];
+    const float ml = (kMode == Sums::kMean || mean_lo == nullptr) ? 0.0f : mean_lo[j];
     for (int64_t r = r0 + threadIdx.y; r < r1; r += kRowLanes) {
       const int64_t i = r * c + j;
       if (kMode == Sums::kMean) {
@@ -87,7 +98,8 @@ __global__ void channel_partials_kernel(int64_t m, int64_t c, int64_t rows_per_c
 }
 
 // Sums the chunks' partials of channel j in double.
-__device__ void chunk_sums(const float* partial, int64_t chunks, int64_t c, int64_t j, double* t1, double* t2) {
+__device__ void chunk_sums(const float* partial, int64_t chunks, int64_t c, int64_t j, double* t1,
+                           double* t2) {
   double a = 0.0, b = 0.0;
   for (int64_t k = 0; k < chunks; ++k) {
     a += double(partial[(k * c + j) * 2]);
@@ -132,15 +144,26 @@ __global__ void finalize_train_kernel(int64_t m, int64_t c, int64_t chunks, floa
   running_var[j] = float((1.0 - mom) * double(running_var[j]) + mom * var * md / (md - 1.0));
 }
 
-// y = ((x - mean_hi) - mean_lo) * scale + beta, then max(y, 0) when kRelu.
+// Running statistics: scale = gamma / sqrt(var + eps) in double, the CPU op's expression
+// (IEEE division and square root on the device too, so the same float comes out).
+__global__ void infer_scale_kernel(int64_t c, float eps, const float* __restrict__ gamma,
+                                   const float* __restrict__ running_var, float* __restrict__ scale) {
+  const int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (j >= c) return;
+  scale[j] = float(double(gamma[j]) / sqrt(double(running_var[j]) + double(eps)));
+}
+
+// y = ((x - mean_hi) - mean_lo) * scale + beta, then max(y, 0) when kRelu; mean_lo may be
+// null (0). x and y may be the same array (each element is read before it is written).
 template <bool kRelu>
-__global__ void normalise_kernel(int64_t total, int64_t c, const float* __restrict__ x,
-                                 const float* __restrict__ mean_hi, const float* __restrict__ mean_lo,
-                                 const float* __restrict__ scale, const float* __restrict__ beta,
-                                 float* __restrict__ y) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+__global__ void normalise_kernel(int64_t total, int64_t c, const float* x, const float* __restrict__ mean_hi,
+                                 const float* __restrict__ mean_lo, const float* __restrict__ scale,
+                                 const float* __restrict__ beta, float* y) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t j = i % c;
-    const float v = ((x[i] - mean_hi[j]) - mean_lo[j]) * scale[j] + beta[j];
+    const float d = x[i] - mean_hi[j];
+    const float v = (mean_lo != nullptr ? d - mean_lo[j] : d) * scale[j] + beta[j];
     y[i] = kRelu ? (v > 0.0f ? v : 0.0f) : v;
   }
 }
@@ -166,20 +189,40 @@ __global__ void finalize_backward_kernel(int64_t m, int64_t c, int64_t chunks, b
   cd[j] = training ? float(-a * db / md) : 0.0f;
 }
 
-__global__ void backward_dx_kernel(int64_t total, int64_t c, const float* __restrict__ x,
-                                   const float* __restrict__ dy, const float* __restrict__ relu_y,
-                                   const float* __restrict__ mean, const float* __restrict__ ca,
-                                   const float* __restrict__ cb, const float* __restrict__ cd,
-                                   float* __restrict__ dx) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+// dx may be dy (in place: each element is read before it is written).
+__global__ void backward_dx_kernel(int64_t total, int64_t c, const float* __restrict__ x, const float* dy,
+                                   const float* __restrict__ relu_y, const float* __restrict__ mean,
+                                   const float* __restrict__ ca, const float* __restrict__ cb,
+                                   const float* __restrict__ cd, float* dx) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t j = i % c;
     const float g = (relu_y == nullptr || relu_y[i] > 0.0f) ? dy[i] : 0.0f;
     dx[i] = ca[j] * g + cb[j] * (x[i] - mean[j]) + cd[j];
   }
 }
 
-
 size_t floats(int64_t n) { return sizeof(float) * size_t(n); }
+
+void check_train(const BatchNormProblem& p) {
+  p.validate();
+  BOT_CHECK(p.m >= 2, Code::kArgument,
+            "batchnorm training needs at least 2 values per channel (m >= 2): the unbiased "
+            "running variance of one value is undefined");
+}
+
+// The workspace's parts: the partials, then three arrays of C floats.
+struct Workspace {
+  float* partial;
+  float* a;
+  float* b;
+  float* c;
+};
+Workspace split(const BatchNormProblem& p, const Chunks& ch, float* workspace) {
+  BOT_CHECK(workspace != nullptr, Code::kArgument, "batchnorm: no workspace");
+  float* k = workspace + ch.count * p.c * 2;
+  return {workspace, k, k + p.c, k + 2 * p.c};
+}
 
 template <Sums kMode>
 void launch_partials(const BatchNormProblem& p, const Chunks& ch, cudaStream_t st, const float* x,
@@ -195,50 +238,101 @@ void launch_partials(const BatchNormProblem& p, const Chunks& ch, cudaStream_t s
 void launch_normalise(const BatchNormProblem& p, cudaStream_t st, const float* x, const float* mean_hi,
                       const float* mean_lo, const float* scale, const float* beta, float* y) {
   const int64_t total = p.m * p.c;
-  if (p.relu) normalise_kernel<true><<<streaming_grid(total, kBlock), kBlock, 0, st>>>(total, p.c, x, mean_hi, mean_lo, scale, beta, y);
-  else normalise_kernel<false><<<streaming_grid(total, kBlock), kBlock, 0, st>>>(total, p.c, x, mean_hi, mean_lo, scale, beta, y);
+  const unsigned grid = streaming_grid(total, kBlock);
+  if (p.relu)
+    normalise_kernel<true><<<grid, kBlock, 0, st>>>(total, p.c, x, mean_hi, mean_lo, scale, beta, y);
+  else
+    normalise_kernel<false><<<grid, kBlock, 0, st>>>(total, p.c, x, mean_hi, mean_lo, scale, beta, y);
   BOT_CUDA_CHECK_LAUNCH("normalise_kernel");
 }
 
-constexpr int kChannelBlock = 128;  // finalize kernels: one thread per channel
-
 }  // namespace
+
+// --- device-memory launchers (bot/cuda/kernels.cuh) -------------------------------------
+
+int64_t batchnorm_workspace_floats(const BatchNormProblem& p) {
+  p.validate();
+  return chunks_for(p.m).count * p.c * 2 + 3 * p.c;
+}
+
+void batchnorm_forward_train_device(const BatchNormProblem& p, const float* x, const float* gamma,
+                                    const float* beta, float* y, float* running_mean, float* running_var,
+                                    float* save_mean, float* save_invstd, float* workspace,
+                                    cudaStream_t st) {
+  check_train(p);
+  const int64_t c = p.c;
+  const Chunks ch = chunks_for(p.m);
+  const Workspace ws = split(p, ch, workspace);
+  float* mean_hi = ws.a;
+  float* mean_lo = ws.b;
+  float* scale = ws.c;
+  launch_partials<Sums::kMean>(p, ch, st, x, nullptr, nullptr, nullptr, nullptr, ws.partial);
+  finalize_mean_kernel<<<ceil_div(c, kChannelBlock), kChannelBlock, 0, st>>>(p.m, c, ch.count, ws.partial,
+                                                                             mean_hi, mean_lo);
+  BOT_CUDA_CHECK_LAUNCH("finalize_mean_kernel");
+  launch_partials<Sums::kCentred>(p, ch, st, x, nullptr, nullptr, mean_hi, mean_lo, ws.partial);
+  finalize_train_kernel<<<ceil_div(c, kChannelBlock), kChannelBlock, 0, st>>>(
+      p.m, c, ch.count, p.eps, p.momentum, ws.partial, gamma, mean_hi, mean_lo, scale, running_mean,
+      running_var, save_mean, save_invstd);
+  BOT_CUDA_CHECK_LAUNCH("finalize_train_kernel");
+  launch_normalise(p, st, x, mean_hi, mean_lo, scale, beta, y);
+}
+
+void batchnorm_forward_infer_device(const BatchNormProblem& p, const float* x, const float* gamma,
+                                    const float* beta, const float* running_mean,
+                                    const float* running_var, float* y, float* workspace,
+                                    cudaStream_t st) {
+  p.validate();
+  const Workspace ws = split(p, chunks_for(p.m), workspace);
+  infer_scale_kernel<<<ceil_div(p.c, kChannelBlock), kChannelBlock, 0, st>>>(p.c, p.eps, gamma, running_var,
+                                                                             ws.c);
+  BOT_CUDA_CHECK_LAUNCH("infer_scale_kernel");
+  launch_normalise(p, st, x, running_mean, nullptr, ws.c, beta, y);
+}
+
+void batchnorm_backward_device(const BatchNormProblem& p, const float* x, const float* dy,
+                               const float* gamma, const float* mean, const float* invstd, bool training,
+                               float* dx, float* dgamma, float* dbeta, const float* relu_y,
+                               float* workspace, cudaStream_t st) {
+  if (training)
+    check_train(p);
+  else
+    p.validate();
+  const int64_t c = p.c, total = p.m * p.c;
+  const Chunks ch = chunks_for(p.m);
+  const Workspace ws = split(p, ch, workspace);
+  float* ca = ws.a;
+  float* cb = ws.b;
+  float* cd = ws.c;
+  launch_partials<Sums::kBackward>(p, ch, st, x, dy, relu_y, mean, nullptr, ws.partial);
+  finalize_backward_kernel<<<ceil_div(c, kChannelBlock), kChannelBlock, 0, st>>>(
+      p.m, c, ch.count, training, ws.partial, gamma, invstd, dgamma, dbeta, ca, cb, cd);
+  BOT_CUDA_CHECK_LAUNCH("finalize_backward_kernel");
+  backward_dx_kernel<<<streaming_grid(total, kBlock), kBlock, 0, st>>>(total, c, x, dy, relu_y, mean, ca, cb,
+                                                                       cd, dx);
+  BOT_CUDA_CHECK_LAUNCH("backward_dx_kernel");
+}
+
+// --- host-memory ops (bot/cuda_ops.h) ---------------------------------------------------
 
 void batchnorm_forward_train(const BatchNormProblem& p, const float* x, const float* gamma,
                              const float* beta, float* y, float* running_mean,
                              float* running_var, float* save_mean, float* save_invstd) {
-  p.validate();
-  BOT_CHECK(p.m >= 2, Code::kArgument,
-            "batchnorm training needs at least 2 values per channel (m >= 2): the unbiased "
-            "running variance of one value is undefined");
+  check_train(p);
   cudaStream_t st = stream();
   const int64_t c = p.c;
-  const Chunks ch = chunks_for(p.m);
   DeviceBuffer d_x = to_device(x, floats(p.m * c));
   DeviceBuffer d_gamma = to_device(gamma, floats(c));
   DeviceBuffer d_beta = to_device(beta, floats(c));
   DeviceBuffer d_rm = to_device(running_mean, floats(c));
   DeviceBuffer d_rv = to_device(running_var, floats(c));
   DeviceBuffer d_y(floats(p.m * c));
-  DeviceBuffer d_partial(floats(ch.count * c * 2));
-  DeviceBuffer d_stats(floats(c * 5));  // mean_hi, mean_lo, scale, save_mean, save_invstd
-  float* mean_hi = d_stats.as<float>();
-  float* mean_lo = mean_hi + c;
-  float* scale = mean_lo + c;
-  float* s_mean = scale + c;
+  DeviceBuffer d_saved(floats(2 * c));  // save_mean, save_invstd
+  DeviceBuffer d_ws(floats(batchnorm_workspace_floats(p)));
+  float* s_mean = d_saved.as<float>();
   float* s_invstd = s_mean + c;
-
-  launch_partials<Sums::kMean>(p, ch, st, d_x.as<float>(), nullptr, nullptr, nullptr, nullptr, d_partial.as<float>());
-  finalize_mean_kernel<<<ceil_div(c, kChannelBlock), kChannelBlock, 0, st>>>(p.m, c, ch.count, d_partial.as<float>(),
-                                                                           mean_hi, mean_lo);
-  BOT_CUDA_CHECK_LAUNCH("finalize_mean_kernel");
-  launch_partials<Sums::kCentred>(p, ch, st, d_x.as<float>(), nullptr, nullptr, mean_hi, mean_lo, d_partial.as<float>());
-  finalize_train_kernel<<<ceil_div(c, kChannelBlock), kChannelBlock, 0, st>>>(
-      p.m, c, ch.count, p.eps, p.momentum, d_partial.as<float>(), d_gamma.as<float>(), mean_hi, mean_lo, scale,
-      d_rm.as<float>(), d_rv.as<float>(), s_mean, s_invstd);
-  BOT_CUDA_CHECK_LAUNCH("finalize_train_kernel");
-  launch_normalise(p, st, d_x.as<float>(), mean_hi, mean_lo, scale, d_beta.as<float>(), d_y.as<float>());
-
+  batchnorm_forward_train_device(p, d_x.as<float>(), d_gamma.as<float>(), d_beta.as<float>(), d_y.as<float>(),
+                                 d_rm.as<float>(), d_rv.as<float>(), s_mean, s_invstd, d_ws.as<float>(), st);
   copy_to_host(y, d_y.get(), d_y.bytes());
   copy_to_host(running_mean, d_rm.get(), floats(c));
   copy_to_host(running_var, d_rv.get(), floats(c));
@@ -253,19 +347,15 @@ void batchnorm_forward_infer(const BatchNormProblem& p, const float* x, const fl
   p.validate();
   cudaStream_t st = stream();
   const int64_t c = p.c;
-  // The per-channel scale is C values: computed on the host in double, as the CPU op does.
-  std::vector<float> coef(size_t(3 * c));  // mean_hi (running mean), mean_lo (0), scale
-  for (int64_t j = 0; j < c; ++j) {
-    coef[size_t(j)] = running_mean[j];
-    coef[size_t(c + j)] = 0.0f;
-    coef[size_t(2 * c + j)] = float(double(gamma[j]) / std::sqrt(double(running_var[j]) + double(p.eps)));
-  }
   DeviceBuffer d_x = to_device(x, floats(p.m * c));
-  DeviceBuffer d_coef = to_device(coef.data(), floats(3 * c));
+  DeviceBuffer d_gamma = to_device(gamma, floats(c));
   DeviceBuffer d_beta = to_device(beta, floats(c));
+  DeviceBuffer d_rm = to_device(running_mean, floats(c));
+  DeviceBuffer d_rv = to_device(running_var, floats(c));
   DeviceBuffer d_y(floats(p.m * c));
-  const float* k = d_coef.as<float>();
-  launch_normalise(p, st, d_x.as<float>(), k, k + c, k + 2 * c, d_beta.as<float>(), d_y.as<float>());
+  DeviceBuffer d_ws(floats(batchnorm_workspace_floats(p)));
+  batchnorm_forward_infer_device(p, d_x.as<float>(), d_gamma.as<float>(), d_beta.as<float>(), d_rm.as<float>(),
+                                 d_rv.as<float>(), d_y.as<float>(), d_ws.as<float>(), st);
   copy_to_host(y, d_y.get(), d_y.bytes());
   synchronize();
 }
@@ -274,43 +364,30 @@ void batchnorm_backward(const BatchNormProblem& p, const float* x, const float* 
                         const float* gamma, const float* mean, const float* invstd,
                         bool training, float* dx, float* dgamma, float* dbeta,
                         const float* relu_y) {
-  p.validate();
   if (training)
-    BOT_CHECK(p.m >= 2, Code::kArgument,
-              "batchnorm training needs at least 2 values per channel (m >= 2): the unbiased "
-              "running variance of one value is undefined");
+    check_train(p);
+  else
+    p.validate();
   cudaStream_t st = stream();
   const int64_t c = p.c, total = p.m * p.c;
-  const Chunks ch = chunks_for(p.m);
   DeviceBuffer d_x = to_device(x, floats(total));
   DeviceBuffer d_dy = to_device(dy, floats(total));
   DeviceBuffer d_relu_y = relu_y != nullptr ? to_device(relu_y, floats(total)) : DeviceBuffer();
-  // gamma, mean, a zero mean_lo, invstd: the per-channel inputs in one buffer.
-  std::vector<float> in(size_t(4 * c), 0.0f);
+  // gamma, mean, invstd in; dgamma, dbeta out: the per-channel arrays in one buffer each way.
+  std::vector<float> in(size_t(3 * c));
   for (int64_t j = 0; j < c; ++j) {
     in[size_t(j)] = gamma[j];
     in[size_t(c + j)] = mean[j];
-    in[size_t(3 * c + j)] = invstd[j];
+    in[size_t(2 * c + j)] = invstd[j];
   }
-  DeviceBuffer d_in = to_device(in.data(), floats(4 * c));
-  const float* d_gamma = d_in.as<float>();
-  const float* d_mean = d_gamma + c;
-  const float* d_zero = d_mean + c;
-  const float* d_invstd = d_zero + c;
-  DeviceBuffer d_partial(floats(ch.count * c * 2));
-  DeviceBuffer d_out(floats(5 * c));  // dgamma, dbeta, ca, cb, cd
-  float* o = d_out.as<float>();
+  DeviceBuffer d_in = to_device(in.data(), floats(3 * c));
+  DeviceBuffer d_out(floats(2 * c));
   DeviceBuffer d_dx(floats(total));
-
-  launch_partials<Sums::kBackward>(p, ch, st, d_x.as<float>(), d_dy.as<float>(), d_relu_y.as<float>(), d_mean,
-                                   d_zero, d_partial.as<float>());
-  finalize_backward_kernel<<<ceil_div(c, kChannelBlock), kChannelBlock, 0, st>>>(
-      p.m, c, ch.count, training, d_partial.as<float>(), d_gamma, d_invstd, o, o + c, o + 2 * c, o + 3 * c, o + 4 * c);
-  BOT_CUDA_CHECK_LAUNCH("finalize_backward_kernel");
-  backward_dx_kernel<<<streaming_grid(total, kBlock), kBlock, 0, st>>>(total, c, d_x.as<float>(), d_dy.as<float>(),
-                                                        d_relu_y.as<float>(), d_mean, o + 2 * c, o + 3 * c,
-                                                        o + 4 * c, d_dx.as<float>());
-  BOT_CUDA_CHECK_LAUNCH("backward_dx_kernel");
+  DeviceBuffer d_ws(floats(batchnorm_workspace_floats(p)));
+  const float* k = d_in.as<float>();
+  float* o = d_out.as<float>();
+  batchnorm_backward_device(p, d_x.as<float>(), d_dy.as<float>(), k, k + c, k + 2 * c, training,
+                            d_dx.as<float>(), o, o + c, d_relu_y.as<float>(), d_ws.as<float>(), st);
   copy_to_host(dx, d_dx.get(), d_dx.bytes());
   copy_to_host(dgamma, o, floats(c));
   copy_to_host(dbeta, o + c, floats(c));

@@ -1,8 +1,11 @@
-// FP32 <-> FP16 (IEEE binary16) on the device: __float2half_rn rounds to nearest even,
-// overflows to infinity and keeps NaN a NaN, as the CPU op (bot/ops/convert.h);
-// FP16 -> FP32 is exact. One thread per element, grid-stride.
+// FP32 <-> FP16 (IEEE binary16) on the device: f16_like_cpu (bot/cuda/kernels.cuh) rounds
+// to nearest even and overflows to infinity with __float2half_rn, and keeps a NaN's sign and
+// payload as the CPU op does (bot/ops/convert.h; the hardware gives the canonical NaN),
+// so both backends store the same bits; FP16 -> FP32 is exact. One thread per element,
+// grid-stride.
 #include <cuda_fp16.h>
 
+#include "bot/cuda/kernels.cuh"
 #include "bot/cuda/runtime.cuh"
 #include "bot/cuda_ops.h"
 #include "bot/status.h"
@@ -15,7 +18,7 @@ constexpr int kBlock = 256;            // 8 warps per block for a streaming op
 
 __global__ void f32_to_f16_kernel(int64_t n, const float* __restrict__ x, __half* __restrict__ y) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    y[i] = __float2half_rn(x[i]);
+    y[i] = f16_like_cpu(x[i]);
 }
 
 __global__ void f16_to_f32_kernel(int64_t n, const __half* __restrict__ x, float* __restrict__ y) {

@@ -1,10 +1,26 @@
 // Element-wise ops on flat arrays of n floats (see bot/ops/elementwise.h):
-//   relu_forward      y  = x > 0 ? x : 0          (NaN -> 0, as the CPU op)
-//   relu_backward     dx = y > 0 ? dy : 0
-//   add_forward       y  = a + b
-//   add_relu_forward  y  = max(a + b, 0)
+//   relu_forward       y  = x > 0 ? x : 0          (NaN -> 0, as the CPU op)
+//   relu_backward      dx = y > 0 ? dy : 0         (dx may be dy)
+//   add_forward        y  = a + b
+//   add_relu_forward   y  = max(a + b, 0)
+//   add_relu_backward  dy = y > 0 ? dy : 0 in place, db = (or +=) that masked dy
+//   copy_into / add_into / scale   b = a, b += a, x *= s
+//   round_to_f16       x = fp32(fp16(x)) in place, the CPU's f32_round_to_f16 bit for bit
+// and mixup's blend of a batch with a permutation of itself (bot/ops/mixup.h).
+//
 // One thread per element in a grid-stride loop; consecutive threads touch consecutive
-// floats, so every access is coalesced.
+// floats, so every access is coalesced. Every thread reads an element before it writes the
+// same element and no other, so outputs may alias inputs of the same index (the in-place
+// uses above): those pointers are not __restrict__. Products and sums that the CPU op
+// computes as separate FP32 operations use the round-to-nearest intrinsics (no FMA
+// contraction), so the results are bit-identical to the CPU's.
+//
+// The *_device launchers (bot/cuda/kernels.cuh) run on device memory; the host-memory ops
+// of bot/cuda_ops.h wrap them (copy in, launch, copy out, synchronise).
+#include <cmath>
+#include <string>
+
+#include "bot/cuda/kernels.cuh"
 #include "bot/cuda/runtime.cuh"
 #include "bot/cuda_ops.h"
 #include "bot/status.h"
@@ -13,32 +29,68 @@ namespace bot::cuda {
 
 namespace {
 
-constexpr int kBlock = 256;        // 8 warps: enough to hide latency on a streaming op
+constexpr int kBlock = 256;  // 8 warps: enough to hide latency on a streaming op
 
-__global__ void relu_forward_kernel(int64_t n, const float* __restrict__ x, float* __restrict__ y) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+#define GRID_STRIDE(i, n)                                                    \
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); \
+       i += int64_t(gridDim.x) * blockDim.x)
+
+__global__ void relu_forward_kernel(int64_t n, const float* x, float* y) {
+  GRID_STRIDE(i, n) {
+    const float v = x[i];
+    y[i] = v > 0.0f ? v : 0.0f;
+  }
 }
 
-__global__ void relu_backward_kernel(int64_t n, const float* __restrict__ y,
-                                     const float* __restrict__ dy, float* __restrict__ dx) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+__global__ void relu_backward_kernel(int64_t n, const float* __restrict__ y, const float* dy, float* dx) {
+  GRID_STRIDE(i, n) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
 template <bool kRelu>
-__global__ void add_kernel(int64_t n, const float* __restrict__ a, const float* __restrict__ b,
-                           float* __restrict__ y) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    float v = a[i] + b[i];
+__global__ void add_kernel(int64_t n, const float* a, const float* b, float* y) {
+  GRID_STRIDE(i, n) {
+    const float v = a[i] + b[i];
     y[i] = kRelu ? (v > 0.0f ? v : 0.0f) : v;
   }
 }
 
+template <bool kAccumulate>
+__global__ void add_relu_backward_kernel(int64_t n, const float* __restrict__ y, float* __restrict__ dy,
+                                         float* __restrict__ db) {
+  GRID_STRIDE(i, n) {
+    const float v = y[i] > 0.0f ? dy[i] : 0.0f;
+    dy[i] = v;
+    db[i] = kAccumulate ? db[i] + v : v;
+  }
+}
+
+__global__ void add_into_kernel(int64_t n, const float* a, float* b) {
+  GRID_STRIDE(i, n) b[i] += a[i];
+}
+
+__global__ void scale_kernel(int64_t n, float s, float* __restrict__ x) {
+  GRID_STRIDE(i, n) x[i] *= s;
+}
+
+__global__ void round_to_f16_kernel(int64_t n, float* __restrict__ x) {
+  GRID_STRIDE(i, n) x[i] = round_f16_like_cpu(x[i]);
+}
+
+// y[i, k] = a * x[i, k] + b * x[perm[i], k], as the CPU's (no FMA). The grid's y dimension
+// walks the samples (so no 64-bit division per element), x the values of a sample.
+__global__ void mixup_blend_kernel(int64_t n, int64_t sample_numel, const float* __restrict__ x,
+                                   const int32_t* __restrict__ perm, float a, float b, float* __restrict__ y) {
+  for (int64_t i = blockIdx.y; i < n; i += gridDim.y) {
+    const float* xi = x + i * sample_numel;
+    const float* xj = x + int64_t(perm[i]) * sample_numel;
+    float* yi = y + i * sample_numel;
+    GRID_STRIDE(k, sample_numel) yi[k] = __fadd_rn(__fmul_rn(a, xi[k]), __fmul_rn(b, xj[k]));
+  }
+}
 
 void check_n(int64_t n) { BOT_CHECK(n >= 0, Code::kShape, "element-wise op: negative size"); }
 
-// Runs a binary (two inputs, one output) element-wise kernel over host arrays.
+// Runs a binary (two inputs, one output) element-wise launcher over host arrays.
 template <typename Launch>
 void binary(int64_t n, const float* a, const float* b, float* y, Launch launch) {
   check_n(n);
@@ -48,12 +100,100 @@ void binary(int64_t n, const float* a, const float* b, float* y, Launch launch) 
   DeviceBuffer da = to_device(a, bytes);
   DeviceBuffer db = to_device(b, bytes);
   DeviceBuffer dy(bytes);
-  launch(streaming_grid(n, kBlock), st, da.as<float>(), db.as<float>(), dy.as<float>());
+  launch(n, da.as<float>(), db.as<float>(), dy.as<float>(), st);
   copy_to_host(y, dy.get(), bytes);
   synchronize();
 }
 
 }  // namespace
+
+// --- device-memory launchers (bot/cuda/kernels.cuh) -------------------------------------
+
+void relu_forward_device(int64_t n, const float* x, float* y, cudaStream_t st) {
+  check_n(n);
+  if (n == 0) return;
+  relu_forward_kernel<<<streaming_grid(n, kBlock), kBlock, 0, st>>>(n, x, y);
+  BOT_CUDA_CHECK_LAUNCH("relu_forward_kernel");
+}
+
+void relu_backward_device(int64_t n, const float* y, const float* dy, float* dx, cudaStream_t st) {
+  check_n(n);
+  if (n == 0) return;
+  relu_backward_kernel<<<streaming_grid(n, kBlock), kBlock, 0, st>>>(n, y, dy, dx);
+  BOT_CUDA_CHECK_LAUNCH("relu_backward_kernel");
+}
+
+void add_forward_device(int64_t n, const float* a, const float* b, float* y, cudaStream_t st) {
+  check_n(n);
+  if (n == 0) return;
+  add_kernel<false><<<streaming_grid(n, kBlock), kBlock, 0, st>>>(n, a, b, y);
+  BOT_CUDA_CHECK_LAUNCH("add_kernel");
+}
+
+void add_relu_forward_device(int64_t n, const float* a, const float* b, float* y, cudaStream_t st) {
+  check_n(n);
+  if (n == 0) return;
+  add_kernel<true><<<streaming_grid(n, kBlock), kBlock, 0, st>>>(n, a, b, y);
+  BOT_CUDA_CHECK_LAUNCH("add_relu_kernel");
+}
+
+void add_relu_backward_device(int64_t n, const float* y, float* dy, float* db, bool accumulate,
+                              cudaStream_t st) {
+  check_n(n);
+  if (n == 0) return;
+  if (accumulate)
+    add_relu_backward_kernel<true><<<streaming_grid(n, kBlock), kBlock, 0, st>>>(n, y, dy, db);
+  else
+    add_relu_backward_kernel<false><<<streaming_grid(n, kBlock), kBlock, 0, st>>>(n, y, dy, db);
+  BOT_CUDA_CHECK_LAUNCH("add_relu_backward_kernel");
+}
+
+void copy_into_device(int64_t n, const float* a, float* b, cudaStream_t st) {
+  check_n(n);
+  if (n == 0 || a == b) return;
+  BOT_CUDA_CHECK(cudaMemcpyAsync(b, a, sizeof(float) * size_t(n), cudaMemcpyDeviceToDevice, st));
+}
+
+void add_into_device(int64_t n, const float* a, float* b, cudaStream_t st) {
+  check_n(n);
+  if (n == 0) return;
+  add_into_kernel<<<streaming_grid(n, kBlock), kBlock, 0, st>>>(n, a, b);
+  BOT_CUDA_CHECK_LAUNCH("add_into_kernel");
+}
+
+void scale_device(int64_t n, float s, float* x, cudaStream_t st) {
+  check_n(n);
+  if (n == 0) return;
+  scale_kernel<<<streaming_grid(n, kBlock), kBlock, 0, st>>>(n, s, x);
+  BOT_CUDA_CHECK_LAUNCH("scale_kernel");
+}
+
+void round_to_f16_device(int64_t n, float* x, cudaStream_t st) {
+  check_n(n);
+  if (n == 0) return;
+  round_to_f16_kernel<<<streaming_grid(n, kBlock), kBlock, 0, st>>>(n, x);
+  BOT_CUDA_CHECK_LAUNCH("round_to_f16_kernel");
+}
+
+void mixup_blend_device(int64_t n, int64_t sample_numel, const float* x, const int32_t* perm, float lambda,
+                        float* y, cudaStream_t st) {
+  BOT_CHECK(n >= 1 && sample_numel >= 1, Code::kShape, "mixup needs n >= 1 and samples of >= 1 value");
+  BOT_CHECK(std::isfinite(lambda) && lambda >= 0.0f && lambda <= 1.0f, Code::kArgument,
+            "mixup lambda must be in [0, 1], got " + std::to_string(lambda));
+  constexpr int64_t kMaxGridY = 65535;  // the hardware's limit; more samples loop
+  // Enough blocks along a sample to fill the device for a small batch, with each thread
+  // striding when the samples are large: ~2^16 blocks in all.
+  const int64_t samples = n < kMaxGridY ? n : kMaxGridY;
+  int64_t per_sample = ((int64_t(1) << 16) + samples - 1) / samples;
+  const int64_t needed = int64_t(ceil_div(sample_numel, kBlock));
+  if (per_sample > needed) per_sample = needed;
+  const dim3 grid(static_cast<unsigned>(per_sample), static_cast<unsigned>(samples));
+  const float a = lambda, b = 1.0f - lambda;  // the CPU op's two factors, rounded on the host alike
+  mixup_blend_kernel<<<grid, kBlock, 0, st>>>(n, sample_numel, x, perm, a, b, y);
+  BOT_CUDA_CHECK_LAUNCH("mixup_blend_kernel");
+}
+
+// --- host-memory ops (bot/cuda_ops.h) ---------------------------------------------------
 
 void relu_forward(int64_t n, const float* x, float* y) {
   check_n(n);
@@ -62,31 +202,21 @@ void relu_forward(int64_t n, const float* x, float* y) {
   const size_t bytes = sizeof(float) * size_t(n);
   DeviceBuffer dx = to_device(x, bytes);
   DeviceBuffer dy(bytes);
-  relu_forward_kernel<<<streaming_grid(n, kBlock), kBlock, 0, st>>>(n, dx.as<float>(), dy.as<float>());
-  BOT_CUDA_CHECK_LAUNCH("relu_forward_kernel");
+  relu_forward_device(n, dx.as<float>(), dy.as<float>(), st);
   copy_to_host(y, dy.get(), bytes);
   synchronize();
 }
 
 void relu_backward(int64_t n, const float* y, const float* dy, float* dx) {
-  binary(n, y, dy, dx, [n](unsigned grid, cudaStream_t st, const float* a, const float* b, float* out) {
-    relu_backward_kernel<<<grid, kBlock, 0, st>>>(n, a, b, out);
-    BOT_CUDA_CHECK_LAUNCH("relu_backward_kernel");
-  });
+  binary(n, y, dy, dx, relu_backward_device);
 }
 
 void add_forward(int64_t n, const float* a, const float* b, float* y) {
-  binary(n, a, b, y, [n](unsigned grid, cudaStream_t st, const float* a_, const float* b_, float* out) {
-    add_kernel<false><<<grid, kBlock, 0, st>>>(n, a_, b_, out);
-    BOT_CUDA_CHECK_LAUNCH("add_kernel");
-  });
+  binary(n, a, b, y, add_forward_device);
 }
 
 void add_relu_forward(int64_t n, const float* a, const float* b, float* y) {
-  binary(n, a, b, y, [n](unsigned grid, cudaStream_t st, const float* a_, const float* b_, float* out) {
-    add_kernel<true><<<grid, kBlock, 0, st>>>(n, a_, b_, out);
-    BOT_CUDA_CHECK_LAUNCH("add_relu_kernel");
-  });
+  binary(n, a, b, y, add_relu_forward_device);
 }
 
 }  // namespace bot::cuda

@@ -9,6 +9,10 @@
 // A and B addressed through element strides so no transpose is ever materialised. A
 // 16x16 thread block stages 16x16 tiles of A and B in shared memory; FP32 accumulation.
 // (The classifier is < 1% of a ResNet's FLOPs: simple and correct beats fast here.)
+//
+// The *_device launchers (bot/cuda/kernels.cuh) run on device memory; the host-memory ops
+// of bot/cuda_ops.h wrap them (copy in, launch, copy out, synchronise).
+#include "bot/cuda/kernels.cuh"
 #include "bot/cuda/runtime.cuh"
 #include "bot/cuda_ops.h"
 #include "bot/status.h"
@@ -61,6 +65,31 @@ size_t floats(int64_t n) { return sizeof(float) * size_t(n); }
 
 }  // namespace
 
+// --- device-memory launchers (bot/cuda/kernels.cuh) -------------------------------------
+
+void linear_forward_device(const LinearProblem& p, const float* x, const float* w, const float* b, float* y,
+                           cudaStream_t st) {
+  p.validate();
+  // y (n, out): A = x (m = n, k = in), B(k = i, n = o) = w[o * in + i]
+  gemm(st, p.n, p.out, p.in, x, p.in, 1, w, 1, p.in, b, y);
+}
+
+void linear_backward_device(const LinearProblem& p, const float* x, const float* w, const float* dy, float* dx,
+                            float* dw, float* db, cudaStream_t st) {
+  p.validate();
+  // dx (n, in): A = dy (m = n, k = o), B(k = o, n = i) = w[o * in + i]
+  if (dx != nullptr) gemm(st, p.n, p.in, p.out, dy, p.out, 1, w, p.in, 1, nullptr, dx);
+  // dw (out, in): A(m = o, k = n) = dy[n * out + o], B(k = n, n = i) = x[n * in + i]
+  if (dw != nullptr) gemm(st, p.out, p.in, p.n, dy, 1, p.out, x, p.in, 1, nullptr, dw);
+  if (db != nullptr) {
+    constexpr int kBlock = 128;  // one thread per output feature
+    column_sum_kernel<<<ceil_div(p.out, kBlock), kBlock, 0, st>>>(p.n, p.out, dy, db);
+    BOT_CUDA_CHECK_LAUNCH("column_sum_kernel");
+  }
+}
+
+// --- host-memory ops (bot/cuda_ops.h) ---------------------------------------------------
+
 void linear_forward(const LinearProblem& p, const float* x, const float* w, const float* b, float* y) {
   p.validate();
   cudaStream_t st = stream();
@@ -68,8 +97,7 @@ void linear_forward(const LinearProblem& p, const float* x, const float* w, cons
   DeviceBuffer d_w = to_device(w, floats(p.out * p.in));
   DeviceBuffer d_b = b != nullptr ? to_device(b, floats(p.out)) : DeviceBuffer();
   DeviceBuffer d_y(floats(p.n * p.out));
-  // y (n, out): A = x (m = n, k = in), B(k = i, n = o) = w[o * in + i]
-  gemm(st, p.n, p.out, p.in, d_x.as<float>(), p.in, 1, d_w.as<float>(), 1, p.in, d_b.as<float>(), d_y.as<float>());
+  linear_forward_device(p, d_x.as<float>(), d_w.as<float>(), d_b.as<float>(), d_y.as<float>(), st);
   copy_to_host(y, d_y.get(), d_y.bytes());
   synchronize();
 }
@@ -79,28 +107,17 @@ void linear_backward(const LinearProblem& p, const float* x, const float* w, con
   p.validate();
   cudaStream_t st = stream();
   DeviceBuffer d_dy = to_device(dy, floats(p.n * p.out));
-  DeviceBuffer d_dx, d_dw, d_db;
-  if (dx != nullptr) {
-    DeviceBuffer d_w = to_device(w, floats(p.out * p.in));
-    d_dx = DeviceBuffer(floats(p.n * p.in));
-    // dx (n, in): A = dy (m = n, k = o), B(k = o, n = i) = w[o * in + i]
-    gemm(st, p.n, p.in, p.out, d_dy.as<float>(), p.out, 1, d_w.as<float>(), p.in, 1, nullptr, d_dx.as<float>());
-    copy_to_host(dx, d_dx.get(), d_dx.bytes());
-  }
-  if (dw != nullptr) {
-    DeviceBuffer d_x = to_device(x, floats(p.n * p.in));
-    d_dw = DeviceBuffer(floats(p.out * p.in));
-    // dw (out, in): A(m = o, k = n) = dy[n * out + o], B(k = n, n = i) = x[n * in + i]
-    gemm(st, p.out, p.in, p.n, d_dy.as<float>(), 1, p.out, d_x.as<float>(), p.in, 1, nullptr, d_dw.as<float>());
-    copy_to_host(dw, d_dw.get(), d_dw.bytes());
-  }
-  if (db != nullptr) {
-    d_db = DeviceBuffer(floats(p.out));
-    constexpr int kBlock = 128;  // one thread per output feature
-    column_sum_kernel<<<ceil_div(p.out, kBlock), kBlock, 0, st>>>(p.n, p.out, d_dy.as<float>(), d_db.as<float>());
-    BOT_CUDA_CHECK_LAUNCH("column_sum_kernel");
-    copy_to_host(db, d_db.get(), d_db.bytes());
-  }
+  // Only what the wanted outputs read is copied in: w for dx, x for dw.
+  DeviceBuffer d_w = dx != nullptr ? to_device(w, floats(p.out * p.in)) : DeviceBuffer();
+  DeviceBuffer d_x = dw != nullptr ? to_device(x, floats(p.n * p.in)) : DeviceBuffer();
+  DeviceBuffer d_dx(dx != nullptr ? floats(p.n * p.in) : 0);
+  DeviceBuffer d_dw(dw != nullptr ? floats(p.out * p.in) : 0);
+  DeviceBuffer d_db(db != nullptr ? floats(p.out) : 0);
+  linear_backward_device(p, d_x.as<float>(), d_w.as<float>(), d_dy.as<float>(), d_dx.as<float>(),
+                         d_dw.as<float>(), d_db.as<float>(), st);
+  if (dx != nullptr) copy_to_host(dx, d_dx.get(), d_dx.bytes());
+  if (dw != nullptr) copy_to_host(dw, d_dw.get(), d_dw.bytes());
+  if (db != nullptr) copy_to_host(db, d_db.get(), d_db.bytes());
   synchronize();
 }
 

@@ -11,8 +11,12 @@
 // one thread per input element sums over the output windows that cover it, in the CPU's
 // order, so there are no atomics and the result is deterministic; max backward recomputes
 // each covering window's argmax from x.
+//
+// The *_device launchers (bot/cuda/kernels.cuh) run on device memory; the host-memory ops
+// of bot/cuda_ops.h wrap them (copy in, launch, copy out, synchronise).
 #include <cmath>
 
+#include "bot/cuda/kernels.cuh"
 #include "bot/cuda/runtime.cuh"
 #include "bot/cuda_ops.h"
 #include "bot/status.h"
@@ -162,30 +166,74 @@ __global__ void global_avgpool_backward_kernel(int64_t n, int64_t hw, int64_t c,
 
 size_t floats(int64_t n) { return sizeof(float) * size_t(n); }
 
+void check_global(int64_t n, int64_t hw, int64_t c) {
+  BOT_CHECK(n >= 1 && hw >= 1 && c >= 1, Code::kShape, "global average pooling sizes must be >= 1");
+}
+
 }  // namespace
+
+// --- device-memory launchers (bot/cuda/kernels.cuh) -------------------------------------
+
+void maxpool2d_forward_device(const Pool2dProblem& p, const float* x, float* y, cudaStream_t st) {
+  p.validate();
+  maxpool_forward_kernel<<<streaming_grid(p.y_numel(), kBlock), kBlock, 0, st>>>(dims_of(p), x, y);
+  BOT_CUDA_CHECK_LAUNCH("maxpool_forward_kernel");
+}
+
+void maxpool2d_backward_device(const Pool2dProblem& p, const float* x, const float* dy, float* dx,
+                               cudaStream_t st) {
+  p.validate();
+  maxpool_backward_kernel<<<streaming_grid(p.x_numel(), kBlock), kBlock, 0, st>>>(dims_of(p), x, dy, dx);
+  BOT_CUDA_CHECK_LAUNCH("maxpool_backward_kernel");
+}
+
+void avgpool2d_forward_device(const Pool2dProblem& p, const float* x, float* y, cudaStream_t st) {
+  p.validate();
+  avgpool_forward_kernel<<<streaming_grid(p.y_numel(), kBlock), kBlock, 0, st>>>(dims_of(p), x, y);
+  BOT_CUDA_CHECK_LAUNCH("avgpool_forward_kernel");
+}
+
+void avgpool2d_backward_device(const Pool2dProblem& p, const float* dy, float* dx, cudaStream_t st) {
+  p.validate();
+  avgpool_backward_kernel<<<streaming_grid(p.x_numel(), kBlock), kBlock, 0, st>>>(dims_of(p), dy, dx);
+  BOT_CUDA_CHECK_LAUNCH("avgpool_backward_kernel");
+}
+
+void global_avgpool_forward_device(int64_t n, int64_t hw, int64_t c, const float* x, float* y,
+                                   cudaStream_t st) {
+  check_global(n, hw, c);
+  global_avgpool_forward_kernel<<<streaming_grid(n * c, kBlock), kBlock, 0, st>>>(n, hw, c, x, y);
+  BOT_CUDA_CHECK_LAUNCH("global_avgpool_forward_kernel");
+}
+
+void global_avgpool_backward_device(int64_t n, int64_t hw, int64_t c, const float* dy, float* dx,
+                                    cudaStream_t st) {
+  check_global(n, hw, c);
+  const float inv_hw = float(1.0 / double(hw));  // the CPU op's factor
+  global_avgpool_backward_kernel<<<streaming_grid(n * hw * c, kBlock), kBlock, 0, st>>>(n, hw, c, inv_hw, dy,
+                                                                                        dx);
+  BOT_CUDA_CHECK_LAUNCH("global_avgpool_backward_kernel");
+}
+
+// --- host-memory ops (bot/cuda_ops.h) ---------------------------------------------------
 
 void maxpool2d_forward(const Pool2dProblem& p, const float* x, float* y) {
   p.validate();
   cudaStream_t st = stream();
-  const PoolDims d = dims_of(p);
-  DeviceBuffer dx = to_device(x, floats(p.x_numel()));
-  DeviceBuffer dy(floats(p.y_numel()));
-  maxpool_forward_kernel<<<streaming_grid(p.y_numel(), kBlock), kBlock, 0, st>>>(d, dx.as<float>(), dy.as<float>());
-  BOT_CUDA_CHECK_LAUNCH("maxpool_forward_kernel");
-  copy_to_host(y, dy.get(), dy.bytes());
+  DeviceBuffer d_x = to_device(x, floats(p.x_numel()));
+  DeviceBuffer d_y(floats(p.y_numel()));
+  maxpool2d_forward_device(p, d_x.as<float>(), d_y.as<float>(), st);
+  copy_to_host(y, d_y.get(), d_y.bytes());
   synchronize();
 }
 
 void maxpool2d_backward(const Pool2dProblem& p, const float* x, const float* dy, float* dx) {
   p.validate();
   cudaStream_t st = stream();
-  const PoolDims d = dims_of(p);
   DeviceBuffer d_x = to_device(x, floats(p.x_numel()));
   DeviceBuffer d_dy = to_device(dy, floats(p.y_numel()));
   DeviceBuffer d_dx(floats(p.x_numel()));
-  maxpool_backward_kernel<<<streaming_grid(p.x_numel(), kBlock), kBlock, 0, st>>>(d, d_x.as<float>(), d_dy.as<float>(),
-                                                                     d_dx.as<float>());
-  BOT_CUDA_CHECK_LAUNCH("maxpool_backward_kernel");
+  maxpool2d_backward_device(p, d_x.as<float>(), d_dy.as<float>(), d_dx.as<float>(), st);
   copy_to_host(dx, d_dx.get(), d_dx.bytes());
   synchronize();
 }
@@ -193,47 +241,39 @@ void maxpool2d_backward(const Pool2dProblem& p, const float* x, const float* dy,
 void avgpool2d_forward(const Pool2dProblem& p, const float* x, float* y) {
   p.validate();
   cudaStream_t st = stream();
-  const PoolDims d = dims_of(p);
-  DeviceBuffer dx = to_device(x, floats(p.x_numel()));
-  DeviceBuffer dy(floats(p.y_numel()));
-  avgpool_forward_kernel<<<streaming_grid(p.y_numel(), kBlock), kBlock, 0, st>>>(d, dx.as<float>(), dy.as<float>());
-  BOT_CUDA_CHECK_LAUNCH("avgpool_forward_kernel");
-  copy_to_host(y, dy.get(), dy.bytes());
+  DeviceBuffer d_x = to_device(x, floats(p.x_numel()));
+  DeviceBuffer d_y(floats(p.y_numel()));
+  avgpool2d_forward_device(p, d_x.as<float>(), d_y.as<float>(), st);
+  copy_to_host(y, d_y.get(), d_y.bytes());
   synchronize();
 }
 
 void avgpool2d_backward(const Pool2dProblem& p, const float* dy, float* dx) {
   p.validate();
   cudaStream_t st = stream();
-  const PoolDims d = dims_of(p);
   DeviceBuffer d_dy = to_device(dy, floats(p.y_numel()));
   DeviceBuffer d_dx(floats(p.x_numel()));
-  avgpool_backward_kernel<<<streaming_grid(p.x_numel(), kBlock), kBlock, 0, st>>>(d, d_dy.as<float>(), d_dx.as<float>());
-  BOT_CUDA_CHECK_LAUNCH("avgpool_backward_kernel");
+  avgpool2d_backward_device(p, d_dy.as<float>(), d_dx.as<float>(), st);
   copy_to_host(dx, d_dx.get(), d_dx.bytes());
   synchronize();
 }
 
 void global_avgpool_forward(int64_t n, int64_t hw, int64_t c, const float* x, float* y) {
-  BOT_CHECK(n >= 1 && hw >= 1 && c >= 1, Code::kShape, "global average pooling sizes must be >= 1");
+  check_global(n, hw, c);
   cudaStream_t st = stream();
-  DeviceBuffer dx = to_device(x, floats(n * hw * c));
-  DeviceBuffer dy(floats(n * c));
-  global_avgpool_forward_kernel<<<streaming_grid(n * c, kBlock), kBlock, 0, st>>>(n, hw, c, dx.as<float>(), dy.as<float>());
-  BOT_CUDA_CHECK_LAUNCH("global_avgpool_forward_kernel");
-  copy_to_host(y, dy.get(), dy.bytes());
+  DeviceBuffer d_x = to_device(x, floats(n * hw * c));
+  DeviceBuffer d_y(floats(n * c));
+  global_avgpool_forward_device(n, hw, c, d_x.as<float>(), d_y.as<float>(), st);
+  copy_to_host(y, d_y.get(), d_y.bytes());
   synchronize();
 }
 
 void global_avgpool_backward(int64_t n, int64_t hw, int64_t c, const float* dy, float* dx) {
-  BOT_CHECK(n >= 1 && hw >= 1 && c >= 1, Code::kShape, "global average pooling sizes must be >= 1");
+  check_global(n, hw, c);
   cudaStream_t st = stream();
   DeviceBuffer d_dy = to_device(dy, floats(n * c));
   DeviceBuffer d_dx(floats(n * hw * c));
-  const float inv_hw = float(1.0 / double(hw));
-  global_avgpool_backward_kernel<<<streaming_grid(n * hw * c, kBlock), kBlock, 0, st>>>(n, hw, c, inv_hw, d_dy.as<float>(),
-                                                                           d_dx.as<float>());
-  BOT_CUDA_CHECK_LAUNCH("global_avgpool_backward_kernel");
+  global_avgpool_backward_device(n, hw, c, d_dy.as<float>(), d_dx.as<float>(), st);
   copy_to_host(dx, d_dx.get(), d_dx.bytes());
   synchronize();
 }

@@ -35,5 +35,11 @@ double cross_entropy_soft(const CrossEntropyProblem& p, const float* logits,
 // so the hard-label loss and this one are summed by calling both. T > 0.
 double cross_entropy_distill(const CrossEntropyProblem& p, const float* logits,
                              const float* teacher_logits, float temperature, float* dlogits);
+// The argument checks of the functions above, for backends that compute the loss
+// elsewhere (the CUDA Net): every label in [0, classes); every target finite and >= 0; a
+// finite temperature > 0.
+void cross_entropy_check_labels(const CrossEntropyProblem& p, const int32_t* labels);
+void cross_entropy_check_targets(const CrossEntropyProblem& p, const float* targets);
+void cross_entropy_check_temperature(float temperature);
 
 }  // namespace bot

@@ -11,5 +11,8 @@ namespace bot {
 
 void mixup_blend(int64_t n, int64_t sample_numel, const float* x, const int32_t* perm,
                  float lambda, float* y);
+// The checks mixup_blend makes (n, sizes, lambda in [0, 1], every partner in [0, n)),
+// for backends that blend elsewhere (the CUDA Net): throws ERR_SHAPE / ERR_ARGUMENT.
+void mixup_check(int64_t n, int64_t sample_numel, const int32_t* perm, float lambda);
 
 }  // namespace bot

@@ -1,0 +1,189 @@
+// The CUDA backend's launchers over DEVICE memory, for every op but the convolution (which
+// has bot/cuda/conv2d.cuh): what the CUDA Net's training step runs, and what the
+// host-memory ops of bot/cuda_ops.h wrap (copy in, launch, copy out). Included by .cu
+// files only (it names CUDA types).
+//
+// Every launcher is asynchronous on `stream`, validates its problem the way the CPU op
+// does (ERR_SHAPE / ERR_ARGUMENT through bot::Error), allocates nothing and checks its
+// launches (BOT_CUDA_CHECK_LAUNCH). The semantics are those of the CPU op of the same name
+// (bot/ops/*.h); pointers are device pointers unless a comment says otherwise. A launcher
+// that needs scratch memory takes a `workspace` of the size its *_workspace_floats
+// function gives for the problem.
+#pragma once
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "bot/ops/batchnorm.h"
+#include "bot/ops/cross_entropy.h"
+#include "bot/ops/linear.h"
+#include "bot/ops/pool2d.h"
+#include "bot/ops/sgd.h"
+
+namespace bot::cuda {
+
+// --- FP16 rounding with the CPU's bits (device code) -------------------------------------
+// __float2half_rn rounds numbers exactly as native/cpu/convert.cpp does (nearest even,
+// overflow to infinity, subnormals kept), but it turns every NaN into the canonical 0x7fff
+// (so does cuda_fp16.hpp's host emulation of it), while the CPU keeps the sign and top
+// payload bits and sets the quiet bit. NaNs therefore take an explicit path, so FP16
+// storage gives the same bits on both backends.
+__device__ __forceinline__ __half f16_like_cpu(float x) {
+  const unsigned int b = __float_as_uint(x);
+  if ((b & 0x7fffffffu) > 0x7f800000u)  // sign, exponent 31, quiet bit, top payload bits
+    return __ushort_as_half(
+        static_cast<unsigned short>(((b >> 16) & 0x8000u) | 0x7e00u | ((b >> 13) & 0x3ffu)));
+  return __float2half_rn(x);
+}
+// FP32 -> FP16 -> FP32 (f32_round_to_f16 of one value): a NaN keeps its sign and top 10
+// payload bits, quieted, as the CPU's round trip leaves it.
+__device__ __forceinline__ float round_f16_like_cpu(float x) {
+  const unsigned int b = __float_as_uint(x);
+  if ((b & 0x7fffffffu) > 0x7f800000u) return __uint_as_float((b & 0xffffe000u) | 0x00400000u);
+  return __half2float(__float2half_rn(x));
+}
+
+// --- batch normalisation (batchnorm.cu) -------------------------------------------------
+// Floats of workspace each of the three launchers below needs for problem p (the per-chunk
+// partial sums of the channel reductions and three per-channel coefficient arrays).
+int64_t batchnorm_workspace_floats(const BatchNormProblem& p);
+void batchnorm_forward_train_device(const BatchNormProblem& p, const float* x, const float* gamma,
+                                    const float* beta, float* y, float* running_mean, float* running_var,
+                                    float* save_mean, float* save_invstd, float* workspace,
+                                    cudaStream_t stream);
+// Running statistics: the per-channel scale gamma / sqrt(var + eps) is computed on the
+// device (in double).
+void batchnorm_forward_infer_device(const BatchNormProblem& p, const float* x, const float* gamma,
+                                    const float* beta, const float* running_mean,
+                                    const float* running_var, float* y, float* workspace,
+                                    cudaStream_t stream);
+// relu_y: the fused ReLU's output (the gradient is masked where it is 0), or null. dx may
+// be dy (and the forward's y may be x): each element is read before it is written.
+void batchnorm_backward_device(const BatchNormProblem& p, const float* x, const float* dy,
+                               const float* gamma, const float* mean, const float* invstd, bool training,
+                               float* dx, float* dgamma, float* dbeta, const float* relu_y,
+                               float* workspace, cudaStream_t stream);
+
+// --- pooling (pool2d.cu) ----------------------------------------------------------------
+void maxpool2d_forward_device(const Pool2dProblem& p, const float* x, float* y, cudaStream_t stream);
+void maxpool2d_backward_device(const Pool2dProblem& p, const float* x, const float* dy, float* dx,
+                               cudaStream_t stream);
+void avgpool2d_forward_device(const Pool2dProblem& p, const float* x, float* y, cudaStream_t stream);
+void avgpool2d_backward_device(const Pool2dProblem& p, const float* dy, float* dx, cudaStream_t stream);
+void global_avgpool_forward_device(int64_t n, int64_t hw, int64_t c, const float* x, float* y,
+                                   cudaStream_t stream);
+void global_avgpool_backward_device(int64_t n, int64_t hw, int64_t c, const float* dy, float* dx,
+                                    cudaStream_t stream);
+
+// --- element-wise (elementwise.cu), n floats; the CPU ops of bot/ops/elementwise.h ------
+// An output may be the array of an input it is computed from element by element (dx == dy
+// for relu_backward, y == a for add, ...): each element is read before it is written.
+void relu_forward_device(int64_t n, const float* x, float* y, cudaStream_t stream);
+void relu_backward_device(int64_t n, const float* y, const float* dy, float* dx, cudaStream_t stream);
+void add_forward_device(int64_t n, const float* a, const float* b, float* y, cudaStream_t stream);
+void add_relu_forward_device(int64_t n, const float* a, const float* b, float* y, cudaStream_t stream);
+void add_relu_backward_device(int64_t n, const float* y, float* dy, float* db, bool accumulate,
+                              cudaStream_t stream);
+void copy_into_device(int64_t n, const float* a, float* b, cudaStream_t stream);
+void add_into_device(int64_t n, const float* a, float* b, cudaStream_t stream);
+// x *= s in place.
+void scale_device(int64_t n, float s, float* x, cudaStream_t stream);
+// Rounds n floats to the nearest FP16 value in place (round to nearest even, overflow to
+// infinity, a NaN keeps its sign and top payload bits): the CPU's f32_round_to_f16 bit for
+// bit, the numerics of FP16 storage.
+void round_to_f16_device(int64_t n, float* x, cudaStream_t stream);
+
+// --- mixup (elementwise.cu): y[i] = lambda * x[i] + (1 - lambda) * x[perm[i]] per sample,
+// as bot/ops/mixup.h (perm: n device ints in [0, n), checked on the host by the caller).
+void mixup_blend_device(int64_t n, int64_t sample_numel, const float* x, const int32_t* perm, float lambda,
+                        float* y, cudaStream_t stream);
+
+// --- fully connected layer (linear.cu) -------------------------------------------------
+void linear_forward_device(const LinearProblem& p, const float* x, const float* w, const float* b, float* y,
+                           cudaStream_t stream);
+// dx and dw may be null (not wanted); db may be null (no bias).
+void linear_backward_device(const LinearProblem& p, const float* x, const float* w, const float* dy, float* dx,
+                            float* dw, float* db, cudaStream_t stream);
+
+// --- softmax cross-entropy (cross_entropy.cu) -------------------------------------------
+// One launch computes the whole loss of a training step, on the device:
+//   labels (n ints, hard, with p.smoothing) or targets ((n, K) rows): the CPU's
+//   cross_entropy_hard / cross_entropy_soft; teacher (n, K) logits or null: plus
+//   cross_entropy_distill at `temperature`; dlogits = the summed gradient times
+//   loss_scale (FP32 products and sums in the CPU's order: hard/soft gradient, plus the
+//   distillation gradient, times loss_scale). row_loss[i] receives row i's loss (hard or
+//   soft, plus T^2 times its distillation loss) divided by n, in double, so the host's sum
+//   of row_loss in row order is the batch loss (the CPU ops sum the rows in order, then
+//   divide by n: equal within double rounding); correct receives the n per-row flags
+//   (argmax of the logits equals the label, or the argmax of the target row; ties to the
+//   lowest index, NaNs as std::max_element treats them). dlogits, row_loss and correct may
+//   each be null (not wanted).
+// Labels outside [0, K) must be rejected by the caller before the launch; targets are not
+// checked on the device either.
+void cross_entropy_device(const CrossEntropyProblem& p, const float* logits, const int32_t* labels,
+                          const float* targets, const float* teacher, float temperature, float loss_scale,
+                          float* dlogits, double* row_loss, int32_t* correct, cudaStream_t stream);
+
+// --- multi-tensor SGD and finiteness (sgd.cu) -------------------------------------------
+// A fixed set of tensors updated in ONE launch per step: the tensor and chunk tables are
+// built and uploaded once, at construction. Per tensor: weight decay and a learning-rate
+// multiplier (lr * lr_scale, multiplied in FP32 as the CPU does), and optionally an FP32
+// copy of the updated weights rounded to FP16 (w_round, the mixed-precision compute copy).
+// Frozen tensors (lr_scale 0) are left out by the caller, as the CPU Net's update() skips
+// them (their momentum buffers stay untouched). The tensors' device arrays must outlive the
+// object; the constructor waits for its upload, step() and check() are asynchronous. An
+// empty set is fine: nothing is launched.
+struct SgdDeviceTensor {
+  int64_t n = 0;
+  float* w = nullptr;
+  const float* grad = nullptr;
+  float* momentum_buf = nullptr;
+  float weight_decay = 0.0f;
+  float lr_scale = 1.0f;
+  float* w_round = nullptr;  // optional: receives fp16-rounded w after the step
+};
+class SgdMulti {
+ public:
+  SgdMulti() = default;
+  explicit SgdMulti(const std::vector<SgdDeviceTensor>& tensors);
+  ~SgdMulti();
+  SgdMulti(SgdMulti&& other) noexcept;
+  SgdMulti& operator=(SgdMulti&& other) noexcept;
+  SgdMulti(const SgdMulti&) = delete;
+  SgdMulti& operator=(const SgdMulti&) = delete;
+  // p.weight_decay is ignored (each tensor has its own). Asynchronous.
+  void step(const SgdParams& p, cudaStream_t stream) const;
+
+ private:
+  void* tensors_ = nullptr;  // device table of tensor descriptors
+  void* chunks_ = nullptr;   // device table of chunks
+  int64_t num_chunks_ = 0;
+  bool has_momentum_ = true;  // every tensor has a momentum buffer (needed when momentum != 0)
+};
+
+// A fixed set of float arrays checked for inf/NaN in ONE launch: `check` sets *flag (a
+// device int, which the caller zeroes first) to 1 when any element is not finite.
+struct DeviceSpan {
+  const float* data = nullptr;
+  int64_t n = 0;
+};
+class FiniteCheck {
+ public:
+  FiniteCheck() = default;
+  explicit FiniteCheck(const std::vector<DeviceSpan>& spans);
+  ~FiniteCheck();
+  FiniteCheck(FiniteCheck&& other) noexcept;
+  FiniteCheck& operator=(FiniteCheck&& other) noexcept;
+  FiniteCheck(const FiniteCheck&) = delete;
+  FiniteCheck& operator=(const FiniteCheck&) = delete;
+  void check(int32_t* flag, cudaStream_t stream) const;
+
+ private:
+  void* spans_ = nullptr;
+  void* chunks_ = nullptr;
+  int64_t num_chunks_ = 0;
+};
+
+}  // namespace bot::cuda
