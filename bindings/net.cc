@@ -1,6 +1,7 @@
 // The `Net` class: a compiled bot::Net behind a JS object.
 //
-//   new Net(graph, { maxBatch, height, width, noDecay, precision: 'fp32' | 'fp16' })
+//   new Net(graph, { maxBatch, height, width, noDecay, precision: 'fp32' | 'fp16',
+//                    backend: 'cpu' | 'cuda' })
 //   trainStep(images, n, labels | null, targets | null, smoothing, lr, momentum,
 //             weightDecay, nesterov, lossScale, mixupPerm | null, mixupLambda,
 //             teacherLogits | null, temperature)
@@ -10,13 +11,13 @@
 //   parameters()                             -> [{ name, shape, kind, trainable, decay }]
 //   getParameter(name) / setParameter(name, data), getGradient(name),
 //   getMomentum(name) / setMomentum(name, data)   (PyTorch layouts)
-//   numClasses(), memoryBytes(), dispose()
+//   numClasses(), memoryBytes(), backend(), dispose()
 //   setProfiling(on), profile() -> [{ op, phase, seconds, calls }]   (time per op kind)
 //
 // One call runs at a time per Net (ERR_BUSY otherwise; the TypeScript layer queues).
 // Inputs are copied into staging buffers allocated with the Net, so a step allocates
 // nothing and the caller may reuse its arrays as soon as the call returns. The Net's
-// memory is reported to V8 as external memory, and freed by dispose() or when the object
+// host memory is reported to V8 as external memory (on CUDA its device memory is not), and freed by dispose() or when the object
 // is garbage-collected; a step in flight keeps it alive until it finishes.
 #include <napi.h>
 
@@ -43,7 +44,8 @@ struct NetState {
   std::vector<int32_t> labels, perm;
   std::vector<float> logits;
   std::atomic<bool> busy{false};
-  int64_t external_bytes = 0;
+  int64_t external_bytes = 0;  // host memory reported to V8
+  int64_t total_bytes = 0;     // every buffer, host and device
 };
 
 // --- reading the graph description ---------------------------------------------------
@@ -245,6 +247,7 @@ class NetWrap : public Napi::ObjectWrap<NetWrap> {
         InstanceMethod<&NetWrap::SetMomentum>("setMomentum"),
         InstanceMethod<&NetWrap::NumClasses>("numClasses"),
         InstanceMethod<&NetWrap::MemoryBytes>("memoryBytes"),
+        InstanceMethod<&NetWrap::Backend>("backend"),
         InstanceMethod<&NetWrap::Dispose>("dispose"),
         InstanceMethod<&NetWrap::SetProfiling>("setProfiling"),
         InstanceMethod<&NetWrap::Profile>("profile"),
@@ -267,6 +270,12 @@ class NetWrap : public Napi::ObjectWrap<NetWrap> {
         if (p != "fp32" && p != "fp16")
           throw_error(env, "ERR_ARGUMENT", "Expected \"fp32\" or \"fp16\" for options.precision");
         options.precision = p == "fp16" ? bot::Precision::kF16 : bot::Precision::kF32;
+      }
+      Napi::Value be = o.Get("backend");
+      if (!be.IsUndefined()) {
+        std::string b = be.IsString() ? be.As<Napi::String>().Utf8Value() : "";
+        if (b != "cpu" && b != "cuda") throw_error(env, "ERR_ARGUMENT", "Expected \"cpu\" or \"cuda\" for options.backend");
+        options.backend = b == "cuda" ? bot::Backend::kCuda : bot::Backend::kCpu;
       }
       Napi::Value nd = o.Get("noDecay");
       if (!nd.IsUndefined()) {
@@ -301,9 +310,11 @@ class NetWrap : public Napi::ObjectWrap<NetWrap> {
       state->targets.resize(size_t(options.max_batch * classes));
       state->teacher.resize(size_t(options.max_batch * classes));
       state->logits.resize(size_t(options.max_batch * classes));
-      state->external_bytes = int64_t(state->net->memory_bytes()) +
-                              int64_t(sizeof(float)) * (in_numel + 3 * options.max_batch * classes) +
+      const int64_t staging = int64_t(sizeof(float)) * (in_numel + 3 * options.max_batch * classes) +
                               int64_t(sizeof(int32_t)) * 2 * options.max_batch;
+      const int64_t core = int64_t(state->net->memory_bytes());
+      state->total_bytes = core + staging;
+      state->external_bytes = options.backend == bot::Backend::kCpu ? core + staging : staging;
       Napi::MemoryManagement::AdjustExternalMemory(env, state->external_bytes);
       state_ = std::move(state);
     } catch (const Napi::Error&) {
@@ -486,7 +497,14 @@ class NetWrap : public Napi::ObjectWrap<NetWrap> {
   Napi::Value MemoryBytes(const Napi::CallbackInfo& info) {
     return guard(info, [&]() -> Napi::Value {
       if (!state_) return Napi::Number::New(info.Env(), 0);
-      return Napi::Number::New(info.Env(), double(state_->external_bytes));
+      return Napi::Number::New(info.Env(), double(state_->total_bytes));
+    });
+  }
+
+  Napi::Value Backend(const Napi::CallbackInfo& info) {
+    return guard(info, [&]() -> Napi::Value {
+      if (!state_) return Napi::String::New(info.Env(), "cpu");
+      return Napi::String::New(info.Env(), state_->net->backend() == bot::Backend::kCuda ? "cuda" : "cpu");
     });
   }
 

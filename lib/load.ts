@@ -19,6 +19,7 @@ import { BagOfTricksError } from './errors';
 import { BaseDataset, DataLoader, ImageSource, TransformSpec } from './data';
 import { createModel, ModelOptions, ResNet } from './models';
 import { Net } from './net';
+import { cudaInfo } from './runtime';
 import { Tensor } from './tensor';
 import { MOMENTUM_PREFIX, loadCheckpoint } from './train/checkpoint';
 import { readSafetensorsHeader } from './train/safetensors';
@@ -50,6 +51,8 @@ export interface LoadOptions {
   transform?: TransformSpec;
   /** Largest batch of one native forward call; larger inputs run in chunks (default 8). Memory grows with it. */
   batchSize?: number;
+  /** Where the forward passes run: 'cpu' (default), 'cuda' or 'auto' (see NetOptions.backend). */
+  backend?: 'cpu' | 'cuda' | 'auto';
 }
 
 /** Keys that did not fit, as load() reports them. */
@@ -278,7 +281,10 @@ export class Classifier {
     /** The architecture, with its configuration (`model.name`, `model.config`). */
     readonly model: ResNet,
     parameters: Record<string, Tensor>,
-    options: { classes?: string[]; inputSize: number; transform: TransformSpec; batchSize: number; source: 'checkpoint' | 'state-dict' },
+    options: {
+      classes?: string[]; inputSize: number; transform: TransformSpec; batchSize: number; source: 'checkpoint' | 'state-dict';
+      backend?: 'cpu' | 'cuda' | 'auto';
+    },
   ) {
     this.weights = parameters;
     const k = model.config.numClasses;
@@ -289,7 +295,11 @@ export class Classifier {
     this.transform = options.transform;
     this.batchSize = options.batchSize;
     this.source = options.source;
+    this.backend = options.backend ?? 'cpu';
   }
+
+  /** Where the forward passes run, as asked ('auto' is resolved by each Net). */
+  private readonly backend: 'cpu' | 'cuda' | 'auto';
 
   /** Largest batch of one native forward call. */
   readonly batchSize: number;
@@ -308,7 +318,7 @@ export class Classifier {
     cur?.dispose();
     this.net = null;
     const batchSize = Math.max(want, cur && cur.height === height && cur.width === width ? cur.batchSize : 1);
-    const net = new Net(this.model.graph(), { batchSize, height, width });
+    const net = new Net(this.model.graph(), { batchSize, height, width, backend: this.backend });
     try {
       net.setParameters(this.weights);
     } catch (e) {
@@ -473,14 +483,18 @@ export function topK(logits: Float32Array, classes: readonly string[], k: number
  */
 export async function load(path: string, options: LoadOptions = {}): Promise<Classifier> {
   const o = expectObject('options', options);
-  expectKeys('options', o, ['model', 'classes', 'inputSize', 'transform', 'batchSize']);
+  expectKeys('options', o, ['model', 'classes', 'inputSize', 'transform', 'batchSize', 'backend']);
   const r = await resolveWeights(path, { model: o.model as ModelSpec | undefined });
   const classes = o.classes === undefined ? r.classes : expectList('options.classes', o.classes).map((c, i) => (typeof c === 'string' ? c : fail('ERR_ARGUMENT', 'string', `options.classes[${i}]`, c)));
   const stem = r.model.config.stem;
   const inputSize = o.inputSize === undefined ? (r.inputSize ?? (stem === 'cifar' ? 32 : 224)) : expectInt('options.inputSize', o.inputSize, 1, 1 << 14);
   const transform = (o.transform as TransformSpec | undefined) ?? r.evalTransform ?? (stem === 'cifar' ? { type: 'eval', resizeRatio: 1 } : 'eval');
   const batchSize = o.batchSize === undefined ? 8 : expectInt('options.batchSize', o.batchSize, 1, 1 << 12);
-  return new Classifier(r.model, r.parameters, { classes, inputSize, transform, batchSize, source: r.source });
+  const backend = o.backend as LoadOptions['backend'];
+  if (backend !== undefined && backend !== 'cpu' && backend !== 'cuda' && backend !== 'auto') fail('ERR_ARGUMENT', '"cpu", "cuda" or "auto"', 'options.backend', backend);
+  // The Net is built on the first forward; a missing GPU is reported now, not then.
+  if (backend === 'cuda' && !cudaInfo().available) throw new BagOfTricksError('ERR_CUDA_UNAVAILABLE', `the CUDA backend is unavailable: ${cudaInfo().reason}`);
+  return new Classifier(r.model, r.parameters, { classes, inputSize, transform, batchSize, source: r.source, backend });
 }
 
 /** What pretrainedWeights() kept and replaced. */

@@ -36,6 +36,13 @@ export interface NetOptions {
    */
   precision?: 'fp32' | 'fp16';
   /**
+   * Where the buffers live and the kernels run: 'cpu' (the default), 'cuda' (the GPU; throws
+   * ERR_CUDA_UNAVAILABLE with the reason where no usable device exists), or 'auto' (the GPU
+   * when runtime.cudaInfo().available, else the CPU; `net.backend` says which). The
+   * schedule, fusions and numerics are the same on both; results differ by summation order.
+   */
+  backend?: 'cpu' | 'cuda' | 'auto';
+  /**
    * Learning-rate multipliers by parameter key (fine-tuning: e.g. 0.1 for the backbone).
    * Keys not listed train at the step's rate; 0 freezes a parameter (its weight and
    * momentum stay as they are; BN running statistics still follow the batches).
@@ -115,6 +122,7 @@ interface NativeNet {
   setMomentum(name: string, data: Float32Array): void;
   numClasses(): number;
   memoryBytes(): number;
+  backend(): 'cpu' | 'cuda';
   dispose(): void;
   setProfiling(on: boolean): void;
   profile(): ProfileEntry[];
@@ -132,7 +140,7 @@ export interface ProfileEntry {
   calls: number;
 }
 
-const OPTION_KEYS = ['batchSize', 'height', 'width', 'noDecay', 'parameters', 'precision', 'lrScale'] as const;
+const OPTION_KEYS = ['batchSize', 'height', 'width', 'noDecay', 'parameters', 'precision', 'lrScale', 'backend'] as const;
 const BATCH_KEYS = [
   'images', 'labels', 'targets', 'smoothing', 'lr', 'momentum', 'weightDecay', 'nesterov', 'lossScale', 'mixup', 'teacherLogits', 'temperature',
 ] as const;
@@ -173,6 +181,8 @@ export class Net {
   readonly numClasses: number;
   /** 'fp32', or 'fp16' for mixed precision (see NetOptions.precision). */
   readonly precision: 'fp32' | 'fp16';
+  /** Where the Net runs: 'cpu' or 'cuda' ('auto' resolved). */
+  readonly backend: 'cpu' | 'cuda';
   private handle: NativeNet | null;
   private chain: Promise<unknown> = Promise.resolve();
   private pending = 0;
@@ -200,6 +210,7 @@ export class Net {
     }
     if (o.precision !== undefined && o.precision !== 'fp32' && o.precision !== 'fp16') fail('ERR_ARGUMENT', '"fp32" or "fp16"', 'options.precision', o.precision);
     this.precision = (o.precision as 'fp32' | 'fp16' | undefined) ?? 'fp32';
+    this.backend = resolveNetBackend(o.backend);
     const lrScale: Record<string, number> = {};
     if (o.lrScale !== undefined) {
       for (const [k, v] of Object.entries(expectObject('options.lrScale', o.lrScale))) {
@@ -207,7 +218,7 @@ export class Net {
       }
     }
     const NetCtor = native().Net as unknown as new (g: unknown, o: unknown) => NativeNet;
-    this.handle = callNative(() => new NetCtor(g, { maxBatch: this.batchSize, height: this.height, width: this.width, noDecay, precision: this.precision, lrScale }));
+    this.handle = callNative(() => new NetCtor(g, { maxBatch: this.batchSize, height: this.height, width: this.width, noDecay, precision: this.precision, lrScale, backend: this.backend }));
     this.numClasses = this.handle.numClasses();
     this.specs = this.handle.parameters();
     if (o.parameters !== undefined) this.setParameters(o.parameters as NetOptions['parameters'] & object, { strict: true });
@@ -219,15 +230,18 @@ export class Net {
    */
   static fromModel(
     model: Model,
-    options: { batchSize: number; inputSize: number | [number, number]; precision?: 'fp32' | 'fp16'; noDecay?: string[]; lrScale?: Record<string, number> },
+    options: {
+      batchSize: number; inputSize: number | [number, number]; precision?: 'fp32' | 'fp16'; noDecay?: string[]; lrScale?: Record<string, number>;
+      backend?: 'cpu' | 'cuda' | 'auto';
+    },
   ): Net {
     const o = expectObject('options', options);
-    expectKeys('options', o, ['batchSize', 'inputSize', 'precision', 'noDecay', 'lrScale']);
+    expectKeys('options', o, ['batchSize', 'inputSize', 'precision', 'noDecay', 'lrScale', 'backend']);
     const [height, width] = typeof o.inputSize === 'number' ? [o.inputSize, o.inputSize] : (o.inputSize as [number, number]);
     const noDecay = (o.noDecay as string[] | undefined) ?? model.parameters().filter((p) => p.trainable && !p.decay).map((p) => p.name);
     return new Net(model.graph(), {
       batchSize: o.batchSize as number, height, width, noDecay, parameters: model.initialParameters(), precision: o.precision as 'fp32' | 'fp16' | undefined,
-      lrScale: o.lrScale as Record<string, number> | undefined,
+      lrScale: o.lrScale as Record<string, number> | undefined, backend: o.backend as NetOptions['backend'],
     });
   }
 
@@ -437,4 +451,12 @@ export class Net {
       return { loss: r.loss, correct: r.correct, n, finite: r.finite };
     });
   }
+}
+
+/** 'cpu' | 'cuda' for a NetOptions.backend value ('auto': CUDA when a usable device exists). */
+function resolveNetBackend(value: unknown): 'cpu' | 'cuda' {
+  if (value === undefined || value === 'cpu') return 'cpu';
+  if (value === 'cuda') return 'cuda';
+  if (value === 'auto') return native().runtime.cudaInfo().available ? 'cuda' : 'cpu';
+  return fail('ERR_ARGUMENT', '"cpu", "cuda" or "auto"', 'options.backend', value);
 }

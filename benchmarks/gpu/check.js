@@ -12,9 +12,11 @@
  *           whether the packed build matches these sources and this GPU;
  *   tests   the CUDA tests (BAGOFTRICKS_BACKEND=cuda) of the compiled test suite;
  *   ours    `bagoftricks bench train --backend cuda --precision fp16` per model and batch,
- *           or the reason our CUDA training backend cannot run (imgPerSec: null);
+ *           or the reason our CUDA training backend cannot run (imgPerSec: null); then
+ *           one --profile run of the headline configuration (time per op kind; each op
+ *           is waited for, so it runs slower than the timed runs);
  *   torch   benchmarks/peers/torch_gpu_train.py: eager AMP, then torch.compile;
- *   cifar   CIFAR-10 end to end with our CUDA backend (a hook: skipped until it exists).
+ *   cifar   CIFAR-10 end to end with our CUDA backend (the archive pack.sh carries).
  * No stage starts after the deadline (start + GPU_CHECK_BUDGET_S); a running one is
  * stopped shortly after it. The report, $OUT/gpu-DATE.json, is rewritten after every
  * stage and on exit, so an interrupted check still leaves what it measured.
@@ -365,6 +367,20 @@ async function oursStage(c) {
   const head = R.data.runs.find((x) => x.who === 'ours' && x.model === R.data.model && x.batch === R.data.batchSize);
   if (head && head.imgPerSec == null) R.data.imgPerSecReason = head.reason;
   else if (!head) R.data.imgPerSecReason = 'not measured: the time budget was spent';
+  if (head && head.imgPerSec != null && supports('profile')) {
+    if (c.remaining() < 30) { c.late('ours profile'); return; }
+    const args = [CLI, 'bench', 'train', '--backend', 'cuda', '--model', head.model, '--batch-size', String(head.batch), '--size', String(plan.size),
+      '--steps', '3', '--warmup', '1', '--precision', plan.precision, '--profile', '--json'];
+    console.log(`ours profile: bagoftricks ${args.slice(1).join(' ')}`);
+    const r = await runCmd(c.node, args, { timeoutS: Math.min(180, c.remaining() + 30), echo: null });
+    const j = jsonLines(r.stdout).pop();
+    if (r.code === 0 && j && Array.isArray(j.profile)) {
+      R.data.profile = { model: head.model, batch: head.batch, msPerStep: j.msPerStep, entries: j.profile };
+      for (const e of j.profile.slice(0, 12)) console.log(`  ${e.phase.padEnd(8)} ${e.op.padEnd(14)} ${(e.seconds * 1000 / 3).toFixed(2).padStart(9)} ms/step  ${e.calls} calls`);
+    } else {
+      R.skip('ours profile', `bench train --profile failed (exit ${r.code}): ${lastLine(r.stderr) || lastLine(r.stdout)}`);
+    }
+  }
 }
 
 /** Why `bench train --backend cuda` gave no number. */
@@ -431,15 +447,15 @@ async function torchStage(c) {
 }
 
 /**
- * CIFAR-10 end to end with our CUDA backend: accuracy and time of a short run. A hook
- * until our CUDA training backend exists; it then needs the data set in the working tree
- * (GPU_CHECK_CIFAR_DIR, an ImageFolder of the CIFAR-10 JPEGs), since the device has no network.
+ * CIFAR-10 end to end with our CUDA backend: accuracy and time of a short run. It needs the
+ * data set on the device (GPU_CHECK_CIFAR_DIR, an ImageFolder of the CIFAR-10 JPEGs, which
+ * check.sh unpacks from the archive pack.sh carries), since the device has no network.
  */
 async function cifarStage(c) {
   const { report: R } = c;
   const ours = R.data.runs.filter((r) => r.who === 'ours');
   if (!ours.some((r) => r.imgPerSec != null)) {
-    R.skip('cifar10', ours.some((r) => r.reason) ? 'CUDA training backend not built' : 'our CUDA training was not measured');
+    R.skip('cifar10', ours.some((r) => r.reason) ? 'our CUDA training did not run' : 'our CUDA training was not measured');
     return;
   }
   const dir = env.GPU_CHECK_CIFAR_DIR;
@@ -454,7 +470,14 @@ async function cifarStage(c) {
   console.log(`cifar10: bagoftricks ${args.slice(1).join(' ')}`);
   const r = await runCmd(c.node, args, { timeoutS: c.remaining() + 20, echo: null });
   const events = jsonLines(r.stdout);
-  R.data.runs.push({ who: 'ours', mode: 'cifar10', exitCode: r.code, timedOut: r.timedOut, seconds: r.seconds, last: events.slice(-3) });
+  const epochs = events.filter((e) => e.event === 'epoch');
+  const last = epochs[epochs.length - 1];
+  R.data.cifar10 = {
+    exitCode: r.code, timedOut: r.timedOut, seconds: r.seconds, epochs: epochs.length,
+    valTop1: last ? last.valTop1 ?? null : null, imgPerSec: last ? last.imgPerSec ?? null : null,
+    history: epochs, stderrTail: r.code === 0 ? undefined : lastLine(r.stderr),
+  };
+  console.log(`cifar10: exit ${r.code}, ${epochs.length} epochs in ${r.seconds.toFixed(0)} s, val top-1 ${last ? last.valTop1 : '-'}`);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -103,6 +103,15 @@ EOF
   exit 1
 fi
 
+# CIFAR-10 carried by pack.sh: unpacked for the cifar10 stage (an ImageFolder, train/<class>/).
+if [ -z "${GPU_CHECK_CIFAR_DIR:-}" ] && [ -f .device/cifar10-train.tar.gz ] && [ "$dry" != 1 ]; then
+  cifar_tmp=$(mktemp -d "${TMPDIR:-/tmp}/bot-cifar.XXXXXX")
+  if tar xzf .device/cifar10-train.tar.gz -C "$cifar_tmp" 2>>"$log"; then
+    export GPU_CHECK_CIFAR_DIR="$cifar_tmp/train"
+    say "CIFAR-10 unpacked to $GPU_CHECK_CIFAR_DIR"
+  fi
+fi
+
 args=(--out "$out" --date "$date_utc" --start "$start" --budget "$budget")
 [ "$dry" = 1 ] && args+=(--dry-run)
 "$NODE" benchmarks/gpu/check.js "${args[@]}" 2>&1 | tee -a "$log"

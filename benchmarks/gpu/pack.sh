@@ -104,6 +104,15 @@ EOF
 echo "pack.sh: ${#modules[@]} node_modules paths: ${modules[*]}"
 
 mkdir -p .device
+# CIFAR-10 for the check's end-to-end stage (16 MB; the device has no network).
+cifar=${GPU_CHECK_CIFAR_TAR:-../shared/data/cifar10-jpeg/train.tar.gz}
+if [ -f "$cifar" ]; then
+  cp "$cifar" .device/cifar10-train.tar.gz
+  echo "pack.sh: carried $cifar as .device/cifar10-train.tar.gz"
+else
+  rm -f .device/cifar10-train.tar.gz
+  echo "pack.sh: no CIFAR-10 archive at $cifar: the check's cifar10 stage will be skipped"
+fi
 node benchmarks/gpu/check.js --write-manifest .device/manifest.json --manifest-archs "$archs"
 bash "$bundle_tool" dist .test-dist "$addon" .device/manifest.json "${modules[@]}"
 

@@ -27,8 +27,8 @@ export const BENCH_TRAIN_USAGE = `Usage: bagoftricks bench train [--model NAME] 
   --precision P    fp32 (default) or fp16 (mixed precision; emulated on the CPU)
   --classes N      default 1000
   --width X        channel multiplier, default 1
-  --backend B      auto (default) or cpu; cuda fails with ERR_CUDA_UNAVAILABLE and the
-                   reason (the CUDA backend's training Net is not built yet)
+  --backend B      auto (default: CUDA when a usable GPU exists), cpu or cuda (which
+                   fails with ERR_CUDA_UNAVAILABLE and the reason where there is none)
   --profile        time per op kind (forward, backward, loss, update) over the timed steps
   --json           one JSON line
 `;
@@ -43,7 +43,7 @@ export interface TrainBenchResult {
   stepMs: number[];
   precision: 'fp32' | 'fp16';
   warmup: number;
-  backend: 'cpu';
+  backend: 'cpu' | 'cuda';
   threads: number;
   memoryBytes: number;
   params: number;
@@ -56,13 +56,13 @@ export interface TrainBenchResult {
 /** Runs the benchmark; also used by benchmarks/train.js. */
 export async function benchTrain(o: {
   model: string; batchSize: number; size: number; steps: number; classes: number; width: number; stem: 'imagenet' | 'cifar';
-  profile?: boolean; precision?: 'fp32' | 'fp16'; warmup?: number;
+  profile?: boolean; precision?: 'fp32' | 'fp16'; warmup?: number; backend?: 'cpu' | 'cuda';
 }): Promise<TrainBenchResult> {
   const model = createModel(o.model, { numClasses: o.classes, width: o.width, stem: o.stem, seed: 0 });
   const summary = model.summary(o.size);
   const precision = o.precision ?? 'fp32';
   const warmup = o.warmup ?? 1;
-  const net = Net.fromModel(model, { batchSize: o.batchSize, inputSize: o.size, precision });
+  const net = Net.fromModel(model, { batchSize: o.batchSize, inputSize: o.size, precision, backend: o.backend ?? 'cpu' });
   try {
     const images = { data: new Float32Array(o.batchSize * o.size * o.size * 3), shape: [o.batchSize, o.size, o.size, 3] };
     let s = 12345;
@@ -91,7 +91,7 @@ export async function benchTrain(o: {
       stepMs,
       precision,
       warmup,
-      backend: 'cpu',
+      backend: net.backend,
       threads: getThreads(),
       memoryBytes: net.memoryBytes(),
       params: summary.params,
@@ -150,9 +150,13 @@ export async function benchTrainCli(argv: string[]): Promise<number> {
   try {
     const backend = chooseBackend(((flags.backend as string) ?? 'auto') as 'auto' | 'cpu' | 'cuda');
     if (!flags.json) {
-      console.log(`bench train: ${opts.model}, batch ${opts.batchSize}, ${opts.size}², ${opts.precision}${opts.precision === 'fp16' ? ' (emulated)' : ''} on the CPU (${getThreads()} threads; CUDA not used: ${backend.cudaReason})`);
+      const where = backend.backend === 'cuda'
+        ? `on ${backend.line.replace(/^backend: /, '')}`
+        : `on the CPU (${getThreads()} threads; CUDA not used: ${backend.cudaReason})`;
+      const emulated = opts.precision === 'fp16' && backend.backend === 'cpu' ? ' (emulated)' : '';
+      console.log(`bench train: ${opts.model}, batch ${opts.batchSize}, ${opts.size}², ${opts.precision}${emulated} ${where}`);
     }
-    r = await benchTrain(opts);
+    r = await benchTrain({ ...opts, backend: backend.backend });
   } catch (e) {
     if (e instanceof BagOfTricksError && e.code === 'ERR_ARGUMENT') {
       console.error(`bagoftricks bench train: ${e.message}`);

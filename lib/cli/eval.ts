@@ -25,7 +25,7 @@ export const EVAL_USAGE = `Usage: bagoftricks eval --checkpoint F [--data DIR|mn
   --data DIR|mnist   an ImageFolder or the embedded MNIST digits (default: the run's data)
   --split val|all    on the run's own data: its validation split (default) or every image
   --batch-size N     images per forward pass (default 64)
-  --backend B        auto (default), cpu or cuda; this version runs on the CPU
+  --backend B        auto (default: CUDA when a usable GPU exists), cpu or cuda
   --json             one JSON line {"checkpoint","data","split","n","top1","top5","loss","skipped"}
 `;
 
@@ -78,7 +78,7 @@ export async function evalCli(argv: string[]): Promise<number> {
     const limit = flags.limit as number | undefined;
     const raw = split === 'val' ? runSplits(run!).val : openDataset(data, limit, 0);
     const batchSize = (flags['batch-size'] as number | undefined) ?? 64;
-    const trainer = await loadForInference(ckpt, batchSize);
+    const trainer = await loadForInference(ckpt, batchSize, backend.backend);
     try {
       const stem = (trainer.model.config as { stem: 'cifar' | 'imagenet' }).stem;
       const dataset = withCheckpointClasses(raw, trainer.classes);

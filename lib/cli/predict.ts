@@ -23,7 +23,7 @@ export const PREDICT_USAGE = `Usage: bagoftricks predict --checkpoint F IMAGE...
 
   --checkpoint F   a checkpoint written by bagoftricks train (or Trainer.save)
   --topk K         classes per image (default 5, at most the checkpoint's classes)
-  --backend B      auto (default), cpu or cuda; this version runs on the CPU
+  --backend B      auto (default: CUDA when a usable GPU exists), cpu or cuda
   --json           one JSON line per image
 `;
 
@@ -53,7 +53,7 @@ export async function predictCli(argv: string[]): Promise<number> {
     const ckpt = path.resolve(flags.checkpoint as string);
     const { run } = await readCheckpointInfo(ckpt);
     const batchSize = Math.min(BATCH, images.length);
-    const trainer = await loadForInference(ckpt, batchSize);
+    const trainer = await loadForInference(ckpt, batchSize, backend.backend);
     try {
       if (!json) console.error(backend.line);
       const topk = Math.min((flags.topk as number | undefined) ?? 5, trainer.classes.length);

@@ -77,6 +77,8 @@ export interface TrainerOptions {
   seed?: number;
   /** A teacher for knowledge distillation (evaluated in eval mode), when the recipe asks for it. */
   teacher?: Net;
+  /** Where the Net trains: 'cpu' (default), 'cuda' or 'auto' (see NetOptions.backend). */
+  backend?: 'cpu' | 'cuda' | 'auto';
 }
 
 /** What fit() measured over one epoch, passed to onEpochEnd and kept in FitResult.history. */
@@ -185,7 +187,7 @@ export interface Prediction {
   score: number;
 }
 
-const OPTION_KEYS = ['recipe', 'overrides', 'inputSize', 'numClasses', 'classes', 'width', 'stem', 'seed', 'teacher'] as const;
+const OPTION_KEYS = ['recipe', 'overrides', 'inputSize', 'numClasses', 'classes', 'width', 'stem', 'seed', 'teacher', 'backend'] as const;
 
 /**
  * Trains a model with a recipe of He et al. 2019 ('baseline' or 'tricks'), composing the
@@ -258,6 +260,7 @@ export class Trainer {
     const noDecay = noBiasDecay(this.model.parameters(), { enabled: this.recipe.noBiasDecay });
     this.net = Net.fromModel(this.model, {
       batchSize: this.recipe.batchSize, inputSize: this.inputSize, precision: this.recipe.precision, noDecay, lrScale: backboneLrScale(this.model, this.recipe.backboneLrScale),
+      backend: o.backend as TrainerOptions['backend'],
     });
     const classes = o.classes === undefined ? Array.from({ length: this.net.numClasses }, (_, i) => String(i)) : (o.classes as string[]);
     if (!Array.isArray(classes) || classes.length !== this.net.numClasses || !classes.every((c) => typeof c === 'string')) {
@@ -454,7 +457,10 @@ export class Trainer {
    * A trainer restored from a checkpoint written by save(): the same model, recipe (with
    * `overrides` applied on top), weights, momentum, step, epoch, loss scale and RNG.
    */
-  static async load(path: string, options: { overrides?: RecipeOverrides; teacher?: Net } = {}): Promise<Trainer> {
+  static async load(
+    path: string,
+    options: { overrides?: RecipeOverrides; teacher?: Net; backend?: 'cpu' | 'cuda' | 'auto' } = {},
+  ): Promise<Trainer> {
     const { tensors, metadata } = await loadCheckpoint(path);
     const meta = (key: string): string => {
       const v = metadata[key];
@@ -478,6 +484,7 @@ export class Trainer {
       classes: parse('classes') as string[],
       seed: Number(meta('seed')),
       teacher: options.teacher,
+      backend: options.backend,
     });
     const weights: Record<string, Tensor> = {};
     const momentum: Record<string, Tensor> = {};

@@ -5,7 +5,6 @@
 #include "bot/net.h"
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -14,10 +13,10 @@
 #include <string>
 #include <vector>
 
+#include "bot/net_device.h"
 #include "bot/ops.h"
 #include "bot/status.h"
 #include "bot/tensor.h"
-#include "bot/threadpool.h"
 
 namespace bot {
 
@@ -58,8 +57,14 @@ struct Net::Impl {
   };
   struct Param {
     ParamInfo info;
-    Tensor data, grad, momentum;  // data in the core's layout (KRSC for conv weights)
-    Tensor compute;               // FP16-rounded copy used by the kernels (mixed precision)
+    int64_t numel = 0;
+    // On the device, in the core's layout (KRSC for conv weights); grad and momentum only
+    // for trained parameters, compute (the FP16-rounded copy the kernels read) only in
+    // mixed precision.
+    float* data = nullptr;
+    float* grad = nullptr;
+    float* momentum = nullptr;
+    float* compute = nullptr;
     bool conv = false;            // OIHW <-> KRSC at the boundary
     bool half = false;            // conv/linear parameter in mixed precision
   };
@@ -73,26 +78,28 @@ struct Net::Impl {
     // add: input k's gradient is the add's output gradient itself (same buffer, no copy);
     // planned in allocate().
     bool grad_alias[2] = {false, false};
-    Tensor save_mean, save_invstd;  // batchnorm
+    float* save_mean = nullptr;  // batchnorm (device)
+    float* save_invstd = nullptr;
     // Inference: a BN whose input is a conv's output read by nothing else is folded into
     // that conv (fold_bn on the conv, folded_into on the BN, which eval skips).
     int fold_bn = -1, folded_into = -1;
     // conv: w * scale per output channel (packed for the GEMM when groups == 1, else in
-    // KRSC), and beta - mean * scale
+    // KRSC), and beta - mean * scale. Host memory: only devices that fold (the CPU).
     Tensor folded_w, folded_b;
   };
 
   GraphDesc graph;
   NetOptions options;
+  std::unique_ptr<NetDevice> dev;
   std::vector<Value> values;
   std::vector<Node> nodes;
   std::vector<Param> params;
   std::vector<ParamInfo> param_infos;
   std::map<std::string, int> param_index;
-  std::vector<Tensor> activations;
-  std::vector<Tensor> grad_buffers;
-  Tensor scratch;         // gradient accumulation for values with several consumers
-  Tensor discard;         // dx of a BN that reads the graph input (not needed)
+  std::vector<float*> activations;   // device buffers
+  std::vector<float*> grad_buffers;
+  float* scratch = nullptr;  // gradient accumulation for values with several consumers
+  float* discard = nullptr;  // dx of a BN that reads the graph input (not needed)
   bool folded_fresh = false;  // folded_w/folded_b match the parameters and statistics
   std::vector<char> grad_written;  // per value, during a backward pass
   int output = -1;
@@ -101,9 +108,14 @@ struct Net::Impl {
   bool profiling = false;
   std::map<std::pair<std::string, std::string>, std::pair<double, int64_t>> prof;
   using Clock = std::chrono::steady_clock;
-  Clock::time_point tick() const { return profiling ? Clock::now() : Clock::time_point(); }
+  Clock::time_point tick() {
+    if (!profiling) return Clock::time_point();
+    dev->synchronize();
+    return Clock::now();
+  }
   void tock(Clock::time_point t0, const char* op, const char* phase) {
     if (!profiling) return;
+    dev->synchronize();
     auto& e = prof[{op, phase}];
     e.first += std::chrono::duration<double>(Clock::now() - t0).count();
     e.second += 1;
@@ -136,17 +148,15 @@ struct Net::Impl {
       if (k == key) p.info.lr_scale = scale;
     p.conv = conv;
     p.half = half && options.precision == Precision::kF16;
-    Shape core_shape = shape;
-    if (conv) core_shape = {shape[0], shape[2], shape[3], shape[1]};  // OIHW -> KRSC
-    p.data = Tensor(core_shape, DType::kF32);
+    p.numel = shape_numel(shape);
+    p.data = dev->allocate(p.numel);
     if (trainable) {
-      p.grad = Tensor(core_shape, DType::kF32);
-      p.momentum = Tensor(core_shape, DType::kF32);
+      p.grad = dev->allocate(p.numel);
+      p.momentum = dev->allocate(p.numel);
     }
     // Defaults before the model's initialisation arrives: BN gamma 1, running var 1.
-    if (kind == ParamKind::kGamma || kind == ParamKind::kRunningVar)
-      std::fill_n(p.data.data<float>(), p.data.numel(), 1.0f);
-    if (p.half) p.compute = Tensor(core_shape, DType::kF32);
+    if (kind == ParamKind::kGamma || kind == ParamKind::kRunningVar) dev->fill(p.data, p.numel, 1.0f);
+    if (p.half) p.compute = dev->allocate(p.numel);
     param_index[key] = static_cast<int>(params.size());
     params.push_back(std::move(p));
     return static_cast<int>(params.size()) - 1;
@@ -179,6 +189,9 @@ struct Net::Impl {
                 std::string("node ") + where + " (" + op_name(d.op) + ") takes " +
                     std::to_string(arity) + " input(s)");
       for (const std::string& in : d.inputs) node.in.push_back(find_value(in, by_name, where));
+      const std::string why = dev->unsupported(d);
+      BOT_CHECK(why.empty(), Code::kArgument,
+                std::string("node ") + where + " (" + op_name(d.op) + ") cannot run on " + dev->name() + ": " + why);
       const Shape x = values[node.in[0]].sample;
       const bool spatial = x.size() == 3;
       Shape y;
@@ -200,8 +213,8 @@ struct Net::Impl {
           node.b = add_param(d.bias, {c}, ParamKind::kBeta, true, false, where);
           node.rm = add_param(d.running_mean, {c}, ParamKind::kRunningMean, false, false, where);
           node.rv = add_param(d.running_var, {c}, ParamKind::kRunningVar, false, false, where);
-          node.save_mean = Tensor({c}, DType::kF32);
-          node.save_invstd = Tensor({c}, DType::kF32);
+          node.save_mean = dev->allocate(c);
+          node.save_invstd = dev->allocate(c);
           y = x;
           break;
         }
@@ -283,6 +296,29 @@ struct Net::Impl {
     allocate();
     for (const Param& p : params) param_infos.push_back(p.info);
     refresh_compute();
+    plan_update();
+  }
+
+  // The optimizer's fixed sets: every trained, unfrozen parameter; the finiteness check
+  // reads every trained parameter's gradient and every BN running statistic (updated by the
+  // forward pass: an overflowing variance can leave the loss finite).
+  void plan_update() {
+    std::vector<UpdateTensor> update;
+    std::vector<DeviceSpan> checked;
+    for (Param& p : params) {
+      checked.push_back({p.info.trainable ? p.grad : p.data, p.numel});
+      if (!p.info.trainable || p.info.lr_scale == 0.0f) continue;
+      UpdateTensor t;
+      t.n = p.numel;
+      t.w = p.data;
+      t.grad = p.grad;
+      t.momentum = p.momentum;
+      t.decay = p.info.decay;
+      t.lr_scale = p.info.lr_scale;
+      t.compute = p.half ? p.compute : nullptr;
+      update.push_back(t);
+    }
+    dev->plan_update(update, checked);
   }
 
   bool half() const { return options.precision == Precision::kF16; }
@@ -291,15 +327,15 @@ struct Net::Impl {
   void refresh_compute() {
     for (Param& p : params) refresh_compute(p);
   }
-  static void refresh_compute(Param& p) {
+  void refresh_compute(Param& p) {
     if (!p.half) return;
-    std::memcpy(p.compute.data<float>(), p.data.data<float>(), p.data.nbytes());
-    f32_round_to_f16(p.compute.numel(), p.compute.data<float>());
+    dev->copy_into(p.numel, p.data, p.compute);
+    dev->round_to_f16(p.numel, p.compute);
   }
 
   // Rounds n values to FP16 in place in mixed precision (activations and gradients).
   void round16(float* x, int64_t count) {
-    if (half()) f32_round_to_f16(count, x);
+    if (half()) dev->round_to_f16(count, x);
   }
 
   // A ReLU whose input is produced by a BN or add node and read by nothing else is folded
@@ -378,18 +414,18 @@ struct Net::Impl {
       if (conv.fold_bn < 0) continue;
       const Node& bn = nodes[conv.fold_bn];
       const int64_t k = conv.desc.out_channels;
-      const Tensor& w = params[conv.w].data;
+      const int64_t w_numel = params[conv.w].numel;
       // Any batch size packs the same weights: the problem's n plays no part.
       const Conv2dProblem p = conv_problem(conv, values[conv.in[0]].sample, 1);
       const bool pack = p.groups == 1;
       if (conv.folded_b.numel() == 0) {
-        conv.folded_w = Tensor({pack ? conv2d_packed_weights_numel(p) : w.numel()}, DType::kF32);
+        conv.folded_w = Tensor({pack ? conv2d_packed_weights_numel(p) : w_numel}, DType::kF32);
         conv.folded_b = Tensor({k}, DType::kF32);
       }
-      const int64_t per_k = w.numel() / k;  // KRSC: one output channel is contiguous
+      const int64_t per_k = w_numel / k;  // KRSC: one output channel is contiguous
       const float* src = cdata(conv.w);
       // Folded weights in KRSC: straight into folded_w, or into a temporary to pack.
-      std::vector<float> krsc(pack ? size_t(w.numel()) : 0);
+      std::vector<float> krsc(pack ? size_t(w_numel) : 0);
       float* dst = pack ? krsc.data() : conv.folded_w.data<float>();
       float* bias = conv.folded_b.data<float>();
       const float* gamma = pdata(bn.w);
@@ -415,7 +451,7 @@ struct Net::Impl {
     for (size_t v = 0; v < values.size(); ++v) {
       if (!written[v]) continue;
       values[v].storage = static_cast<int>(activations.size());
-      activations.emplace_back(Shape{options.max_batch * values[v].sample_numel}, DType::kF32);
+      activations.push_back(dev->allocate(options.max_batch * values[v].sample_numel));
     }
     // Gradients: every value but the input, on buffers shared by liveness. Simulate the
     // backward order: a value's gradient is acquired when its first consumer (in backward
@@ -465,15 +501,15 @@ struct Net::Impl {
       }
       release(n.out);
     }
-    for (int64_t numel : buffer_numel) grad_buffers.emplace_back(Shape{numel}, DType::kF32);
-    if (scratch_numel > 0) scratch = Tensor({scratch_numel}, DType::kF32);
+    for (int64_t numel : buffer_numel) grad_buffers.push_back(dev->allocate(numel));
+    if (scratch_numel > 0) scratch = dev->allocate(scratch_numel);
     // BN always computes dx; one that reads a value without a gradient (the graph input)
     // writes it here.
     int64_t discard_numel = 0;
     for (const Node& n : nodes)
       if (!n.skip && n.desc.op == OpKind::kBatchNorm && !values[n.in[0]].needs_grad)
         discard_numel = std::max(discard_numel, values[n.in[0]].sample_numel * options.max_batch);
-    if (discard_numel > 0) discard = Tensor({discard_numel}, DType::kF32);
+    if (discard_numel > 0) discard = dev->allocate(discard_numel);
     grad_written.assign(values.size(), 0);
   }
 
@@ -513,27 +549,27 @@ struct Net::Impl {
     return p;
   }
 
-  float* act(int v) { return activations[values[v].storage].data<float>(); }
-  float* grad(int v) { return grad_buffers[values[v].grad_buffer].data<float>(); }
-  float* pdata(int i) { return params[i].data.data<float>(); }
+  float* act(int v) { return activations[values[v].storage]; }
+  float* grad(int v) { return grad_buffers[values[v].grad_buffer]; }
+  float* pdata(int i) { return params[i].data; }
   // What the kernels read: the FP16-rounded copy in mixed precision, else the master.
-  float* cdata(int i) { return params[i].half ? params[i].compute.data<float>() : params[i].data.data<float>(); }
+  float* cdata(int i) { return params[i].half ? params[i].compute : params[i].data; }
   void round_param_grad(int i) {
-    if (i >= 0 && params[i].half) f32_round_to_f16(params[i].grad.numel(), params[i].grad.data<float>());
+    if (i >= 0 && params[i].half) dev->round_to_f16(params[i].numel, params[i].grad);
   }
-  float* pgrad(int i) { return params[i].grad.data<float>(); }
+  float* pgrad(int i) { return params[i].grad; }
 
   // --- forward -------------------------------------------------------------------------
 
   void run_forward(int64_t n, const float* images, bool training, const int32_t* mixup_perm = nullptr,
                    float mixup_lambda = 1.0f) {
-    if (mixup_perm != nullptr) mixup_blend(n, values[0].sample_numel, images, mixup_perm, mixup_lambda, act(0));
-    else std::memcpy(act(0), images, sizeof(float) * size_t(n * values[0].sample_numel));
+    dev->load_input(n, values[0].sample_numel, images, mixup_perm, mixup_lambda, act(0));
     round16(act(0), n * values[0].sample_numel);
+    const bool fold = !training && dev->folds_batchnorm();
     if (training) folded_fresh = false;  // the running statistics move
-    else refresh_folded();
+    else if (fold) refresh_folded();
     for (Node& node : nodes) {
-      if (node.skip || (!training && node.folded_into >= 0)) continue;
+      if (node.skip || (fold && node.folded_into >= 0)) continue;
       const auto t0 = tick();
       const NodeDesc& d = node.desc;
       const Shape& xs = values[node.in[0]].sample;
@@ -542,7 +578,7 @@ struct Net::Impl {
       int out = node.out;
       switch (d.op) {
         case OpKind::kConv2d:
-          if (!training && node.fold_bn >= 0) {  // conv + BN (+ ReLU) in one op
+          if (fold && node.fold_bn >= 0) {  // conv + BN (+ ReLU) in one op
             const Node& bn = nodes[node.fold_bn];
             out = bn.out;
             y = act(out);
@@ -551,42 +587,39 @@ struct Net::Impl {
             if (p.groups == 1) conv2d_forward_bias(p, x, nullptr, node.folded_b.data<float>(), bn.fused_relu, y, w);
             else conv2d_forward_bias(p, x, w, node.folded_b.data<float>(), bn.fused_relu, y);
           } else {
-            conv2d_forward(conv_problem(node, xs, n), x, cdata(node.w), y);
+            dev->conv2d_forward(conv_problem(node, xs, n), x, cdata(node.w), y);
           }
           break;
         case OpKind::kBatchNorm: {
           BatchNormProblem p = bn_problem(node, n);
           if (training) {
-            batchnorm_forward_train(p, x, pdata(node.w), pdata(node.b), y, pdata(node.rm),
-                                    pdata(node.rv), node.save_mean.data<float>(),
-                                    node.save_invstd.data<float>());
+            dev->batchnorm_forward_train(p, x, pdata(node.w), pdata(node.b), y, pdata(node.rm), pdata(node.rv),
+                                         node.save_mean, node.save_invstd);
           } else {
-            batchnorm_forward_infer(p, x, pdata(node.w), pdata(node.b), pdata(node.rm),
-                                    pdata(node.rv), y);
+            dev->batchnorm_forward_infer(p, x, pdata(node.w), pdata(node.b), pdata(node.rm), pdata(node.rv), y);
           }
           break;
         }
         case OpKind::kRelu:
-          relu_forward(n * values[node.in[0]].sample_numel, x, y);
+          dev->relu_forward(n * values[node.in[0]].sample_numel, x, y);
           break;
         case OpKind::kAdd: {
           const int64_t count = n * values[node.in[0]].sample_numel;
-          if (node.fused_relu) add_relu_forward(count, x, act(node.in[1]), y);
-          else add_forward(count, x, act(node.in[1]), y);
+          dev->add_forward(count, x, act(node.in[1]), y, node.fused_relu);
           break;
         }
         case OpKind::kMaxPool2d:
-          maxpool2d_forward(pool_problem(node, xs, n), x, y);
+          dev->maxpool2d_forward(pool_problem(node, xs, n), x, y);
           break;
         case OpKind::kAvgPool2d:
-          avgpool2d_forward(pool_problem(node, xs, n), x, y);
+          dev->avgpool2d_forward(pool_problem(node, xs, n), x, y);
           break;
         case OpKind::kGlobalAvgPool:
-          global_avgpool_forward(n, xs[0] * xs[1], xs[2], x, y);
+          dev->global_avgpool_forward(n, xs[0] * xs[1], xs[2], x, y);
           break;
         case OpKind::kLinear: {
           LinearProblem p{n, xs[0], d.out_features};
-          linear_forward(p, x, cdata(node.w), node.b >= 0 ? cdata(node.b) : nullptr, y);
+          dev->linear_forward(p, x, cdata(node.w), node.b >= 0 ? cdata(node.b) : nullptr, y);
           break;
         }
       }
@@ -600,12 +633,12 @@ struct Net::Impl {
   // Where a node writes the gradient of input value v: the value's own buffer on the
   // first write of this pass, else the scratch buffer (then accumulate() adds it).
   float* grad_target(int v) {
-    return grad_written[v] ? scratch.data<float>() : grad(v);
+    return grad_written[v] ? scratch : grad(v);
   }
   void accumulate(int v, int64_t n) {
     if (grad_written[v]) {
       float* g = grad(v);
-      add_forward(n * values[v].sample_numel, g, scratch.data<float>(), g);
+      dev->add_into(n * values[v].sample_numel, scratch, g);
     }
     grad_written[v] = 1;
     round16(grad(v), n * values[v].sample_numel);
@@ -626,8 +659,8 @@ struct Net::Impl {
       for (int in : node.in) {
         if (!values[in].needs_grad) continue;
         float* t = grad_target(in);
-        if (node.fused_relu) relu_backward(count, y, go, t);
-        else copy_into(count, go, t);
+        if (node.fused_relu) dev->relu_backward(count, y, go, t);
+        else dev->copy_into(count, go, t);
         accumulate(in, n);
       }
       return;
@@ -639,13 +672,13 @@ struct Net::Impl {
       else if (values[in].needs_grad) other = in;
     }
     if (other < 0) {
-      if (node.fused_relu) relu_backward(count, y, go, go);
+      if (node.fused_relu) dev->relu_backward(count, y, go, go);
       return;
     }
     const bool written = grad_written[other];
-    if (node.fused_relu) add_relu_backward(count, y, go, grad(other), written);
-    else if (written) add_into(count, go, grad(other));
-    else copy_into(count, go, grad(other));
+    if (node.fused_relu) dev->add_relu_backward(count, y, go, grad(other), written);
+    else if (written) dev->add_into(count, go, grad(other));
+    else dev->copy_into(count, go, grad(other));
     grad_written[other] = 1;
     if (written) round16(grad(other), count);
   }
@@ -666,24 +699,23 @@ struct Net::Impl {
       switch (d.op) {
         case OpKind::kConv2d: {
           Conv2dProblem p = conv_problem(node, xs, n);
-          conv2d_backward_filter(p, x, go, pgrad(node.w));
+          dev->conv2d_backward_filter(p, x, go, pgrad(node.w));
           round_param_grad(node.w);
           param_ready(node.w);
           if (want_dx && grad_written[xin]) {  // a later consumer wrote it: add to it
-            conv2d_backward_data_accumulate(p, go, cdata(node.w), grad(xin));
+            dev->conv2d_backward_data(p, go, cdata(node.w), grad(xin), true);
             round16(grad(xin), n * values[xin].sample_numel);
           } else if (want_dx) {
-            conv2d_backward_data(p, go, cdata(node.w), grad(xin));
+            dev->conv2d_backward_data(p, go, cdata(node.w), grad(xin), false);
             accumulate(xin, n);
           }
           break;
         }
         case OpKind::kBatchNorm: {
           BatchNormProblem p = bn_problem(node, n);
-          batchnorm_backward(p, x, go, pdata(node.w), node.save_mean.data<float>(),
-                             node.save_invstd.data<float>(), true,
-                             want_dx ? grad_target(xin) : discard.data<float>(), pgrad(node.w),
-                             pgrad(node.b), node.fused_relu ? act(node.out) : nullptr);
+          dev->batchnorm_backward(p, x, go, pdata(node.w), node.save_mean, node.save_invstd,
+                                  want_dx ? grad_target(xin) : discard, pgrad(node.w), pgrad(node.b),
+                                  node.fused_relu ? act(node.out) : nullptr);
           param_ready(node.w);
           param_ready(node.b);
           if (want_dx) accumulate(xin, n);
@@ -691,7 +723,7 @@ struct Net::Impl {
         }
         case OpKind::kRelu:
           if (want_dx) {
-            relu_backward(n * values[xin].sample_numel, act(node.out), go, grad_target(xin));
+            dev->relu_backward(n * values[xin].sample_numel, act(node.out), go, grad_target(xin));
             accumulate(xin, n);
           }
           break;
@@ -700,26 +732,26 @@ struct Net::Impl {
           break;
         case OpKind::kMaxPool2d:
           if (want_dx) {
-            maxpool2d_backward(pool_problem(node, xs, n), x, go, grad_target(xin));
+            dev->maxpool2d_backward(pool_problem(node, xs, n), x, go, grad_target(xin));
             accumulate(xin, n);
           }
           break;
         case OpKind::kAvgPool2d:
           if (want_dx) {
-            avgpool2d_backward(pool_problem(node, xs, n), go, grad_target(xin));
+            dev->avgpool2d_backward(pool_problem(node, xs, n), go, grad_target(xin));
             accumulate(xin, n);
           }
           break;
         case OpKind::kGlobalAvgPool:
           if (want_dx) {
-            global_avgpool_backward(n, xs[0] * xs[1], xs[2], go, grad_target(xin));
+            dev->global_avgpool_backward(n, xs[0] * xs[1], xs[2], go, grad_target(xin));
             accumulate(xin, n);
           }
           break;
         case OpKind::kLinear: {
           LinearProblem p{n, xs[0], d.out_features};
-          linear_backward(p, x, cdata(node.w), go, want_dx ? grad_target(xin) : nullptr,
-                          pgrad(node.w), node.b >= 0 ? pgrad(node.b) : nullptr);
+          dev->linear_backward(p, x, cdata(node.w), go, want_dx ? grad_target(xin) : nullptr, pgrad(node.w),
+                               node.b >= 0 ? pgrad(node.b) : nullptr);
           round_param_grad(node.w);
           round_param_grad(node.b);
           param_ready(node.w);
@@ -745,77 +777,28 @@ struct Net::Impl {
               "train step needs either labels or soft targets");
   }
 
-  TrainStepResult loss_and_grad(const TrainStepArgs& a) {
-    CrossEntropyProblem p{a.n, classes, a.smoothing};
-    const float* z = act(output);
+  void loss_and_grad(const TrainStepArgs& a) {
     float* dz = grad(output);
-    TrainStepResult r;
-    r.loss = a.labels ? cross_entropy_hard(p, z, a.labels, dz)
-                      : cross_entropy_soft(p, z, a.targets, dz);
-    if (a.teacher_logits != nullptr)
-      r.loss += cross_entropy_distill(p, z, a.teacher_logits, a.temperature, dz);
-    const int64_t count = a.n * classes;
-    if (a.loss_scale != 1.0f)
-      for (int64_t i = 0; i < count; ++i) dz[i] *= a.loss_scale;
-    round16(dz, count);
-    for (int64_t i = 0; i < a.n; ++i) {
-      const float* row = z + i * classes;
-      const int64_t pred = std::max_element(row, row + classes) - row;
-      int64_t truth;
-      if (a.labels) {
-        truth = a.labels[i];
-      } else {
-        const float* t = a.targets + i * classes;
-        truth = std::max_element(t, t + classes) - t;
-      }
-      r.correct += pred == truth ? 1 : 0;
-    }
-    return r;
+    dev->loss(a, classes, act(output), dz);
+    round16(dz, a.n * classes);
   }
 
   TrainStepResult forward_backward(const TrainStepArgs& a) {
     check_args(a);
     run_forward(a.n, a.images, true, a.mixup_perm, a.mixup_lambda);
     auto t0 = tick();
-    TrainStepResult r = loss_and_grad(a);
+    loss_and_grad(a);
     tock(t0, "cross_entropy", "loss");
     run_backward(a.n);
     t0 = tick();
-    r.finite = std::isfinite(r.loss) && gradients_finite();
+    TrainStepResult r = dev->loss_result();
+    r.finite = std::isfinite(r.loss) && dev->all_finite();
     tock(t0, "finite_check", "other");
     return r;
   }
 
-  // Every trainable parameter's gradient, and every BN running statistic (updated by this
-  // forward pass: an overflowing variance can leave the loss finite), is finite.
-  bool gradients_finite() {
-    for (Param& p : params) {
-      const Tensor& t = p.info.trainable ? p.grad : p.data;
-      const float* g = t.data<float>();
-      std::atomic<bool> ok{true};
-      parallel_for(t.numel(), [&](int64_t b, int64_t e, int) {
-        bool local = true;
-        for (int64_t i = b; i < e; ++i) local &= std::isfinite(g[i]);
-        if (!local) ok = false;
-      }, 1 << 15);
-      if (!ok) return false;
-    }
-    return true;
-  }
-
   void update(const TrainStepArgs& a) {
-    for (Param& p : params) {
-      if (!p.info.trainable || p.info.lr_scale == 0.0f) continue;
-      SgdParams s;
-      s.lr = a.lr * p.info.lr_scale;
-      s.momentum = a.momentum;
-      s.weight_decay = p.info.decay ? a.weight_decay : 0.0f;
-      s.nesterov = a.nesterov;
-      s.grad_scale = 1.0f / a.loss_scale;
-      sgd_step(s, p.data.numel(), p.data.data<float>(), p.grad.data<float>(),
-               p.momentum.data<float>());
-    }
-    refresh_compute();
+    dev->update(a);
     folded_fresh = false;
   }
 
@@ -831,10 +814,10 @@ struct Net::Impl {
   }
 
   // Between the core's layout and PyTorch's: KRSC (K, R, S, Cg) <-> OIHW (K, Cg, R, S) for
-  // conv weights, a plain copy otherwise.
+  // conv weights, a plain copy otherwise; src and dst are host memory.
   static void copy_layout(const Param& p, const float* src, float* dst, bool to_pytorch) {
     if (!p.conv) {
-      std::memcpy(dst, src, p.data.nbytes());
+      std::memcpy(dst, src, sizeof(float) * size_t(p.numel));
       return;
     }
     const int64_t k = p.info.shape[0], cg = p.info.shape[1], r = p.info.shape[2], s = p.info.shape[3];
@@ -848,28 +831,32 @@ struct Net::Impl {
             else dst[krsc] = src[oihw];
           }
   }
-  static void copy_out(const Param& p, const Tensor& t, float* out) {
-    copy_layout(p, t.data<float>(), out, true);
+  // A parameter-shaped device array (data, grad or momentum of p) to and from host memory
+  // in PyTorch's layout.
+  void copy_out(const Param& p, const float* device, float* out) {
+    if (!p.conv) return dev->download(out, device, p.numel);
+    std::vector<float> core(static_cast<size_t>(p.numel));
+    dev->download(core.data(), device, p.numel);
+    copy_layout(p, core.data(), out, true);
   }
-  static void copy_in(const Param& p, Tensor& t, const float* in) {
-    copy_layout(p, in, t.data<float>(), false);
+  void copy_in(const Param& p, float* device, const float* in) {
+    if (!p.conv) return dev->upload(device, in, p.numel);
+    std::vector<float> core(static_cast<size_t>(p.numel));
+    copy_layout(p, in, core.data(), false);
+    dev->upload(device, core.data(), p.numel);
   }
 
   size_t memory_bytes() const {
-    size_t b = 0;
-    for (const Tensor& t : activations) b += t.nbytes();
-    for (const Tensor& t : grad_buffers) b += t.nbytes();
-    for (const Param& p : params)
-      b += p.data.nbytes() + p.grad.nbytes() + p.momentum.nbytes() + p.compute.nbytes();
-    for (const Node& n : nodes)
-      b += n.save_mean.nbytes() + n.save_invstd.nbytes() + n.folded_w.nbytes() + n.folded_b.nbytes();
-    return b + scratch.nbytes() + discard.nbytes();
+    size_t b = dev->bytes_allocated();
+    for (const Node& n : nodes) b += n.folded_w.nbytes() + n.folded_b.nbytes();
+    return b;
   }
 };
 
 Net::Net(const GraphDesc& graph, const NetOptions& options) : impl_(new Impl) {
   impl_->graph = graph;
   impl_->options = options;
+  impl_->dev = options.backend == Backend::kCuda ? make_cuda_net_device(options.precision) : make_cpu_net_device();
   impl_->compile();
 }
 
@@ -902,43 +889,43 @@ void Net::forward(int64_t n, const float* images, float* logits) {
             "batch size " + std::to_string(n) + " is outside [1, " +
                 std::to_string(impl_->options.max_batch) + "] (the Net's maximum batch)");
   impl_->run_forward(n, images, false);
-  std::memcpy(logits, impl_->act(impl_->output), sizeof(float) * size_t(n * impl_->classes));
+  impl_->dev->download(logits, impl_->act(impl_->output), n * impl_->classes);
 }
 
 const std::vector<ParamInfo>& Net::parameters() const { return impl_->param_infos; }
 
 int64_t Net::parameter_numel(const std::string& name) const {
-  return impl_->param(name).data.numel();
+  return impl_->param(name).numel;
 }
 
 void Net::get_parameter(const std::string& name, float* out) const {
   const Impl::Param& p = impl_->param(name);
-  Impl::copy_out(p, p.data, out);
+  impl_->copy_out(p, p.data, out);
 }
 
 void Net::set_parameter(const std::string& name, const float* in) {
   Impl::Param& p = impl_->param(name);
-  Impl::copy_in(p, p.data, in);
-  Impl::refresh_compute(p);
+  impl_->copy_in(p, p.data, in);
+  impl_->refresh_compute(p);
   impl_->folded_fresh = false;
 }
 
 void Net::get_gradient(const std::string& name, float* out) const {
   const Impl::Param& p = impl_->param(name);
   BOT_CHECK(p.info.trainable, Code::kArgument, "\"" + name + "\" is not trained: it has no gradient");
-  Impl::copy_out(p, p.grad, out);
+  impl_->copy_out(p, p.grad, out);
 }
 
 void Net::get_momentum(const std::string& name, float* out) const {
   const Impl::Param& p = impl_->param(name);
   BOT_CHECK(p.info.trainable, Code::kArgument, "\"" + name + "\" is not trained: it has no momentum");
-  Impl::copy_out(p, p.momentum, out);
+  impl_->copy_out(p, p.momentum, out);
 }
 
 void Net::set_momentum(const std::string& name, const float* in) {
   Impl::Param& p = impl_->param(name);
   BOT_CHECK(p.info.trainable, Code::kArgument, "\"" + name + "\" is not trained: it has no momentum");
-  Impl::copy_in(p, p.momentum, in);
+  impl_->copy_in(p, p.momentum, in);
 }
 
 int64_t Net::num_classes() const { return impl_->classes; }
@@ -947,6 +934,7 @@ int64_t Net::height() const { return impl_->options.height; }
 int64_t Net::width() const { return impl_->options.width; }
 int64_t Net::input_channels() const { return impl_->graph.input_channels; }
 Precision Net::precision() const { return impl_->options.precision; }
+Backend Net::backend() const { return impl_->options.backend; }
 size_t Net::memory_bytes() const { return impl_->memory_bytes(); }
 
 void Net::set_gradient_ready_hook(std::function<void(const std::string&)> hook) {

@@ -18,7 +18,11 @@
 // weights scaled per output channel and a bias, cached (and packed for the GEMM) until a
 // parameter or running statistic changes (set_parameter, a training forward or step);
 // the bias and a fused ReLU are applied as each tile of the conv's output is written.
+// (Folding is done on the CPU backend; the CUDA backend runs the BN on running statistics.)
 // train_step runs forward, softmax cross-entropy, backward and the SGD/Nesterov update.
+// Backends (NetOptions::backend): one schedule, two NetDevices (bot/net_device.h). On
+// CUDA every buffer lives in device memory, the step's kernels are queued on one stream,
+// and a step waits once, for its loss and finiteness flag.
 // Mixed precision (Precision::kF16): FP32 master weights and momentum; the convolution and
 // linear weights are used through FP16-rounded copies refreshed after every update; every
 // activation, activation gradient and weight gradient is rounded to FP16 as it is written
@@ -65,9 +69,14 @@ struct GraphDesc {
 
 enum class Precision { kF32, kF16 };
 
+// Where the Net's buffers live and its kernels run. kCuda throws ERR_CUDA_UNAVAILABLE (with
+// the reason) where no usable device exists.
+enum class Backend { kCpu, kCuda };
+
 struct NetOptions {
   int64_t max_batch = 1;
   Precision precision = Precision::kF32;
+  Backend backend = Backend::kCpu;
   int64_t height = 224, width = 224;
   // Parameter keys exempt from weight decay (biases, BN gamma/beta: "no bias decay").
   std::vector<std::string> no_decay;
@@ -146,9 +155,11 @@ class Net {
   int64_t width() const;
   int64_t input_channels() const;
   Precision precision() const;
-  size_t memory_bytes() const;  // every buffer the Net owns
+  Backend backend() const;
+  size_t memory_bytes() const;  // every buffer the Net owns (on its device)
   // Time spent per op kind since the last reset, when profiling is on (off by default:
-  // it costs two clock reads per node). Phases: "forward", "backward", "loss", "update",
+  // it costs two clock reads per node; on CUDA each op is also waited for, so the clock
+  // measures the device's work, and the step runs slower). Phases: "forward", "backward", "loss", "update",
   // "other" (input copy, finite check).
   struct ProfileEntry {
     std::string op;     // "conv2d", "batchnorm", ... or the phase for loss/update/other

@@ -1,0 +1,336 @@
+// The CUDA NetDevice (contract in bot/net_device.h): every buffer of the Net in device
+// memory, every op a launcher of bot/cuda/conv2d.cuh or bot/cuda/kernels.cuh queued on the
+// process stream. Nothing waits for the device inside a step except its end: the loss rows,
+// the correct flags and the finiteness flag come back together after the backward pass.
+//
+// Storage is FP32 throughout. Mixed precision keeps the CPU core's numerics: activations,
+// gradients and the weights' compute copies are rounded to FP16 values as they are written
+// (round_to_f16_device), and the convolutions run the FP16 tensor-core kernels on FP16
+// copies of their operands made just before the launch (exact, since the values are
+// already FP16 values), widening their FP16 outputs back. So a CUDA step and a CPU step
+// differ only in summation order.
+//
+// Scratch (the BN workspace, the FP16 operand copies, the staged inputs) is grow-only and
+// reused by every later op and step; buffers are freed stream-ordered, so a buffer that
+// grows while an earlier kernel still reads it is released only after that kernel.
+#include <cuda_fp16.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "bot/cuda/conv2d.cuh"
+#include "bot/cuda/kernels.cuh"
+#include "bot/cuda/runtime.cuh"
+#include "bot/net_device.h"
+#include "bot/status.h"
+
+namespace bot {
+
+namespace {
+
+using cuda::DeviceBuffer;
+
+// A device buffer that only grows: get(bytes) returns at least `bytes`.
+class Scratch {
+ public:
+  void* get(size_t bytes) {
+    if (bytes > buf_.bytes()) buf_ = DeviceBuffer(bytes);
+    return buf_.get();
+  }
+  template <typename T> T* as(int64_t count) { return static_cast<T*>(get(sizeof(T) * size_t(count))); }
+
+ private:
+  DeviceBuffer buf_;
+};
+
+cuda::ConvShape conv_shape(const Conv2dProblem& p) {
+  cuda::ConvShape s;
+  s.n = p.n; s.h = p.h; s.w = p.w; s.c = p.c;
+  s.k = p.k; s.r = p.r; s.s = p.s;
+  s.stride_h = p.stride_h; s.stride_w = p.stride_w;
+  s.pad_h = p.pad_h; s.pad_w = p.pad_w;
+  return s;
+}
+
+class CudaNetDevice final : public NetDevice {
+ public:
+  explicit CudaNetDevice(Precision precision) : half_(precision == Precision::kF16), st_(cuda::stream()) {}
+
+  ~CudaNetDevice() override {
+    // Kernels queued by this Net may still read its buffers: wait for them before the
+    // buffers are freed. A poisoned process has nothing left to wait for.
+    if (!cuda::poisoned()) cudaStreamSynchronize(st_);
+  }
+
+  const char* name() const override { return "cuda"; }
+
+  // --- memory ---
+  float* allocate(int64_t n) override {
+    BOT_CHECK(n >= 0, Code::kShape, "negative buffer size");
+    buffers_.emplace_back(sizeof(float) * size_t(n));
+    bytes_ += buffers_.back().bytes();
+    float* p = buffers_.back().as<float>();
+    if (n > 0) cuda::zero(p, sizeof(float) * size_t(n));
+    return p;
+  }
+  size_t bytes_allocated() const override { return bytes_; }
+  void fill(float* dst, int64_t n, float value) override {
+    if (n == 0) return;
+    std::vector<float> host(size_t(n), value);
+    upload(dst, host.data(), n);
+  }
+  void upload(float* dst, const float* src, int64_t n) override {
+    if (n == 0) return;
+    cuda::copy_to_device(dst, src, sizeof(float) * size_t(n));
+    // The host array may be freed as soon as this returns.
+    cuda::synchronize();
+  }
+  void download(float* dst, const float* src, int64_t n) override {
+    if (n == 0) return;
+    cuda::copy_to_host(dst, src, sizeof(float) * size_t(n));
+    cuda::synchronize();
+  }
+  void synchronize() override { cuda::synchronize(); }
+
+  // --- inputs and loss ---
+  void load_input(int64_t n, int64_t sample_numel, const float* images, const int32_t* perm, float lambda,
+                  float* dst) override {
+    const int64_t count = n * sample_numel;
+    if (perm == nullptr) {
+      cuda::copy_to_device(dst, images, sizeof(float) * size_t(count));
+      return;
+    }
+    mixup_check(n, sample_numel, perm, lambda);
+    float* staged = staged_images_.as<float>(count);
+    int32_t* d_perm = staged_perm_.as<int32_t>(n);
+    cuda::copy_to_device(staged, images, sizeof(float) * size_t(count));
+    cuda::copy_to_device(d_perm, perm, sizeof(int32_t) * size_t(n));
+    cuda::mixup_blend_device(n, sample_numel, staged, d_perm, lambda, dst, st_);
+  }
+
+  void loss(const TrainStepArgs& a, int64_t classes, const float* z, float* dz) override {
+    CrossEntropyProblem p{a.n, classes, a.smoothing};
+    p.validate();
+    if (a.labels != nullptr) cross_entropy_check_labels(p, a.labels);
+    else cross_entropy_check_targets(p, a.targets);
+    if (a.teacher_logits != nullptr) cross_entropy_check_temperature(a.temperature);
+    const int64_t count = a.n * classes;
+    int32_t* labels = nullptr;
+    float* targets = nullptr;
+    float* teacher = nullptr;
+    if (a.labels != nullptr) {
+      labels = labels_.as<int32_t>(a.n);
+      cuda::copy_to_device(labels, a.labels, sizeof(int32_t) * size_t(a.n));
+    } else {
+      targets = targets_.as<float>(count);
+      cuda::copy_to_device(targets, a.targets, sizeof(float) * size_t(count));
+    }
+    if (a.teacher_logits != nullptr) {
+      teacher = teacher_.as<float>(count);
+      cuda::copy_to_device(teacher, a.teacher_logits, sizeof(float) * size_t(count));
+    }
+    double* rows = row_loss_.as<double>(a.n);
+    int32_t* correct = correct_.as<int32_t>(a.n);
+    cuda::cross_entropy_device(p, z, labels, targets, teacher, a.temperature, a.loss_scale, dz, rows, correct, st_);
+    loss_rows_ = a.n;
+  }
+
+  TrainStepResult loss_result() override {
+    if (loss_rows_ == 0) return TrainStepResult();
+    std::vector<double> rows(static_cast<size_t>(loss_rows_));
+    std::vector<int32_t> correct(static_cast<size_t>(loss_rows_));
+    cuda::copy_to_host(rows.data(), row_loss_.get(0), sizeof(double) * rows.size());
+    cuda::copy_to_host(correct.data(), correct_.get(0), sizeof(int32_t) * correct.size());
+    cuda::synchronize();
+    TrainStepResult r;
+    for (double v : rows) r.loss += v;  // row order, as the CPU op adds them
+    for (int32_t c : correct) r.correct += c;
+    return r;
+  }
+
+  void round_to_f16(int64_t n, float* x) override { cuda::round_to_f16_device(n, x, st_); }
+
+  // --- ops ---
+  bool folds_batchnorm() const override { return false; }
+  std::string unsupported(const NodeDesc& node) const override {
+    if (node.op == OpKind::kConv2d && node.groups != 1)
+      return "grouped convolutions (groups = " + std::to_string(node.groups) + ") have no CUDA kernel";
+    return "";
+  }
+
+  void conv2d_forward(const Conv2dProblem& p, const float* x, const float* w, float* y) override {
+    p.validate();
+    const cuda::ConvShape s = conv_shape(p);
+    if (!half_) return cuda::conv2d_forward(s, cuda::Precision::kF32, x, w, y, st_);
+    const int64_t nx = p.n * p.h * p.w * p.c, nw = p.k * p.r * p.s * p.c, ny = p.n * s.out_h() * s.out_w() * p.k;
+    void* hx = to_half(h_a_, x, nx);
+    void* hw = to_half(h_b_, w, nw);
+    void* hy = h_c_.get(2 * size_t(ny));
+    cuda::conv2d_forward(s, cuda::Precision::kF16, hx, hw, hy, st_);
+    cuda::f16_to_f32_device(ny, hy, y, st_);
+  }
+
+  void conv2d_backward_data(const Conv2dProblem& p, const float* dy, const float* w, float* dx,
+                            bool accumulate) override {
+    p.validate();
+    const cuda::ConvShape s = conv_shape(p);
+    const int64_t nx = p.n * p.h * p.w * p.c, nw = p.k * p.r * p.s * p.c, ny = p.n * s.out_h() * s.out_w() * p.k;
+    float* out = accumulate ? f_tmp_.as<float>(nx) : dx;
+    if (!half_) {
+      cuda::conv2d_backward_data(s, cuda::Precision::kF32, dy, w, out, st_);
+    } else {
+      void* hdy = to_half(h_a_, dy, ny);
+      void* hw = to_half(h_b_, w, nw);
+      void* hdx = h_c_.get(2 * size_t(nx));
+      cuda::conv2d_backward_data(s, cuda::Precision::kF16, hdy, hw, hdx, st_);
+      cuda::f16_to_f32_device(nx, hdx, out, st_);
+    }
+    if (accumulate) cuda::add_into_device(nx, out, dx, st_);
+  }
+
+  void conv2d_backward_filter(const Conv2dProblem& p, const float* x, const float* dy, float* dw) override {
+    p.validate();
+    const cuda::ConvShape s = conv_shape(p);
+    if (!half_) return cuda::conv2d_backward_filter(s, cuda::Precision::kF32, x, dy, dw, st_);
+    const int64_t nx = p.n * p.h * p.w * p.c, ny = p.n * s.out_h() * s.out_w() * p.k;
+    void* hx = to_half(h_a_, x, nx);
+    void* hdy = to_half(h_b_, dy, ny);
+    cuda::conv2d_backward_filter(s, cuda::Precision::kF16, hx, hdy, dw, st_);
+  }
+
+  void batchnorm_forward_train(const BatchNormProblem& p, const float* x, const float* gamma, const float* beta,
+                               float* y, float* running_mean, float* running_var, float* save_mean,
+                               float* save_invstd) override {
+    cuda::batchnorm_forward_train_device(p, x, gamma, beta, y, running_mean, running_var, save_mean, save_invstd,
+                                         bn_workspace(p), st_);
+  }
+  void batchnorm_forward_infer(const BatchNormProblem& p, const float* x, const float* gamma, const float* beta,
+                               const float* running_mean, const float* running_var, float* y) override {
+    cuda::batchnorm_forward_infer_device(p, x, gamma, beta, running_mean, running_var, y, bn_workspace(p), st_);
+  }
+  void batchnorm_backward(const BatchNormProblem& p, const float* x, const float* dy, const float* gamma,
+                          const float* mean, const float* invstd, float* dx, float* dgamma, float* dbeta,
+                          const float* relu_y) override {
+    cuda::batchnorm_backward_device(p, x, dy, gamma, mean, invstd, true, dx, dgamma, dbeta, relu_y,
+                                    bn_workspace(p), st_);
+  }
+
+  void relu_forward(int64_t n, const float* x, float* y) override { cuda::relu_forward_device(n, x, y, st_); }
+  void relu_backward(int64_t n, const float* y, const float* dy, float* dx) override {
+    cuda::relu_backward_device(n, y, dy, dx, st_);
+  }
+  void add_forward(int64_t n, const float* a, const float* b, float* y, bool relu) override {
+    if (relu) cuda::add_relu_forward_device(n, a, b, y, st_);
+    else cuda::add_forward_device(n, a, b, y, st_);
+  }
+  void add_relu_backward(int64_t n, const float* y, float* dy, float* db, bool accumulate) override {
+    cuda::add_relu_backward_device(n, y, dy, db, accumulate, st_);
+  }
+  void copy_into(int64_t n, const float* a, float* b) override { cuda::copy_into_device(n, a, b, st_); }
+  void add_into(int64_t n, const float* a, float* b) override { cuda::add_into_device(n, a, b, st_); }
+  void maxpool2d_forward(const Pool2dProblem& p, const float* x, float* y) override {
+    cuda::maxpool2d_forward_device(p, x, y, st_);
+  }
+  void maxpool2d_backward(const Pool2dProblem& p, const float* x, const float* dy, float* dx) override {
+    cuda::maxpool2d_backward_device(p, x, dy, dx, st_);
+  }
+  void avgpool2d_forward(const Pool2dProblem& p, const float* x, float* y) override {
+    cuda::avgpool2d_forward_device(p, x, y, st_);
+  }
+  void avgpool2d_backward(const Pool2dProblem& p, const float* dy, float* dx) override {
+    cuda::avgpool2d_backward_device(p, dy, dx, st_);
+  }
+  void global_avgpool_forward(int64_t n, int64_t hw, int64_t c, const float* x, float* y) override {
+    cuda::global_avgpool_forward_device(n, hw, c, x, y, st_);
+  }
+  void global_avgpool_backward(int64_t n, int64_t hw, int64_t c, const float* dy, float* dx) override {
+    cuda::global_avgpool_backward_device(n, hw, c, dy, dx, st_);
+  }
+  void linear_forward(const LinearProblem& p, const float* x, const float* w, const float* b, float* y) override {
+    cuda::linear_forward_device(p, x, w, b, y, st_);
+  }
+  void linear_backward(const LinearProblem& p, const float* x, const float* w, const float* dy, float* dx,
+                       float* dw, float* db) override {
+    cuda::linear_backward_device(p, x, w, dy, dx, dw, db, st_);
+  }
+
+  // --- optimizer ---
+  void plan_update(const std::vector<UpdateTensor>& tensors, const std::vector<DeviceSpan>& checked) override {
+    update_ = tensors;
+    std::vector<cuda::DeviceSpan> spans;
+    for (const DeviceSpan& s : checked) spans.push_back({s.data, s.n});
+    check_ = cuda::FiniteCheck(spans);
+    sgd_weight_decay_ = -1.0f;  // the tables are built on the first step
+  }
+
+  bool all_finite() override {
+    int32_t* flag = flag_.as<int32_t>(1);
+    BOT_CUDA_CHECK(cudaMemsetAsync(flag, 0, sizeof(int32_t), st_));
+    check_.check(flag, st_);
+    int32_t host = 0;
+    cuda::copy_to_host(&host, flag, sizeof(int32_t));
+    cuda::synchronize();
+    return host == 0;
+  }
+
+  void update(const TrainStepArgs& a) override {
+    // Weight decay is fixed in the tensor table; a step with another value rebuilds it.
+    if (a.weight_decay != sgd_weight_decay_) {
+      BOT_CHECK(std::isfinite(a.weight_decay) && a.weight_decay >= 0.0f, Code::kArgument,
+                "weight decay must be finite and >= 0, got " + std::to_string(a.weight_decay));
+      std::vector<cuda::SgdDeviceTensor> table;
+      for (const UpdateTensor& t : update_) {
+        cuda::SgdDeviceTensor d;
+        d.n = t.n;
+        d.w = t.w;
+        d.grad = t.grad;
+        d.momentum_buf = t.momentum;
+        d.weight_decay = t.decay ? a.weight_decay : 0.0f;
+        d.lr_scale = t.lr_scale;
+        d.w_round = t.compute;
+        table.push_back(d);
+      }
+      sgd_ = cuda::SgdMulti(table);
+      sgd_weight_decay_ = a.weight_decay;
+    }
+    SgdParams s;
+    s.lr = a.lr;
+    s.momentum = a.momentum;
+    s.nesterov = a.nesterov;
+    s.grad_scale = 1.0f / a.loss_scale;
+    sgd_.step(s, st_);
+  }
+
+ private:
+  // A half copy of n floats in `into` (grown as needed).
+  void* to_half(Scratch& into, const float* x, int64_t n) {
+    void* h = into.get(2 * size_t(n));
+    cuda::f32_to_f16_device(n, x, h, st_);
+    return h;
+  }
+  float* bn_workspace(const BatchNormProblem& p) {
+    return bn_workspace_.as<float>(cuda::batchnorm_workspace_floats(p));
+  }
+
+  bool half_;
+  cudaStream_t st_;
+  std::vector<DeviceBuffer> buffers_;
+  size_t bytes_ = 0;
+  Scratch h_a_, h_b_, h_c_, f_tmp_, bn_workspace_;
+  Scratch staged_images_, staged_perm_, labels_, targets_, teacher_, row_loss_, correct_, flag_;
+  int64_t loss_rows_ = 0;
+  std::vector<UpdateTensor> update_;
+  cuda::FiniteCheck check_;
+  cuda::SgdMulti sgd_;
+  float sgd_weight_decay_ = -1.0f;
+};
+
+}  // namespace
+
+std::unique_ptr<NetDevice> make_cuda_net_device(Precision precision) {
+  cuda::ensure_ready();
+  return std::make_unique<CudaNetDevice>(precision);
+}
+
+}  // namespace bot
