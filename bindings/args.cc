@@ -1,6 +1,7 @@
 #include "args.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "errors.h"
 
@@ -157,6 +158,30 @@ Napi::Object tensor_value(Napi::Env env, Napi::TypedArray data, const bot::Shape
   o.Set("data", data);
   o.Set("shape", shape_value(env, shape));
   return o;
+}
+
+Napi::Uint8Array u8_arg(const Napi::CallbackInfo& info, size_t i, const char* name,
+                        int64_t expected) {
+  Napi::Env env = info.Env();
+  if (!info[i].IsTypedArray())
+    throw_error(env, "ERR_ARGUMENT", std::string("Expected Uint8Array for ") + name);
+  Napi::TypedArray t = info[i].As<Napi::TypedArray>();
+  if (t.TypedArrayType() != napi_uint8_array)
+    throw_error(env, "ERR_DTYPE", std::string("Expected Uint8Array for ") + name);
+  if (static_cast<int64_t>(t.ElementLength()) != expected)
+    throw_error(env, "ERR_SHAPE", std::string("Expected ") + std::to_string(expected) +
+                                      " elements for " + name + " but received " +
+                                      std::to_string(t.ElementLength()));
+  return t.As<Napi::Uint8Array>();
+}
+
+void read_constants(const Napi::CallbackInfo& info, size_t i, bot::AugmentProblem* p) {
+  Napi::Float32Array c = f32_arg(info, i, "constants", kAugmentConstants);
+  const float* v = c.Data();
+  std::memcpy(p->mean, v, sizeof(p->mean));
+  std::memcpy(p->std, v + 3, sizeof(p->std));
+  std::memcpy(p->eigval, v + 6, sizeof(p->eigval));
+  std::memcpy(p->eigvec, v + 9, sizeof(p->eigvec));
 }
 
 }  // namespace botjs

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "bot/ops/augment.h"
 #include "bot/tensor.h"
 
 namespace botjs {
@@ -37,6 +38,11 @@ Napi::Float32Array optional_f32_arg(const Napi::CallbackInfo& info, size_t i,
                                     const char* name, int64_t expected);
 
 Napi::Float32Array new_f32(Napi::Env env, int64_t n);
+Napi::Uint8Array u8_arg(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t expected);
+// The colour pass's constants: Float32Array(kAugmentConstants) = mean(3), std(3), eigval(3),
+// eigvec(9, row-major), into p's fields.
+constexpr int64_t kAugmentConstants = 18;
+void read_constants(const Napi::CallbackInfo& info, size_t i, bot::AugmentProblem* p);
 Napi::Array shape_value(Napi::Env env, const bot::Shape& shape);
 // { data, shape } as returned by the ops.
 Napi::Object tensor_value(Napi::Env env, Napi::TypedArray data, const bot::Shape& shape);

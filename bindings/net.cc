@@ -4,10 +4,16 @@
 //                    backend: 'cpu' | 'cuda' })
 //   trainStep(images, n, labels | null, targets | null, smoothing, lr, momentum,
 //             weightDecay, nesterov, lossScale, mixupPerm | null, mixupLambda,
-//             teacherLogits | null, temperature)
+//             teacherLogits | null, temperature
+//             [, brightness, saturation, hue, alpha, constants])
+//       images: Float32Array (n, H, W, C) normalised, or Uint8Array (n, H, W, 3) raw RGB
+//       that the step runs the colour pass on (bot::RawImages), with the per-image
+//       coefficients (Float32Array(n) or null each; alpha n*3) and constants
+//       (Float32Array(18): mean, std, eigval, eigvec) as ops.augment takes them
 //                                            -> Promise<{ loss, correct, finite }>
 //   forwardBackward(...same...)              -> Promise<{ loss, correct, finite }> (no update)
-//   forward(images, n)                       -> Promise<Float32Array> logits (eval mode)
+//   forward(images, n [, brightness, saturation, hue, alpha, constants])
+//                                            -> Promise<Float32Array> logits (eval mode)
 //   parameters()                             -> [{ name, shape, kind, trainable, decay }]
 //   getParameter(name) / setParameter(name, data), getGradient(name),
 //   getMomentum(name) / setMomentum(name, data)   (PyTorch layouts)
@@ -42,6 +48,10 @@ struct NetState {
   std::unique_ptr<bot::Net> net;
   std::vector<float> images, targets, teacher;
   std::vector<int32_t> labels, perm;
+  // Raw images: the pixels and the colour pass's coefficients, staged like the rest.
+  std::vector<uint8_t> pixels;
+  std::vector<float> brightness, saturation, hue, alpha;
+  bot::RawImages raw;
   std::vector<float> logits;
   std::atomic<bool> busy{false};
   int64_t external_bytes = 0;  // host memory reported to V8
@@ -193,6 +203,7 @@ class StepWorker : public Napi::AsyncWorker {
     try {
       if (kind_ == Kind::kTrain) result_ = state_->net->train_step(args_);
       else if (kind_ == Kind::kForwardBackward) result_ = state_->net->forward_backward(args_);
+      else if (args_.raw != nullptr) state_->net->forward(args_.n, *args_.raw, state_->logits.data());
       else state_->net->forward(args_.n, args_.images, state_->logits.data());
     } catch (...) {
       CaughtError e = describe_current_exception();
@@ -344,14 +355,46 @@ class NetWrap : public Napi::ObjectWrap<NetWrap> {
     return *state_;
   }
 
+  // Copies the images (argument 0, n images) into the staging buffers: Float32Array images,
+  // or a Uint8Array of raw RGB pixels with the colour pass's arguments at `colour_at`.
+  void ReadImages(const Napi::CallbackInfo& info, NetState& s, size_t colour_at, bot::TrainStepArgs* a) {
+    Napi::Env env = info.Env();
+    const int64_t pixels = s.net->height() * s.net->width();
+    const bool raw = info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array;
+    if (!raw) {
+      Napi::Float32Array images = f32_arg(info, 0, "images", a->n * pixels * s.net->input_channels());
+      std::memcpy(s.images.data(), images.Data(), sizeof(float) * images.ElementLength());
+      a->images = s.images.data();
+      return;
+    }
+    if (s.net->input_channels() != 3)
+      throw_error(env, "ERR_SHAPE", "raw images are RGB, but this Net takes " +
+                                        std::to_string(s.net->input_channels()) + " input channel(s)");
+    Napi::Uint8Array x = u8_arg(info, 0, "images", a->n * pixels * 3);
+    s.pixels.assign(x.Data(), x.Data() + x.ElementLength());
+    auto copy = [&](size_t i, const char* name, int64_t count, std::vector<float>* into) -> const float* {
+      Napi::Float32Array v = optional_f32_arg(info, i, name, count);
+      if (v.IsEmpty()) return nullptr;
+      into->assign(v.Data(), v.Data() + v.ElementLength());
+      return into->data();
+    };
+    bot::RawImages& r = s.raw;
+    r = bot::RawImages();
+    r.pixels = s.pixels.data();
+    r.colour.brightness = copy(colour_at, "brightness", a->n, &s.brightness);
+    r.colour.saturation = copy(colour_at + 1, "saturation", a->n, &s.saturation);
+    r.colour.hue = copy(colour_at + 2, "hue", a->n, &s.hue);
+    r.colour.alpha = copy(colour_at + 3, "alpha", a->n * 3, &s.alpha);
+    read_constants(info, colour_at + 4, &r.constants);
+    a->raw = &r;
+  }
+
   // Copies the step's inputs into the staging buffers.
   bot::TrainStepArgs ReadStep(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     NetState& s = Live(env, true);
     bot::TrainStepArgs a;
     a.n = int_arg(info, 1, "n", 1, s.net->max_batch());
-    const int64_t sample = s.net->height() * s.net->width() * s.net->input_channels();
-    Napi::Float32Array images = f32_arg(info, 0, "images", a.n * sample);
     const bool has_labels = !(info[2].IsUndefined() || info[2].IsNull());
     const bool has_targets = !(info[3].IsUndefined() || info[3].IsNull());
     if (has_labels == has_targets)
@@ -398,8 +441,7 @@ class NetWrap : public Napi::ObjectWrap<NetWrap> {
                                                std::to_string(i) + " is outside [0, " +
                                                std::to_string(s.net->num_classes()) + ")");
     }
-    std::memcpy(s.images.data(), images.Data(), sizeof(float) * size_t(a.n * sample));
-    a.images = s.images.data();
+    ReadImages(info, s, 14, &a);
     return a;
   }
 
@@ -425,10 +467,7 @@ class NetWrap : public Napi::ObjectWrap<NetWrap> {
       NetState& s = Live(env, true);
       bot::TrainStepArgs a;
       a.n = int_arg(info, 1, "n", 1, s.net->max_batch());
-      const int64_t sample = s.net->height() * s.net->width() * s.net->input_channels();
-      Napi::Float32Array images = f32_arg(info, 0, "images", a.n * sample);
-      std::memcpy(s.images.data(), images.Data(), sizeof(float) * size_t(a.n * sample));
-      a.images = s.images.data();
+      ReadImages(info, s, 2, &a);
       return Queue(env, StepWorker::Kind::kForward, a);
     });
   }

@@ -9,9 +9,10 @@ import { BagOfTricksError, callNative, callNativeAsync } from './errors';
 import { GraphDesc } from './models/graph';
 import type { Model } from './models/model';
 import { native } from './native';
+import { augmentConstants, AugmentOptions, AugmentParams, augmentParamArrays } from './ops/augment';
 import { Tensor } from './tensor';
 import {
-  expectArray, expectBool, expectInt, expectKeys, expectNumber, expectObject, expectTensor, fail, numel,
+  expectArray, expectBool, expectInt, expectKeys, expectNumber, expectObject, expectShape, expectTensor, fail, numel,
 } from './validate';
 
 /**
@@ -57,7 +58,15 @@ export interface NetOptions {
  */
 export interface TrainBatch {
   /** (N, H, W, C) with N ≤ batchSize. */
-  images: Tensor;
+  images: Tensor | Tensor<Uint8Array>;
+  /**
+   * With Uint8Array images (raw RGB, 0–255, 3 channels): the colour pass's per-image
+   * coefficients (ops.augment's params), run in the step on the Net's device, so the host
+   * only decodes and crops. Omitted: normalisation only.
+   */
+  colour?: AugmentParams;
+  /** With Uint8Array images: the colour pass's constants (mean, std, eigval, eigvec; default the paper's). */
+  augment?: Omit<AugmentOptions, 'dtype' | 'threads'>;
   /** N hard labels in [0, classes). */
   labels?: Int32Array;
   /** (N, classes) soft targets (mixup, distillation); instead of labels. */
@@ -113,7 +122,7 @@ export interface ParameterInfo {
 interface NativeNet {
   trainStep(...a: unknown[]): Promise<{ loss: number; correct: number; finite: boolean }>;
   forwardBackward(...a: unknown[]): Promise<{ loss: number; correct: number; finite: boolean }>;
-  forward(images: Float32Array, n: number): Promise<Float32Array>;
+  forward(images: Float32Array | Uint8Array, n: number, ...colour: unknown[]): Promise<Float32Array>;
   parameters(): ParameterInfo[];
   getParameter(name: string): Float32Array;
   setParameter(name: string, data: Float32Array): void;
@@ -143,6 +152,7 @@ export interface ProfileEntry {
 const OPTION_KEYS = ['batchSize', 'height', 'width', 'noDecay', 'parameters', 'precision', 'lrScale', 'backend'] as const;
 const BATCH_KEYS = [
   'images', 'labels', 'targets', 'smoothing', 'lr', 'momentum', 'weightDecay', 'nesterov', 'lossScale', 'mixup', 'teacherLogits', 'temperature',
+  'colour', 'augment',
 ] as const;
 
 /**
@@ -266,12 +276,15 @@ export class Net {
   }
 
   /** Logits (N, classes) in eval mode (BN with running statistics). */
-  forward(images: Tensor): Promise<Tensor> {
+  forward(images: Tensor | Tensor<Uint8Array>, options: { augment?: Omit<AugmentOptions, 'dtype' | 'threads'> } = {}): Promise<Tensor> {
     const h = this.live();
+    const o = expectObject('options', options);
+    expectKeys('options', o, ['augment']);
     const x = this.images(images);
     const n = x.shape[0];
+    const raw = this.rawArgs(x, n, undefined, o.augment, 'options');
     const data = this.pending > 0 ? x.data.slice() : x.data;
-    return this.enqueue(async () => ({ data: await callNativeAsync(() => h.forward(data, n)), shape: [n, this.numClasses] }));
+    return this.enqueue(async () => ({ data: await callNativeAsync(() => h.forward(data, n, ...raw)), shape: [n, this.numClasses] }));
   }
 
   /** Every parameter and BN statistic in PyTorch layout, by state-dict key. */
@@ -380,13 +393,28 @@ export class Net {
     return h;
   }
 
-  private images(images: Tensor): { data: Float32Array; shape: number[] } {
-    const x = expectTensor('images', images, 4);
+  /** Float32 images (N, H, W, C), or raw Uint8 RGB images (N, H, W, 3) for the colour pass. */
+  private images(images: Tensor | Tensor<Uint8Array>): { data: Float32Array | Uint8Array; shape: number[] } {
+    const raw = typeof images === 'object' && images !== null && images.data instanceof Uint8Array;
+    const x = raw ? { data: images.data as Uint8Array, shape: expectShape('images.shape', images.shape, 4) } : expectTensor('images', images as Tensor, 4);
+    if (raw) expectArray<Uint8Array>('images.data', x.data, 'Uint8Array', x.shape.reduce((a, b) => a * b, 1));
     const want = [x.shape[0], this.height, this.width, this.inputChannels];
-    if (x.shape[0] > this.batchSize || x.shape.some((d, i) => d !== want[i])) {
-      fail('ERR_SHAPE', `shape [N ≤ ${this.batchSize}, ${this.height}, ${this.width}, ${this.inputChannels}]`, 'images.shape', x.shape);
+    if (raw && this.inputChannels !== 3) fail('ERR_SHAPE', `Float32Array images: raw Uint8Array images are RGB, this Net takes ${this.inputChannels} channel(s)`, 'images.data', x.data);
+    if (x.shape[0] < 1 || x.shape[0] > this.batchSize || x.shape.some((d, i) => i > 0 && d !== want[i])) {
+      fail('ERR_SHAPE', `shape [1 ≤ N ≤ ${this.batchSize}, ${this.height}, ${this.width}, ${this.inputChannels}]`, 'images.shape', x.shape);
     }
     return x;
+  }
+
+  /** The native call's trailing colour-pass arguments for raw images; none for float images. */
+  private rawArgs(x: { data: Float32Array | Uint8Array }, n: number, colour: unknown, augment: unknown, where: string): unknown[] {
+    if (!(x.data instanceof Uint8Array)) {
+      if (colour !== undefined) fail('ERR_ARGUMENT', 'colour only with raw Uint8Array images', `${where}.colour`, colour);
+      if (augment !== undefined) fail('ERR_ARGUMENT', 'augment only with raw Uint8Array images', `${where}.augment`, augment);
+      return [];
+    }
+    const constants = augmentConstants((augment ?? {}) as AugmentOptions);
+    return [...augmentParamArrays(n, (colour ?? {}) as AugmentParams, `${where}.colour`), constants];
   }
 
   /** Runs now when the Net is idle (so the native call copies its inputs before this returns), else after the calls before it. */
@@ -404,6 +432,7 @@ export class Net {
     expectKeys('batch', b, BATCH_KEYS);
     const x = this.images(b.images as Tensor);
     const n = x.shape[0];
+    const raw = this.rawArgs(x, n, b.colour, b.augment, 'batch');
     let labels: Int32Array | null = null;
     let targets: Float32Array | null = null;
     if ((b.labels === undefined) === (b.targets === undefined)) fail('ERR_ARGUMENT', 'exactly one of labels and targets', 'batch', Object.keys(b));
@@ -443,8 +472,11 @@ export class Net {
     const temperature = b.temperature === undefined ? 20 : expectNumber('batch.temperature', b.temperature, Number.MIN_VALUE, 1e6);
     // Copy only when the call has to wait its turn: the native call copies at once.
     const queued = this.pending > 0;
-    const copy = <A extends Float32Array | Int32Array>(a: A | null): A | null => (queued && a ? (a.slice() as A) : a);
-    const args = [copy(x.data), n, copy(labels), copy(targets), smoothing, lr, momentum, weightDecay, nesterov, lossScale, copy(perm), lambda, copy(teacher), temperature];
+    const copy = <A extends Float32Array | Int32Array | Uint8Array>(a: A | null): A | null => (queued && a ? (a.slice() as A) : a);
+    const args = [
+      copy(x.data), n, copy(labels), copy(targets), smoothing, lr, momentum, weightDecay, nesterov, lossScale, copy(perm), lambda, copy(teacher), temperature,
+      ...raw.map((a) => (a instanceof Float32Array ? copy(a) : a)),
+    ];
     const h = this.handle!;
     return this.enqueue(async () => {
       const r = await callNativeAsync(() => h[method](...args));

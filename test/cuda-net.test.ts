@@ -3,7 +3,8 @@
  * unavailability behaviour of 'cuda' and 'auto'. With one: whole training steps on the GPU
  * against the same steps on the CPU core, from the same parameters: forward and backward
  * (loss, every gradient, BN running statistics), eval-mode logits, 20 FP32 and 20 mixed
- * precision steps, mixup with soft targets and distillation, a frozen parameter, the FP16
+ * precision steps, mixup with soft targets and distillation, raw uint8 images (the colour
+ * pass in the step), a frozen parameter, the FP16
  * overflow skip, resnet50d at 224², and recoverable out-of-memory.
  */
 import * as fs from 'fs';
@@ -170,6 +171,27 @@ if (!info.available) {
     const [a, b] = [await cpu.forwardBackward(batch), await gpu.forwardBackward(batch)];
     assert.ok(Math.abs(a.loss - b.loss) <= 1e-4 * Math.abs(a.loss), `loss cpu ${a.loss} cuda ${b.loss}`);
     closeAll(gpu.getGradients(), cpu.getGradients(), 2e-3, 'gradient');
+    dispose(cpu, gpu);
+  });
+
+  test('raw uint8 images: the colour pass in the step (with mixup) matches the CPU', async () => {
+    const { cpu, gpu } = pair({ size: 16, batch: 6 });
+    const pixels = Uint8Array.from({ length: 6 * 16 * 16 * 3 }, (_, i) => (i * 7919) % 256);
+    const colour = {
+      brightness: Float32Array.from([0.7, 1.3, 1, 0.9, 1.1, 0.6]),
+      saturation: Float32Array.from([1.2, 0.8, 1, 1.4, 0.6, 1]),
+      hue: Float32Array.from([0.9, 1.1, 1, 1.3, 0.7, 1]),
+      alpha: randn(18, 0.1),
+    };
+    const batch = {
+      images: { data: pixels, shape: [6, 16, 16, 3] }, colour, labels: Int32Array.from([0, 1, 2, 3, 4, 5]), lr: 0.1,
+      mixup: { perm: Int32Array.from([1, 0, 3, 2, 5, 4]), lambda: 0.8 },
+    };
+    const [a, b] = [await cpu.forwardBackward(batch), await gpu.forwardBackward(batch)];
+    assert.ok(Math.abs(a.loss - b.loss) <= 1e-4 * Math.abs(a.loss), `loss cpu ${a.loss} cuda ${b.loss}`);
+    closeAll(gpu.getGradients(), cpu.getGradients(), 2e-3, 'gradient');
+    const x = { data: pixels, shape: [6, 16, 16, 3] };
+    close((await gpu.forward(x)).data, (await cpu.forward(x)).data, 1e-3, 'raw eval logits');
     dispose(cpu, gpu);
   });
 

@@ -33,8 +33,6 @@ namespace botjs {
 
 namespace {
 
-constexpr int64_t kConstants = 18;
-
 // The per-call inputs, copied off the JS heap (so the async twin owns them).
 struct AugmentCall {
   bot::AugmentProblem p;
@@ -49,35 +47,11 @@ struct AugmentCall {
   }
 };
 
-Napi::Uint8Array u8_arg(const Napi::CallbackInfo& info, size_t i, const char* name,
-                        int64_t expected) {
-  Napi::Env env = info.Env();
-  if (!info[i].IsTypedArray())
-    throw_error(env, "ERR_ARGUMENT", std::string("Expected Uint8Array for ") + name);
-  Napi::TypedArray t = info[i].As<Napi::TypedArray>();
-  if (t.TypedArrayType() != napi_uint8_array)
-    throw_error(env, "ERR_DTYPE", std::string("Expected Uint8Array for ") + name);
-  if (static_cast<int64_t>(t.ElementLength()) != expected)
-    throw_error(env, "ERR_SHAPE", std::string("Expected ") + std::to_string(expected) +
-                                      " elements for " + name + " but received " +
-                                      std::to_string(t.ElementLength()));
-  return t.As<Napi::Uint8Array>();
-}
-
 std::vector<float> optional_copy(const Napi::CallbackInfo& info, size_t i, const char* name,
                                  int64_t expected) {
   Napi::Float32Array a = optional_f32_arg(info, i, name, expected);
   if (a.IsEmpty()) return {};
   return std::vector<float>(a.Data(), a.Data() + a.ElementLength());
-}
-
-void read_constants(const Napi::CallbackInfo& info, size_t i, bot::AugmentProblem* p) {
-  Napi::Float32Array c = f32_arg(info, i, "constants", kConstants);
-  const float* v = c.Data();
-  std::memcpy(p->mean, v, sizeof(p->mean));
-  std::memcpy(p->std, v + 3, sizeof(p->std));
-  std::memcpy(p->eigval, v + 6, sizeof(p->eigval));
-  std::memcpy(p->eigvec, v + 9, sizeof(p->eigvec));
 }
 
 // Arguments 1..6: shape, the four parameter arrays, the constants. The core validates.

@@ -95,19 +95,27 @@ function prepare(images: Tensor<Uint8Array>, params: AugmentParams, options: Aug
   const shape = expectShape('images.shape', images.shape, 4);
   if (shape[3] !== 3) fail('ERR_SHAPE', 'shape [N, H, W, 3] (RGB)', 'images.shape', shape);
   const data = expectArray<Uint8Array>('images.data', images.data, 'Uint8Array', numel(shape));
-  const p = expectObject('params', params);
-  expectKeys('params', p, PARAM_KEYS);
-  const n = shape[0];
-  const arr = (name: (typeof PARAM_KEYS)[number], len: number): Float32Array | null => {
-    const v = p[name];
-    return v === undefined || v === null ? null : expectArray<Float32Array>(`params.${name}`, v, 'Float32Array', len);
-  };
+  const [b, s, h, a] = augmentParamArrays(shape[0], params);
   const constants = augmentConstants(options);
   const dtype = options.dtype ?? 'f32';
   if (dtype !== 'f32' && dtype !== 'f16') fail('ERR_ARGUMENT', "'f32' or 'f16'", 'options.dtype', dtype);
   const threads = options.threads ?? 'pool';
   if (threads !== 'pool' && threads !== 'caller') fail('ERR_ARGUMENT', "'pool' or 'caller'", 'options.threads', threads);
-  return [data, shape, arr('brightness', n), arr('saturation', n), arr('hue', n), arr('alpha', n * 3), constants, dtype === 'f16', threads === 'pool'] as const;
+  return [data, shape, b, s, h, a, constants, dtype === 'f16', threads === 'pool'] as const;
+}
+
+/**
+ * The per-image arrays of `params` for n images, validated (Float32Array of n values, alpha
+ * n×3, or null each): [brightness, saturation, hue, alpha], as the native calls take them.
+ */
+export function augmentParamArrays(n: number, params: AugmentParams, name = 'params'): (Float32Array | null)[] {
+  const p = expectObject(name, params);
+  expectKeys(name, p, PARAM_KEYS);
+  const arr = (key: (typeof PARAM_KEYS)[number], len: number): Float32Array | null => {
+    const v = p[key];
+    return v === undefined || v === null ? null : expectArray<Float32Array>(`${name}.${key}`, v, 'Float32Array', len);
+  };
+  return [arr('brightness', n), arr('saturation', n), arr('hue', n), arr('alpha', n * 3)];
 }
 
 /** The colour pass on a uint8 NHWC batch; f32 output (or f16 bits with dtype 'f16'). */

@@ -22,6 +22,7 @@ import { BagOfTricksError } from '../errors';
 import { createModel } from '../models';
 import type { Model } from '../models/model';
 import { Net, StepResult } from '../net';
+import { augmentAsync, AugmentOptions, AugmentParams } from '../ops/augment';
 import { softmaxCrossEntropy } from '../ops/crossEntropy';
 import type { Tensor } from '../tensor';
 import { expectInt, expectKeys, expectObject, fail } from '../validate';
@@ -38,9 +39,12 @@ import { smoothLabels } from './smoothing';
 /** What the trainer reads from a batch (a DataLoader batch with output 'f32' fits). */
 export interface TrainBatchLike {
   /**
-   * The images, (N, H, W, C) NHWC: normalised Float32 (output 'f32'), or raw 0–255 bytes / FP16 bits, which the trainer converts.
+   * The images, (N, H, W, C) NHWC: normalised Float32 (output 'f32'), or raw 0–255 RGB bytes
+   * (output 'uint8'), whose colour pass then runs inside the training step on the Net's device.
    */
   images: { data: Float32Array | Uint8Array | Uint16Array; shape: number[] };
+  /** With raw images: the colour pass's per-image coefficients (the loader's batch.colour). */
+  colour?: AugmentParams;
   /** N class indices in [0, numClasses). */
   labels: Int32Array;
   /** Called once the trainer no longer needs the batch's arrays (the DataLoader reuses them). */
@@ -55,6 +59,8 @@ export interface BatchSource {
   epoch(e: number): AsyncIterable<TrainBatchLike>;
   /** Batches per epoch (the schedule's steps per epoch), at least 1. */
   readonly length: number;
+  /** The colour pass's constants for raw batches (the loader's; default the paper's). */
+  readonly augmentOptions?: Omit<AugmentOptions, 'dtype' | 'threads'>;
 }
 
 /** Options of `new Trainer(model, options)`. Unknown keys and bad values throw ERR_ARGUMENT. */
@@ -323,7 +329,7 @@ export class Trainer {
           continue;
         }
         lrNow = lr(this.step);
-        const r = await this.trainBatch(batch, lrNow, e);
+        const r = await this.trainBatch(batch, lrNow, e, train.augmentOptions);
         batch.release?.();
         const update = this.scaler.update(r.finite);
         if (update.fatal) {
@@ -367,11 +373,15 @@ export class Trainer {
     return { history, aborted, step: this.step, epoch: this.epoch };
   }
 
-  private async trainBatch(batch: TrainBatchLike, lr: number, epoch: number): Promise<StepResult> {
-    const images = asF32(batch.images);
+  private async trainBatch(batch: TrainBatchLike, lr: number, epoch: number, constants?: BatchSource['augmentOptions']): Promise<StepResult> {
+    // Raw batches take the colour pass in the step; with a teacher, which must see the same
+    // images, it runs here on the CPU first.
+    const raw = batch.images.data instanceof Uint8Array && !this.teacher;
+    const images: Tensor = raw ? (batch.images as Tensor) : await floatImages(batch, constants);
     const n = images.shape[0];
     const r = this.recipe;
-    const common = { images, lr, momentum: r.momentum, weightDecay: r.weightDecay, nesterov: r.nesterov, lossScale: this.scaler.scale };
+    const pass = raw ? { colour: batch.colour ?? {}, augment: constants ?? {} } : {};
+    const common = { images, lr, momentum: r.momentum, weightDecay: r.weightDecay, nesterov: r.nesterov, lossScale: this.scaler.scale, ...pass };
     const mix = r.mixupAlpha > 0 && mixupActive(epoch, { epochs: r.epochs, offEpochs: r.mixupOffEpochs }) && n > 1;
     let teacherLogits: Tensor | undefined;
     let mixup: { perm: Int32Array; lambda: number } | undefined;
@@ -395,8 +405,10 @@ export class Trainer {
     let top5 = 0;
     let loss = 0;
     for await (const batch of data.epoch(epoch)) {
-      const images = asF32(batch.images);
-      const logits = await this.net.forward(images);
+      const raw = batch.images.data instanceof Uint8Array;
+      const logits = raw
+        ? await this.net.forward(batch.images as Tensor<Uint8Array>, { augment: data.augmentOptions ?? {} })
+        : await this.net.forward(asF32(batch.images));
       batch.release?.();
       const k = this.net.numClasses;
       const rows = logits.shape[0];
@@ -516,6 +528,12 @@ export function backboneLrScale(model: Model, scale: number): Record<string, num
 }
 
 function asF32(images: TrainBatchLike['images']): Tensor {
-  if (!(images.data instanceof Float32Array)) fail('ERR_DTYPE', "Float32Array images (a loader with output 'f32')", 'batch.images.data', images.data);
+  if (!(images.data instanceof Float32Array)) fail('ERR_DTYPE', "Float32Array or Uint8Array images (a loader with output 'f32' or 'uint8')", 'batch.images.data', images.data);
   return { data: images.data, shape: images.shape.slice() };
+}
+
+/** A batch's images as normalised floats: raw bytes through the colour pass on the CPU. */
+async function floatImages(batch: TrainBatchLike, constants?: BatchSource['augmentOptions']): Promise<Tensor> {
+  if (!(batch.images.data instanceof Uint8Array)) return asF32(batch.images);
+  return augmentAsync(batch.images as Tensor<Uint8Array>, batch.colour ?? {}, { ...(constants ?? {}), dtype: 'f32' });
 }

@@ -561,10 +561,29 @@ struct Net::Impl {
 
   // --- forward -------------------------------------------------------------------------
 
-  void run_forward(int64_t n, const float* images, bool training, const int32_t* mixup_perm = nullptr,
-                   float mixup_lambda = 1.0f) {
-    dev->load_input(n, values[0].sample_numel, images, mixup_perm, mixup_lambda, act(0));
+  // Raw images checked and completed with the batch's shape (the colour pass's problem).
+  RawImages prepare_raw(int64_t n, const RawImages& raw) const {
+    BOT_CHECK(graph.input_channels == 3, Code::kShape,
+              "raw images are RGB, but this Net takes " + std::to_string(graph.input_channels) + " input channel(s)");
+    BOT_CHECK(raw.pixels != nullptr, Code::kArgument, "raw images need pixels");
+    RawImages r = raw;
+    r.constants.n = n;
+    r.constants.h = options.height;
+    r.constants.w = options.width;
+    r.constants.validate();
+    r.colour.validate(n);
+    return r;
+  }
+
+  void run_forward(int64_t n, const float* images, const RawImages* raw, bool training,
+                   const int32_t* mixup_perm = nullptr, float mixup_lambda = 1.0f) {
+    RawImages prepared;
+    if (raw != nullptr) prepared = prepare_raw(n, *raw);
+    const auto t0 = tick();
+    dev->load_input(n, values[0].sample_numel, raw ? nullptr : images, raw ? &prepared : nullptr, mixup_perm,
+                    mixup_lambda, act(0));
     round16(act(0), n * values[0].sample_numel);
+    tock(t0, raw ? "augment" : "input", "other");
     const bool fold = !training && dev->folds_batchnorm();
     if (training) folded_fresh = false;  // the running statistics move
     else if (fold) refresh_folded();
@@ -766,13 +785,18 @@ struct Net::Impl {
 
   // --- loss and step -------------------------------------------------------------------
 
+  void check_batch(int64_t n) const {
+    BOT_CHECK(n >= 1 && n <= options.max_batch, Code::kShape,
+              "batch size " + std::to_string(n) + " is outside [1, " + std::to_string(options.max_batch) +
+                  "] (the Net's maximum batch)");
+  }
+
   void check_args(const TrainStepArgs& a) const {
     BOT_CHECK(std::isfinite(a.loss_scale) && a.loss_scale > 0.0f, Code::kArgument,
               "loss scale must be finite and > 0");
-    BOT_CHECK(a.n >= 1 && a.n <= options.max_batch, Code::kShape,
-              "batch size " + std::to_string(a.n) + " is outside [1, " +
-                  std::to_string(options.max_batch) + "] (the Net's maximum batch)");
-    BOT_CHECK(a.images != nullptr, Code::kArgument, "train step needs images");
+    check_batch(a.n);
+    BOT_CHECK((a.images != nullptr) != (a.raw != nullptr), Code::kArgument,
+              "train step needs either images or raw images");
     BOT_CHECK((a.labels != nullptr) != (a.targets != nullptr), Code::kArgument,
               "train step needs either labels or soft targets");
   }
@@ -785,7 +809,7 @@ struct Net::Impl {
 
   TrainStepResult forward_backward(const TrainStepArgs& a) {
     check_args(a);
-    run_forward(a.n, a.images, true, a.mixup_perm, a.mixup_lambda);
+    run_forward(a.n, a.images, a.raw, true, a.mixup_perm, a.mixup_lambda);
     auto t0 = tick();
     loss_and_grad(a);
     tock(t0, "cross_entropy", "loss");
@@ -885,10 +909,14 @@ TrainStepResult Net::forward_backward(const TrainStepArgs& args) {
 }
 
 void Net::forward(int64_t n, const float* images, float* logits) {
-  BOT_CHECK(n >= 1 && n <= impl_->options.max_batch, Code::kShape,
-            "batch size " + std::to_string(n) + " is outside [1, " +
-                std::to_string(impl_->options.max_batch) + "] (the Net's maximum batch)");
-  impl_->run_forward(n, images, false);
+  impl_->check_batch(n);
+  impl_->run_forward(n, images, nullptr, false);
+  impl_->dev->download(logits, impl_->act(impl_->output), n * impl_->classes);
+}
+
+void Net::forward(int64_t n, const RawImages& raw, float* logits) {
+  impl_->check_batch(n);
+  impl_->run_forward(n, nullptr, &raw, false);
   impl_->dev->download(logits, impl_->act(impl_->output), n * impl_->classes);
 }
 

@@ -29,8 +29,18 @@ class CpuNetDevice final : public NetDevice {
   void download(float* dst, const float* src, int64_t n) override { copy(dst, src, n); }
   void synchronize() override {}
 
-  void load_input(int64_t n, int64_t sample_numel, const float* images, const int32_t* perm, float lambda,
-                  float* dst) override {
+  void load_input(int64_t n, int64_t sample_numel, const float* images, const RawImages* raw, const int32_t* perm,
+                  float lambda, float* dst) override {
+    if (raw != nullptr) {
+      // The colour pass straight into the input, or into a staging batch to blend from.
+      float* out = dst;
+      if (perm != nullptr) {
+        staged_.resize(static_cast<size_t>(n * sample_numel));
+        out = staged_.data();
+      }
+      augment_forward_f32(raw->constants, raw->pixels, raw->colour, out);
+      images = out;
+    }
     if (perm != nullptr) mixup_blend(n, sample_numel, images, perm, lambda, dst);
     else copy(dst, images, n * sample_numel);
   }
@@ -169,6 +179,7 @@ class CpuNetDevice final : public NetDevice {
   std::vector<Tensor> buffers_;
   size_t bytes_ = 0;
   TrainStepResult loss_;
+  std::vector<float> staged_;  // augmented images awaiting the mixup blend
   std::vector<UpdateTensor> tensors_;
   std::vector<DeviceSpan> checked_;
 };

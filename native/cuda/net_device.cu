@@ -94,19 +94,28 @@ class CudaNetDevice final : public NetDevice {
   void synchronize() override { cuda::synchronize(); }
 
   // --- inputs and loss ---
-  void load_input(int64_t n, int64_t sample_numel, const float* images, const int32_t* perm, float lambda,
-                  float* dst) override {
+  void load_input(int64_t n, int64_t sample_numel, const float* images, const RawImages* raw, const int32_t* perm,
+                  float lambda, float* dst) override {
     const int64_t count = n * sample_numel;
-    if (perm == nullptr) {
-      cuda::copy_to_device(dst, images, sizeof(float) * size_t(count));
-      return;
+    if (perm != nullptr) mixup_check(n, sample_numel, perm, lambda);
+    // Where the images land before the blend: the input itself without mixup.
+    float* out = perm == nullptr ? dst : staged_images_.as<float>(count);
+    if (raw != nullptr) {
+      // A quarter of the bytes cross the bus; the colour pass runs here.
+      std::vector<float> affine(static_cast<size_t>(12 * n));
+      for (int64_t i = 0; i < n; ++i) augment_affine(raw->constants, raw->colour, i, &affine[12 * i], &affine[12 * i + 9]);
+      uint8_t* pixels = staged_pixels_.as<uint8_t>(count);
+      float* d_affine = staged_affine_.as<float>(12 * n);
+      cuda::copy_to_device(pixels, raw->pixels, size_t(count));
+      cuda::copy_to_device(d_affine, affine.data(), sizeof(float) * affine.size());
+      cuda::augment_affine_device(n, count / 3, pixels, d_affine, out, st_);
+    } else {
+      cuda::copy_to_device(out, images, sizeof(float) * size_t(count));
     }
-    mixup_check(n, sample_numel, perm, lambda);
-    float* staged = staged_images_.as<float>(count);
+    if (perm == nullptr) return;
     int32_t* d_perm = staged_perm_.as<int32_t>(n);
-    cuda::copy_to_device(staged, images, sizeof(float) * size_t(count));
     cuda::copy_to_device(d_perm, perm, sizeof(int32_t) * size_t(n));
-    cuda::mixup_blend_device(n, sample_numel, staged, d_perm, lambda, dst, st_);
+    cuda::mixup_blend_device(n, sample_numel, out, d_perm, lambda, dst, st_);
   }
 
   void loss(const TrainStepArgs& a, int64_t classes, const float* z, float* dz) override {
@@ -318,7 +327,7 @@ class CudaNetDevice final : public NetDevice {
   std::vector<DeviceBuffer> buffers_;
   size_t bytes_ = 0;
   Scratch h_a_, h_b_, h_c_, f_tmp_, bn_workspace_;
-  Scratch staged_images_, staged_perm_, labels_, targets_, teacher_, row_loss_, correct_, flag_;
+  Scratch staged_images_, staged_pixels_, staged_affine_, staged_perm_, labels_, targets_, teacher_, row_loss_, correct_, flag_;
   int64_t loss_rows_ = 0;
   std::vector<UpdateTensor> update_;
   cuda::FiniteCheck check_;

@@ -40,6 +40,8 @@
 #include <string>
 #include <vector>
 
+#include "bot/ops/augment.h"
+
 namespace bot {
 
 enum class OpKind { kConv2d, kBatchNorm, kRelu, kAdd, kMaxPool2d, kAvgPool2d, kGlobalAvgPool, kLinear };
@@ -97,9 +99,20 @@ struct ParamInfo {
   float lr_scale = 1.0f;  // multiplies the step's learning rate; 0: frozen
 };
 
+// Raw RGB images that the step itself turns into the Net's input with the paper's colour
+// pass (bot/ops/augment.h: brightness, saturation, hue, PCA lighting, normalisation), on
+// the device the Net runs on, so the host only decodes and crops. The Net fills in the
+// problem's n, h and w; the constants and the per-image coefficients come from the caller.
+struct RawImages {
+  const uint8_t* pixels = nullptr;  // (n, H, W, 3), 0..255
+  AugmentProblem constants;         // mean, std, eigval, eigvec
+  AugmentParams colour;             // per-image coefficients (host arrays), or nulls: normalise only
+};
+
 struct TrainStepArgs {
   int64_t n = 0;                     // batch size, 1..max_batch
-  const float* images = nullptr;     // (n, H, W, C) NHWC
+  const float* images = nullptr;     // (n, H, W, C) NHWC, or
+  const RawImages* raw = nullptr;    // raw images, colour pass in the step (3 input channels)
   const int32_t* labels = nullptr;   // (n) hard labels, or
   const float* targets = nullptr;    // (n, classes) soft targets
   float smoothing = 0.0f;            // label smoothing (hard labels only)
@@ -135,6 +148,7 @@ class Net {
   TrainStepResult train_step(const TrainStepArgs& args);
   // Eval mode (BN with running statistics); logits (n, classes).
   void forward(int64_t n, const float* images, float* logits);
+  void forward(int64_t n, const RawImages& raw, float* logits);
 
   // Forward and backward without the update (gradients are then read with
   // get_gradient); for tests and gradient checks. Training-mode BN, running statistics

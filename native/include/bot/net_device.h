@@ -54,8 +54,10 @@ class NetDevice {
   virtual void synchronize() = 0;
 
   // --- the step's inputs and loss ---
-  // dst (n, sample_numel) = the host images, or their mixup blend with host_perm.
-  virtual void load_input(int64_t n, int64_t sample_numel, const float* host_images,
+  // dst (n, sample_numel) = the host images, or their mixup blend with host_perm. With
+  // host_raw (host_images null) the images are first made by the colour pass from raw
+  // pixels (validated by the caller; its problem's n, h, w set).
+  virtual void load_input(int64_t n, int64_t sample_numel, const float* host_images, const RawImages* host_raw,
                           const int32_t* host_perm, float lambda, float* dst) = 0;
   // The step's softmax cross-entropy (hard labels with smoothing, or soft targets), plus
   // distillation when a.teacher_logits is set, from the host arrays of `a`: writes dz (the

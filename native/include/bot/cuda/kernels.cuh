@@ -100,6 +100,12 @@ void round_to_f16_device(int64_t n, float* x, cudaStream_t stream);
 void mixup_blend_device(int64_t n, int64_t sample_numel, const float* x, const int32_t* perm, float lambda,
                         float* y, cudaStream_t stream);
 
+// --- the colour pass (augment.cu): y (n, pixels, 3) = M_i p + t_i per image i, from uint8
+// RGB pixels x; affine holds each image's M (row-major 3x3) and t, 12 floats (device
+// memory; the host composes them with augment_affine of bot/ops/augment.h).
+void augment_affine_device(int64_t n, int64_t pixels_per_image, const uint8_t* x, const float* affine, float* y,
+                           cudaStream_t stream);
+
 // --- fully connected layer (linear.cu) -------------------------------------------------
 void linear_forward_device(const LinearProblem& p, const float* x, const float* w, const float* b, float* y,
                            cudaStream_t stream);
