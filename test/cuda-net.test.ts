@@ -57,6 +57,7 @@ test('load(): a bad backend is ERR_ARGUMENT; cuda without a device is ERR_CUDA_U
 });
 
 if (!info.available) {
+  console.log(`  (cuda-net: the GPU-against-CPU step tests need a CUDA device and are not run here: ${info.reason})`);
   test('without a device: backend cuda throws ERR_CUDA_UNAVAILABLE with the reason', () => {
     try {
       Net.fromModel(tinyModel(), { batchSize: 2, inputSize: 8, backend: 'cuda' });

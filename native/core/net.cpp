@@ -5,7 +5,6 @@
 #include "bot/net.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -104,21 +103,32 @@ struct Net::Impl {
   std::vector<char> grad_written;  // per value, during a backward pass
   int output = -1;
   int64_t classes = 0;
-  // Profiling: seconds and calls per (op kind, phase).
+  // Profiling: seconds and calls per (op kind, phase). Each op is bracketed by two marks
+  // in the device's timeline (host clock readings on the CPU, CUDA events on the GPU, so
+  // nothing waits mid-step); the intervals are read once the call's work has finished.
   bool profiling = false;
   std::map<std::pair<std::string, std::string>, std::pair<double, int64_t>> prof;
-  using Clock = std::chrono::steady_clock;
-  Clock::time_point tick() {
-    if (!profiling) return Clock::time_point();
-    dev->synchronize();
-    return Clock::now();
+  struct PendingOp {
+    const char* op;
+    const char* phase;
+    int begin, end;
+  };
+  std::vector<PendingOp> pending_ops;
+  int tick() { return profiling ? dev->profile_mark() : -1; }
+  void tock(int begin, const char* op, const char* phase) {
+    if (profiling && begin >= 0) pending_ops.push_back({op, phase, begin, dev->profile_mark()});
   }
-  void tock(Clock::time_point t0, const char* op, const char* phase) {
-    if (!profiling) return;
+  // Adds the finished call's intervals to prof (after its work is done).
+  void flush_profile() {
+    if (pending_ops.empty()) return;
     dev->synchronize();
-    auto& e = prof[{op, phase}];
-    e.first += std::chrono::duration<double>(Clock::now() - t0).count();
-    e.second += 1;
+    for (const PendingOp& p : pending_ops) {
+      auto& e = prof[{p.op, p.phase}];
+      e.first += dev->profile_seconds(p.begin, p.end);
+      e.second += 1;
+    }
+    pending_ops.clear();
+    dev->profile_clear();
   }
   std::function<void(const std::string&)> hook;
 
@@ -893,11 +903,18 @@ TrainStepResult Net::train_step(const TrainStepArgs& args) {
     impl_->update(args);
     impl_->tock(t0, "sgd", "update");
   }
+  impl_->flush_profile();
   return r;
 }
 
-void Net::set_profiling(bool on) { impl_->profiling = on; }
-void Net::reset_profile() { impl_->prof.clear(); }
+void Net::set_profiling(bool on) {
+  impl_->flush_profile();
+  impl_->profiling = on;
+}
+void Net::reset_profile() {
+  impl_->flush_profile();
+  impl_->prof.clear();
+}
 std::vector<Net::ProfileEntry> Net::profile() const {
   std::vector<ProfileEntry> out;
   for (const auto& [key, value] : impl_->prof) out.push_back({key.first, key.second, value.first, value.second});
@@ -905,19 +922,23 @@ std::vector<Net::ProfileEntry> Net::profile() const {
 }
 
 TrainStepResult Net::forward_backward(const TrainStepArgs& args) {
-  return impl_->forward_backward(args);
+  TrainStepResult r = impl_->forward_backward(args);
+  impl_->flush_profile();
+  return r;
 }
 
 void Net::forward(int64_t n, const float* images, float* logits) {
   impl_->check_batch(n);
   impl_->run_forward(n, images, nullptr, false);
   impl_->dev->download(logits, impl_->act(impl_->output), n * impl_->classes);
+  impl_->flush_profile();
 }
 
 void Net::forward(int64_t n, const RawImages& raw, float* logits) {
   impl_->check_batch(n);
   impl_->run_forward(n, nullptr, &raw, false);
   impl_->dev->download(logits, impl_->act(impl_->output), n * impl_->classes);
+  impl_->flush_profile();
 }
 
 const std::vector<ParamInfo>& Net::parameters() const { return impl_->param_infos; }

@@ -2,6 +2,7 @@
 // bot/ops/*.h, each split over the thread pool by the op itself.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -28,6 +29,15 @@ class CpuNetDevice final : public NetDevice {
   void upload(float* dst, const float* src, int64_t n) override { copy(dst, src, n); }
   void download(float* dst, const float* src, int64_t n) override { copy(dst, src, n); }
   void synchronize() override {}
+
+  int profile_mark() override {
+    marks_.push_back(std::chrono::steady_clock::now());
+    return static_cast<int>(marks_.size()) - 1;
+  }
+  double profile_seconds(int from, int to) override {
+    return std::chrono::duration<double>(marks_.at(size_t(to)) - marks_.at(size_t(from))).count();
+  }
+  void profile_clear() override { marks_.clear(); }
 
   void load_input(int64_t n, int64_t sample_numel, const float* images, const RawImages* raw, const int32_t* perm,
                   float lambda, float* dst) override {
@@ -179,6 +189,7 @@ class CpuNetDevice final : public NetDevice {
   std::vector<Tensor> buffers_;
   size_t bytes_ = 0;
   TrainStepResult loss_;
+  std::vector<std::chrono::steady_clock::time_point> marks_;
   std::vector<float> staged_;  // augmented images awaiting the mixup blend
   std::vector<UpdateTensor> tensors_;
   std::vector<DeviceSpan> checked_;

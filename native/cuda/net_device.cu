@@ -60,7 +60,10 @@ class CudaNetDevice final : public NetDevice {
   ~CudaNetDevice() override {
     // Kernels queued by this Net may still read its buffers: wait for them before the
     // buffers are freed. A poisoned process has nothing left to wait for.
-    if (!cuda::poisoned()) cudaStreamSynchronize(st_);
+    if (!cuda::poisoned()) {
+      cudaStreamSynchronize(st_);
+      for (cudaEvent_t e : events_) cudaEventDestroy(e);
+    }
   }
 
   const char* name() const override { return "cuda"; }
@@ -92,6 +95,24 @@ class CudaNetDevice final : public NetDevice {
     cuda::synchronize();
   }
   void synchronize() override { cuda::synchronize(); }
+
+  // Marks are events from a pool that grows to the most marks one call made; timing-only
+  // events are not created with cudaEventDisableTiming.
+  int profile_mark() override {
+    if (marks_used_ == events_.size()) {
+      cudaEvent_t e = nullptr;
+      BOT_CUDA_CHECK(cudaEventCreate(&e));
+      events_.push_back(e);
+    }
+    BOT_CUDA_CHECK(cudaEventRecord(events_[marks_used_], st_));
+    return static_cast<int>(marks_used_++);
+  }
+  double profile_seconds(int from, int to) override {
+    float ms = 0.0f;
+    BOT_CUDA_CHECK(cudaEventElapsedTime(&ms, events_.at(size_t(from)), events_.at(size_t(to))));
+    return double(ms) / 1000.0;
+  }
+  void profile_clear() override { marks_used_ = 0; }
 
   // --- inputs and loss ---
   void load_input(int64_t n, int64_t sample_numel, const float* images, const RawImages* raw, const int32_t* perm,
@@ -329,6 +350,8 @@ class CudaNetDevice final : public NetDevice {
   Scratch h_a_, h_b_, h_c_, f_tmp_, bn_workspace_;
   Scratch staged_images_, staged_pixels_, staged_affine_, staged_perm_, labels_, targets_, teacher_, row_loss_, correct_, flag_;
   int64_t loss_rows_ = 0;
+  std::vector<cudaEvent_t> events_;  // the profiler's marks
+  size_t marks_used_ = 0;
   std::vector<UpdateTensor> update_;
   cuda::FiniteCheck check_;
   cuda::SgdMulti sgd_;

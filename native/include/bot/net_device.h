@@ -49,9 +49,17 @@ class NetDevice {
   virtual void fill(float* dst, int64_t n, float value) = 0;
   virtual void upload(float* dst, const float* host_src, int64_t n) = 0;
   virtual void download(float* host_dst, const float* src, int64_t n) = 0;
-  // Waits until every queued kernel has finished (a no-op on the CPU): the profiler calls
-  // it around each op so the host clock measures the device's work.
+  // Waits until every queued kernel has finished (a no-op on the CPU).
   virtual void synchronize() = 0;
+
+  // --- profiling ---
+  // A mark in the device's timeline (the host clock on the CPU; a CUDA event recorded on
+  // the stream, so nothing waits); returns its id.
+  virtual int profile_mark() = 0;
+  // Seconds between two marks; valid after synchronize().
+  virtual double profile_seconds(int from, int to) = 0;
+  // Forgets every mark (their ids may be reused).
+  virtual void profile_clear() = 0;
 
   // --- the step's inputs and loss ---
   // dst (n, sample_numel) = the host images, or their mixup blend with host_perm. With
