@@ -229,6 +229,31 @@ if (!info.available) {
     dispose(cpu, gpu);
   });
 
+  test('CUDA graphs (BAGOFTRICKS_CUDA_GRAPHS=1): recorded and replayed steps train like eager ones, across batch sizes', async () => {
+    const model = tinyModel();
+    const make = (graphs: boolean) => {
+      if (graphs) process.env.BAGOFTRICKS_CUDA_GRAPHS = '1';
+      try {
+        return Net.fromModel(model, { batchSize: 8, inputSize: 16, precision: 'fp16', backend: 'cuda' });
+      } finally {
+        delete process.env.BAGOFTRICKS_CUDA_GRAPHS;
+      }
+    };
+    const [eager, graphed] = [make(false), make(true)];
+    const data = Array.from({ length: 3 }, () => ({ images: images(8, 16), labels: Int32Array.from({ length: 8 }, () => rng.int(0, 9)) }));
+    // Batch sizes 8, 8, 8 (eager, recorded, replayed), then 5 (a new recording), then 8 again.
+    for (const [s, n] of [8, 8, 8, 5, 5, 5, 8, 8].entries()) {
+      const d = data[s % 3];
+      const batch = { images: { data: d.images.data.subarray(0, n * 16 * 16 * 3), shape: [n, 16, 16, 3] }, labels: d.labels.subarray(0, n), lr: 0.05, lossScale: 512 };
+      const [a, b] = [await eager.trainStep(batch), await graphed.trainStep(batch)];
+      assert.ok(Math.abs(a.loss - b.loss) <= 1e-2 * Math.max(1, Math.abs(a.loss)), `step ${s} (n ${n}): eager ${a.loss} graphs ${b.loss}`);
+    }
+    const x = images(8, 16);
+    for (let i = 0; i < 3; i++) close((await graphed.forward(x)).data, (await eager.forward(x)).data, 1e-2, `eval forward ${i}`);
+    closeAll(graphed.getParameters(), eager.getParameters(), 1e-2, 'weights');
+    dispose(eager, graphed);
+  });
+
   test('out of memory is ERR_CUDA_OOM and recoverable: a smaller Net trains after it', async () => {
     const model = createModel('resnet50d', { numClasses: 1000, seed: 0 });
     // resnet50d holds over 100 MB of activations and gradients per 224² image: 2600 images

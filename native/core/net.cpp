@@ -597,6 +597,30 @@ struct Net::Impl {
     const bool fold = !training && dev->folds_batchnorm();
     if (training) folded_fresh = false;  // the running statistics move
     else if (fold) refresh_folded();
+    segment(training ? kSegmentForwardTrain : kSegmentForwardEval, n, [&] { forward_nodes(n, training, fold); });
+  }
+
+  // Segments of the step whose launches depend only on the batch size and on buffers fixed
+  // at compilation: a device may record them once and replay them (CUDA graphs).
+  static constexpr int kSegmentForwardTrain = 0, kSegmentForwardEval = 1, kSegmentBackward = 2;
+
+  // Queues one segment's ops through `issue`, or lets the device replay its recording of
+  // this segment at this batch size. Not recorded while profiling (per-op marks) or with a
+  // gradient hook (called as the ops are queued).
+  template <typename Issue>
+  void segment(int id, int64_t n, Issue&& issue) {
+    if (profiling || hook) return issue();
+    if (!dev->begin_segment(id, n)) return;
+    try {
+      issue();
+    } catch (...) {
+      dev->abort_segment();
+      throw;
+    }
+    dev->end_segment();
+  }
+
+  void forward_nodes(int64_t n, bool training, bool fold) {
     for (Node& node : nodes) {
       if (node.skip || (fold && node.folded_into >= 0)) continue;
       const auto t0 = tick();
@@ -713,6 +737,10 @@ struct Net::Impl {
   }
 
   void run_backward(int64_t n) {
+    segment(kSegmentBackward, n, [&] { backward_nodes(n); });
+  }
+
+  void backward_nodes(int64_t n) {
     std::fill(grad_written.begin(), grad_written.end(), 0);
     grad_written[output] = 1;
     for (int i = static_cast<int>(nodes.size()) - 1; i >= 0; --i) {

@@ -16,7 +16,11 @@
 #include <cuda_fp16.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bot/cuda/conv2d.cuh"
@@ -31,18 +35,41 @@ namespace {
 
 using cuda::DeviceBuffer;
 
-// A device buffer that only grows: get(bytes) returns at least `bytes`.
+// What the recorded segments depend on: a scratch buffer that moves invalidates every
+// recording (generation), and none may move while one is being recorded.
+struct Recording {
+  uint64_t generation = 0;
+  bool capturing = false;
+};
+
+// A device buffer that only grows: get(bytes) returns at least `bytes`. Buffers used inside
+// recorded segments know the Recording; the others (inputs, loss) pass null.
 class Scratch {
  public:
+  explicit Scratch(Recording* rec = nullptr) : rec_(rec) {}
   void* get(size_t bytes) {
-    if (bytes > buf_.bytes()) buf_ = DeviceBuffer(bytes);
+    if (bytes > buf_.bytes()) {
+      // A segment's first run is never recorded, and it grows every buffer the segment
+      // needs at its batch size: a growth now would be a bug in that rule.
+      if (rec_ != nullptr)
+        BOT_CHECK(!rec_->capturing, Code::kInternal, "a CUDA graph recording needs a scratch buffer to grow");
+      buf_ = DeviceBuffer(bytes);
+      if (rec_ != nullptr) ++rec_->generation;
+    }
     return buf_.get();
   }
   template <typename T> T* as(int64_t count) { return static_cast<T*>(get(sizeof(T) * size_t(count))); }
 
  private:
+  Recording* rec_;
   DeviceBuffer buf_;
 };
+
+// BAGOFTRICKS_CUDA_GRAPHS=1 records the forward and backward segments as CUDA graphs.
+bool graphs_requested() {
+  const char* v = std::getenv("BAGOFTRICKS_CUDA_GRAPHS");
+  return v != nullptr && std::strcmp(v, "1") == 0;
+}
 
 cuda::ConvShape conv_shape(const Conv2dProblem& p) {
   cuda::ConvShape s;
@@ -55,14 +82,20 @@ cuda::ConvShape conv_shape(const Conv2dProblem& p) {
 
 class CudaNetDevice final : public NetDevice {
  public:
-  explicit CudaNetDevice(Precision precision) : half_(precision == Precision::kF16), st_(cuda::stream()) {}
+  explicit CudaNetDevice(Precision precision)
+      : half_(precision == Precision::kF16), graphs_(graphs_requested()), st_(cuda::stream()) {}
 
   ~CudaNetDevice() override {
     // Kernels queued by this Net may still read its buffers: wait for them before the
     // buffers are freed. A poisoned process has nothing left to wait for.
     if (!cuda::poisoned()) {
+      if (rec_.capturing) {
+        cudaGraph_t g = nullptr;
+        if (cudaStreamEndCapture(st_, &g) == cudaSuccess && g != nullptr) cudaGraphDestroy(g);
+      }
       cudaStreamSynchronize(st_);
       for (cudaEvent_t e : events_) cudaEventDestroy(e);
+      for (auto& [key, r] : recorded_) cudaGraphExecDestroy(r.exec);
     }
   }
 
@@ -285,6 +318,49 @@ class CudaNetDevice final : public NetDevice {
     cuda::linear_backward_device(p, x, w, dy, dx, dw, db, st_);
   }
 
+  // --- recorded segments ---
+  // A (segment, n) runs eagerly the first time (every scratch buffer it needs grows to its
+  // size then), is recorded the second time (the recording is then launched: capture only
+  // records), and replayed from then on, until a scratch buffer moves.
+  bool begin_segment(int segment, int64_t n) override {
+    if (!graphs_) return true;
+    const std::pair<int, int64_t> key{segment, n};
+    auto it = recorded_.find(key);
+    if (it != recorded_.end()) {
+      if (it->second.generation == rec_.generation) {
+        BOT_CUDA_CHECK(cudaGraphLaunch(it->second.exec, st_));
+        return false;
+      }
+      BOT_CUDA_CHECK(cudaGraphExecDestroy(it->second.exec));
+      recorded_.erase(it);
+    }
+    if (runs_[key]++ == 0) return true;
+    BOT_CUDA_CHECK(cudaStreamBeginCapture(st_, cudaStreamCaptureModeRelaxed));
+    rec_.capturing = true;
+    capture_key_ = key;
+    return true;
+  }
+
+  void end_segment() override {
+    if (!rec_.capturing) return;
+    rec_.capturing = false;
+    cudaGraph_t graph = nullptr;
+    BOT_CUDA_CHECK(cudaStreamEndCapture(st_, &graph));
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    BOT_CUDA_CHECK(err);
+    BOT_CUDA_CHECK(cudaGraphLaunch(exec, st_));
+    recorded_[capture_key_] = {exec, rec_.generation};
+  }
+
+  void abort_segment() override {
+    if (!rec_.capturing) return;
+    rec_.capturing = false;
+    cudaGraph_t graph = nullptr;
+    if (cudaStreamEndCapture(st_, &graph) == cudaSuccess && graph != nullptr) cudaGraphDestroy(graph);
+  }
+
   // --- optimizer ---
   void plan_update(const std::vector<UpdateTensor>& tensors, const std::vector<DeviceSpan>& checked) override {
     update_ = tensors;
@@ -344,11 +420,21 @@ class CudaNetDevice final : public NetDevice {
   }
 
   bool half_;
+  bool graphs_;
   cudaStream_t st_;
+  Recording rec_;
+  struct Recorded {
+    cudaGraphExec_t exec;
+    uint64_t generation;
+  };
+  std::map<std::pair<int, int64_t>, Recorded> recorded_;
+  std::map<std::pair<int, int64_t>, int> runs_;
+  std::pair<int, int64_t> capture_key_{-1, 0};
   std::vector<DeviceBuffer> buffers_;
   size_t bytes_ = 0;
-  Scratch h_a_, h_b_, h_c_, f_tmp_, bn_workspace_;
-  Scratch staged_images_, staged_pixels_, staged_affine_, staged_perm_, labels_, targets_, teacher_, row_loss_, correct_, flag_;
+  Scratch h_a_{&rec_}, h_b_{&rec_}, h_c_{&rec_}, f_tmp_{&rec_}, bn_workspace_{&rec_};
+  Scratch staged_images_, staged_pixels_, staged_affine_, staged_perm_;
+  Scratch labels_, targets_, teacher_, row_loss_, correct_, flag_;
   int64_t loss_rows_ = 0;
   std::vector<cudaEvent_t> events_;  // the profiler's marks
   size_t marks_used_ = 0;

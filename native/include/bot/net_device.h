@@ -112,6 +112,16 @@ class NetDevice {
   virtual void linear_backward(const LinearProblem& p, const float* x, const float* w, const float* dy, float* dx,
                                float* dw, float* db) = 0;
 
+  // --- recorded segments (CUDA graphs) ---
+  // The schedule brackets a run of ops whose launches depend only on (segment, n) and on
+  // buffers fixed at compilation. begin_segment returns true when the caller must queue
+  // the ops (eagerly, or while the device records them; end_segment follows), false when
+  // the device has just replayed its recording instead. abort_segment undoes a begin whose
+  // ops threw. The defaults never record.
+  virtual bool begin_segment(int segment, int64_t n) { return true; }
+  virtual void end_segment() {}
+  virtual void abort_segment() {}
+
   // --- the optimizer ---
   // The fixed sets the step works on, given once after compilation: the tensors the update
   // changes, and the arrays whose finiteness decides whether it runs.
