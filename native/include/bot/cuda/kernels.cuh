@@ -11,6 +11,7 @@
 // function gives for the problem.
 #pragma once
 #include <cuda_fp16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -131,6 +132,59 @@ void linear_backward_device(const LinearProblem& p, const float* x, const float*
 void cross_entropy_device(const CrossEntropyProblem& p, const float* logits, const int32_t* labels,
                           const float* targets, const float* teacher, float temperature, float loss_scale,
                           float* dlogits, double* row_loss, int32_t* correct, cudaStream_t stream);
+
+// --- FP16 storage ----------------------------------------------------------------------
+// Overloads of the launchers above for activations and activation gradients STORED as
+// FP16 (__half: what a mixed-precision Net keeps on the GPU, half the bytes of FP32).
+// Parameters, their gradients, BN statistics and workspaces stay float. The arithmetic is
+// that of the float launchers: each value is widened to FP32 when read, the op computes in
+// FP32 exactly as the float kernel does, and each result is rounded to FP16 (round to
+// nearest even, __float2half_rn) when stored. That is the CPU core's FP16 emulation, which
+// rounds every activation and gradient to FP16 as it is written.
+int64_t batchnorm_workspace_floats(const BatchNormProblem& p);  // the same for both storages
+void batchnorm_forward_train_device(const BatchNormProblem& p, const __half* x, const float* gamma,
+                                    const float* beta, __half* y, float* running_mean, float* running_var,
+                                    float* save_mean, float* save_invstd, float* workspace,
+                                    cudaStream_t stream);
+void batchnorm_forward_infer_device(const BatchNormProblem& p, const __half* x, const float* gamma,
+                                    const float* beta, const float* running_mean,
+                                    const float* running_var, __half* y, float* workspace,
+                                    cudaStream_t stream);
+void batchnorm_backward_device(const BatchNormProblem& p, const __half* x, const __half* dy,
+                               const float* gamma, const float* mean, const float* invstd, bool training,
+                               __half* dx, float* dgamma, float* dbeta, const __half* relu_y,
+                               float* workspace, cudaStream_t stream);
+void maxpool2d_forward_device(const Pool2dProblem& p, const __half* x, __half* y, cudaStream_t stream);
+void maxpool2d_backward_device(const Pool2dProblem& p, const __half* x, const __half* dy, __half* dx,
+                               cudaStream_t stream);
+void avgpool2d_forward_device(const Pool2dProblem& p, const __half* x, __half* y, cudaStream_t stream);
+void avgpool2d_backward_device(const Pool2dProblem& p, const __half* dy, __half* dx, cudaStream_t stream);
+void global_avgpool_forward_device(int64_t n, int64_t hw, int64_t c, const __half* x, __half* y,
+                                   cudaStream_t stream);
+void global_avgpool_backward_device(int64_t n, int64_t hw, int64_t c, const __half* dy, __half* dx,
+                                    cudaStream_t stream);
+void relu_forward_device(int64_t n, const __half* x, __half* y, cudaStream_t stream);
+void relu_backward_device(int64_t n, const __half* y, const __half* dy, __half* dx, cudaStream_t stream);
+void add_forward_device(int64_t n, const __half* a, const __half* b, __half* y, cudaStream_t stream);
+void add_relu_forward_device(int64_t n, const __half* a, const __half* b, __half* y, cudaStream_t stream);
+void add_relu_backward_device(int64_t n, const __half* y, __half* dy, __half* db, bool accumulate,
+                              cudaStream_t stream);
+void copy_into_device(int64_t n, const __half* a, __half* b, cudaStream_t stream);
+void add_into_device(int64_t n, const __half* a, __half* b, cudaStream_t stream);
+// The blend reads FP32 images (staged inputs) and stores FP16.
+void mixup_blend_device(int64_t n, int64_t sample_numel, const float* x, const int32_t* perm, float lambda,
+                        __half* y, cudaStream_t stream);
+void augment_affine_device(int64_t n, int64_t pixels_per_image, const uint8_t* x, const float* affine, __half* y,
+                           cudaStream_t stream);
+// x and y (and dx, dy) FP16; w, b, dw, db float.
+void linear_forward_device(const LinearProblem& p, const __half* x, const float* w, const float* b, __half* y,
+                           cudaStream_t stream);
+void linear_backward_device(const LinearProblem& p, const __half* x, const float* w, const __half* dy, __half* dx,
+                            float* dw, float* db, cudaStream_t stream);
+// FP16 logits in, FP16 dlogits out (the gradient times loss_scale, rounded once when stored).
+void cross_entropy_device(const CrossEntropyProblem& p, const __half* logits, const int32_t* labels,
+                          const float* targets, const float* teacher, float temperature, float loss_scale,
+                          __half* dlogits, double* row_loss, int32_t* correct, cudaStream_t stream);
 
 // --- multi-tensor SGD and finiteness (sgd.cu) -------------------------------------------
 // A fixed set of tensors updated in ONE launch per step: the tensor and chunk tables are
