@@ -11,7 +11,6 @@
 // function gives for the problem.
 #pragma once
 #include <cuda_fp16.h>
-#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -141,7 +140,7 @@ void cross_entropy_device(const CrossEntropyProblem& p, const float* logits, con
 // FP32 exactly as the float kernel does, and each result is rounded to FP16 (round to
 // nearest even, __float2half_rn) when stored. That is the CPU core's FP16 emulation, which
 // rounds every activation and gradient to FP16 as it is written.
-int64_t batchnorm_workspace_floats(const BatchNormProblem& p);  // the same for both storages
+// (batchnorm_workspace_floats is the same for both storages.)
 void batchnorm_forward_train_device(const BatchNormProblem& p, const __half* x, const float* gamma,
                                     const float* beta, __half* y, float* running_mean, float* running_var,
                                     float* save_mean, float* save_invstd, float* workspace,
