@@ -254,6 +254,26 @@ if (!info.available) {
     dispose(eager, graphed);
   });
 
+  test('mixed precision stores activations as FP16 (BAGOFTRICKS_CUDA_F32_STORAGE=1 keeps FP32): less memory, the same training', async () => {
+    const model = tinyModel();
+    process.env.BAGOFTRICKS_CUDA_F32_STORAGE = '1';
+    let wide: NetT;
+    try {
+      wide = Net.fromModel(model, { batchSize: 8, inputSize: 16, precision: 'fp16', backend: 'cuda' });
+    } finally {
+      delete process.env.BAGOFTRICKS_CUDA_F32_STORAGE;
+    }
+    const narrow = Net.fromModel(model, { batchSize: 8, inputSize: 16, precision: 'fp16', backend: 'cuda' });
+    assert.ok(narrow.memoryBytes() < wide.memoryBytes(), `FP16 storage ${narrow.memoryBytes()} B, FP32 storage ${wide.memoryBytes()} B`);
+    for (let s = 0; s < 5; s++) {
+      const batch = { images: images(8, 16), labels: Int32Array.from({ length: 8 }, () => rng.int(0, 9)), lr: 0.05, lossScale: 256 };
+      const [a, b] = [await wide.trainStep(batch), await narrow.trainStep(batch)];
+      assert.ok(Math.abs(a.loss - b.loss) <= 2e-2 * Math.max(1, Math.abs(a.loss)), `step ${s}: FP32 storage ${a.loss}, FP16 storage ${b.loss}`);
+    }
+    closeAll(narrow.getParameters(), wide.getParameters(), 5e-2, 'weights');
+    dispose(wide, narrow);
+  });
+
   test('out of memory is ERR_CUDA_OOM and recoverable: a smaller Net trains after it', async () => {
     const model = createModel('resnet50d', { numClasses: 1000, seed: 0 });
     // resnet50d holds over 100 MB of activations and gradients per 224² image: 2600 images

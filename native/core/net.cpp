@@ -461,7 +461,7 @@ struct Net::Impl {
     for (size_t v = 0; v < values.size(); ++v) {
       if (!written[v]) continue;
       values[v].storage = static_cast<int>(activations.size());
-      activations.push_back(dev->allocate(options.max_batch * values[v].sample_numel));
+      activations.push_back(dev->allocate(options.max_batch * values[v].sample_numel, Storage::kActivation));
     }
     // Gradients: every value but the input, on buffers shared by liveness. Simulate the
     // backward order: a value's gradient is acquired when its first consumer (in backward
@@ -511,15 +511,15 @@ struct Net::Impl {
       }
       release(n.out);
     }
-    for (int64_t numel : buffer_numel) grad_buffers.push_back(dev->allocate(numel));
-    if (scratch_numel > 0) scratch = dev->allocate(scratch_numel);
+    for (int64_t numel : buffer_numel) grad_buffers.push_back(dev->allocate(numel, Storage::kActivation));
+    if (scratch_numel > 0) scratch = dev->allocate(scratch_numel, Storage::kActivation);
     // BN always computes dx; one that reads a value without a gradient (the graph input)
     // writes it here.
     int64_t discard_numel = 0;
     for (const Node& n : nodes)
       if (!n.skip && n.desc.op == OpKind::kBatchNorm && !values[n.in[0]].needs_grad)
         discard_numel = std::max(discard_numel, values[n.in[0]].sample_numel * options.max_batch);
-    if (discard_numel > 0) discard = dev->allocate(discard_numel);
+    if (discard_numel > 0) discard = dev->allocate(discard_numel, Storage::kActivation);
     grad_written.assign(values.size(), 0);
   }
 

@@ -19,7 +19,7 @@ class CpuNetDevice final : public NetDevice {
  public:
   const char* name() const override { return "cpu"; }
 
-  float* allocate(int64_t n) override {
+  float* allocate(int64_t n, Storage) override {  // FP16 storage is emulated in FP32 here
     buffers_.emplace_back(Shape{n}, DType::kF32);
     bytes_ += buffers_.back().nbytes();
     return buffers_.back().data<float>();

@@ -19,6 +19,15 @@
 // and the per-channel arrays in the caller's workspace: (chunks, C, 2) partials, then three
 // arrays of C floats (mean_hi, mean_lo, scale forward; ca, cb, cd backward). The host-memory
 // ops of bot/cuda_ops.h below wrap them: copy in, launch, copy out, synchronise.
+//
+// FP16 storage: each launcher also has an overload whose activations (x, y, dy, dx, relu_y)
+// are __half. The element-wise kernels and the launch sequences are templates over that
+// storage type T, instantiated for float and __half, so both run the same code: a value is
+// widened to FP32 when read (exact), the arithmetic is the float kernel's, and y or dx is
+// rounded to FP16 once, when stored. gamma, beta, the statistics, dgamma, dbeta and the
+// workspace stay float, so the workspace size does not depend on T.
+#include <cuda_fp16.h>
+
 #include <cmath>
 #include <vector>
 
@@ -43,6 +52,8 @@ enum class Sums { kMean, kCentred, kBackward };
 struct Chunks {
   int64_t rows, count;
 };
+
+
 Chunks chunks_for(int64_t m) {
   int64_t count = (m + kMinRowsPerChunk - 1) / kMinRowsPerChunk;
   if (count > kMaxChunks) count = kMaxChunks;
@@ -53,11 +64,12 @@ Chunks chunks_for(int64_t m) {
 //   kMean:     x,                        -
 //   kCentred:  ((x - mean_hi) - mean_lo)^2, -
 //   kBackward: g,  g * ((x - mean_hi) - mean_lo),  g = dy masked by relu_y > 0 when given
-// mean_lo may be null (0: the statistics are plain floats).
-template <Sums kMode>
+// mean_lo may be null (0: the statistics are plain floats). The partials are FP32 for
+// either storage T.
+template <Sums kMode, typename T>
 __global__ void channel_partials_kernel(int64_t m, int64_t c, int64_t rows_per_chunk,
-                                        const float* __restrict__ x, const float* __restrict__ dy,
-                                        const float* __restrict__ relu_y, const float* __restrict__ mean_hi,
+                                        const T* __restrict__ x, const T* __restrict__ dy,
+                                        const T* __restrict__ relu_y, const float* __restrict__ mean_hi,
                                         const float* __restrict__ mean_lo, float* __restrict__ partial) {
   __shared__ float s1[kRowLanes][kChannelsPerBlock];
   __shared__ float s2[kRowLanes][kChannelsPerBlock];
@@ -71,14 +83,14 @@ __global__ void channel_partials_kernel(int64_t m, int64_t c, int64_t rows_per_c
     for (int64_t r = r0 + threadIdx.y; r < r1; r += kRowLanes) {
       const int64_t i = r * c + j;
       if (kMode == Sums::kMean) {
-        a1 += x[i];
+        a1 += widen(x[i]);
       } else if (kMode == Sums::kCentred) {
-        const float d = (x[i] - mh) - ml;
+        const float d = (widen(x[i]) - mh) - ml;
         a1 += d * d;
       } else {
-        const float g = (relu_y == nullptr || relu_y[i] > 0.0f) ? dy[i] : 0.0f;
+        const float g = (relu_y == nullptr || widen(relu_y[i]) > 0.0f) ? widen(dy[i]) : 0.0f;
         a1 += g;
-        a2 += g * ((x[i] - mh) - ml);
+        a2 += g * ((widen(x[i]) - mh) - ml);
       }
     }
   }
@@ -155,16 +167,16 @@ __global__ void infer_scale_kernel(int64_t c, float eps, const float* __restrict
 
 // y = ((x - mean_hi) - mean_lo) * scale + beta, then max(y, 0) when kRelu; mean_lo may be
 // null (0). x and y may be the same array (each element is read before it is written).
-template <bool kRelu>
-__global__ void normalise_kernel(int64_t total, int64_t c, const float* x, const float* __restrict__ mean_hi,
+template <bool kRelu, typename T>
+__global__ void normalise_kernel(int64_t total, int64_t c, const T* x, const float* __restrict__ mean_hi,
                                  const float* __restrict__ mean_lo, const float* __restrict__ scale,
-                                 const float* __restrict__ beta, float* y) {
+                                 const float* __restrict__ beta, T* y) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
        i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t j = i % c;
-    const float d = x[i] - mean_hi[j];
+    const float d = widen(x[i]) - mean_hi[j];
     const float v = (mean_lo != nullptr ? d - mean_lo[j] : d) * scale[j] + beta[j];
-    y[i] = kRelu ? (v > 0.0f ? v : 0.0f) : v;
+    store(y + i, kRelu ? (v > 0.0f ? v : 0.0f) : v);
   }
 }
 
@@ -190,15 +202,16 @@ __global__ void finalize_backward_kernel(int64_t m, int64_t c, int64_t chunks, b
 }
 
 // dx may be dy (in place: each element is read before it is written).
-__global__ void backward_dx_kernel(int64_t total, int64_t c, const float* __restrict__ x, const float* dy,
-                                   const float* __restrict__ relu_y, const float* __restrict__ mean,
+template <typename T>
+__global__ void backward_dx_kernel(int64_t total, int64_t c, const T* __restrict__ x, const T* dy,
+                                   const T* __restrict__ relu_y, const float* __restrict__ mean,
                                    const float* __restrict__ ca, const float* __restrict__ cb,
-                                   const float* __restrict__ cd, float* dx) {
+                                   const float* __restrict__ cd, T* dx) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
        i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t j = i % c;
-    const float g = (relu_y == nullptr || relu_y[i] > 0.0f) ? dy[i] : 0.0f;
-    dx[i] = ca[j] * g + cb[j] * (x[i] - mean[j]) + cd[j];
+    const float g = (relu_y == nullptr || widen(relu_y[i]) > 0.0f) ? widen(dy[i]) : 0.0f;
+    store(dx + i, ca[j] * g + cb[j] * (widen(x[i]) - mean[j]) + cd[j]);
   }
 }
 
@@ -224,26 +237,86 @@ Workspace split(const BatchNormProblem& p, const Chunks& ch, float* workspace) {
   return {workspace, k, k + p.c, k + 2 * p.c};
 }
 
-template <Sums kMode>
-void launch_partials(const BatchNormProblem& p, const Chunks& ch, cudaStream_t st, const float* x,
-                     const float* dy, const float* relu_y, const float* mean_hi, const float* mean_lo,
-                     float* partial) {
+template <Sums kMode, typename T>
+void launch_partials(const BatchNormProblem& p, const Chunks& ch, cudaStream_t st, const T* x, const T* dy,
+                     const T* relu_y, const float* mean_hi, const float* mean_lo, float* partial) {
   const dim3 grid(ceil_div(p.c, kChannelsPerBlock), unsigned(ch.count));
   const dim3 block(kChannelsPerBlock, kRowLanes);
-  channel_partials_kernel<kMode><<<grid, block, 0, st>>>(p.m, p.c, ch.rows, x, dy, relu_y, mean_hi, mean_lo,
-                                                         partial);
+  channel_partials_kernel<kMode, T><<<grid, block, 0, st>>>(p.m, p.c, ch.rows, x, dy, relu_y, mean_hi,
+                                                            mean_lo, partial);
   BOT_CUDA_CHECK_LAUNCH("channel_partials_kernel");
 }
 
-void launch_normalise(const BatchNormProblem& p, cudaStream_t st, const float* x, const float* mean_hi,
-                      const float* mean_lo, const float* scale, const float* beta, float* y) {
+template <typename T>
+void launch_normalise(const BatchNormProblem& p, cudaStream_t st, const T* x, const float* mean_hi,
+                      const float* mean_lo, const float* scale, const float* beta, T* y) {
   const int64_t total = p.m * p.c;
   const unsigned grid = streaming_grid(total, kBlock);
   if (p.relu)
-    normalise_kernel<true><<<grid, kBlock, 0, st>>>(total, p.c, x, mean_hi, mean_lo, scale, beta, y);
+    normalise_kernel<true, T><<<grid, kBlock, 0, st>>>(total, p.c, x, mean_hi, mean_lo, scale, beta, y);
   else
-    normalise_kernel<false><<<grid, kBlock, 0, st>>>(total, p.c, x, mean_hi, mean_lo, scale, beta, y);
+    normalise_kernel<false, T><<<grid, kBlock, 0, st>>>(total, p.c, x, mean_hi, mean_lo, scale, beta, y);
   BOT_CUDA_CHECK_LAUNCH("normalise_kernel");
+}
+
+// The launchers' bodies, shared by the float and __half overloads below (T: the storage of
+// the activations; everything per channel is float either way).
+template <typename T>
+void forward_train(const BatchNormProblem& p, const T* x, const float* gamma, const float* beta, T* y,
+                   float* running_mean, float* running_var, float* save_mean, float* save_invstd,
+                   float* workspace, cudaStream_t st) {
+  check_train(p);
+  const int64_t c = p.c;
+  const Chunks ch = chunks_for(p.m);
+  const Workspace ws = split(p, ch, workspace);
+  float* mean_hi = ws.a;
+  float* mean_lo = ws.b;
+  float* scale = ws.c;
+  launch_partials<Sums::kMean, T>(p, ch, st, x, nullptr, nullptr, nullptr, nullptr, ws.partial);
+  finalize_mean_kernel<<<ceil_div(c, kChannelBlock), kChannelBlock, 0, st>>>(p.m, c, ch.count, ws.partial,
+                                                                             mean_hi, mean_lo);
+  BOT_CUDA_CHECK_LAUNCH("finalize_mean_kernel");
+  launch_partials<Sums::kCentred, T>(p, ch, st, x, nullptr, nullptr, mean_hi, mean_lo, ws.partial);
+  finalize_train_kernel<<<ceil_div(c, kChannelBlock), kChannelBlock, 0, st>>>(
+      p.m, c, ch.count, p.eps, p.momentum, ws.partial, gamma, mean_hi, mean_lo, scale, running_mean,
+      running_var, save_mean, save_invstd);
+  BOT_CUDA_CHECK_LAUNCH("finalize_train_kernel");
+  launch_normalise(p, st, x, mean_hi, mean_lo, scale, beta, y);
+}
+
+template <typename T>
+void forward_infer(const BatchNormProblem& p, const T* x, const float* gamma, const float* beta,
+                   const float* running_mean, const float* running_var, T* y, float* workspace,
+                   cudaStream_t st) {
+  p.validate();
+  const Workspace ws = split(p, chunks_for(p.m), workspace);
+  infer_scale_kernel<<<ceil_div(p.c, kChannelBlock), kChannelBlock, 0, st>>>(p.c, p.eps, gamma, running_var,
+                                                                             ws.c);
+  BOT_CUDA_CHECK_LAUNCH("infer_scale_kernel");
+  launch_normalise(p, st, x, running_mean, nullptr, ws.c, beta, y);
+}
+
+template <typename T>
+void backward(const BatchNormProblem& p, const T* x, const T* dy, const float* gamma, const float* mean,
+              const float* invstd, bool training, T* dx, float* dgamma, float* dbeta, const T* relu_y,
+              float* workspace, cudaStream_t st) {
+  if (training)
+    check_train(p);
+  else
+    p.validate();
+  const int64_t c = p.c, total = p.m * p.c;
+  const Chunks ch = chunks_for(p.m);
+  const Workspace ws = split(p, ch, workspace);
+  float* ca = ws.a;
+  float* cb = ws.b;
+  float* cd = ws.c;
+  launch_partials<Sums::kBackward, T>(p, ch, st, x, dy, relu_y, mean, nullptr, ws.partial);
+  finalize_backward_kernel<<<ceil_div(c, kChannelBlock), kChannelBlock, 0, st>>>(
+      p.m, c, ch.count, training, ws.partial, gamma, invstd, dgamma, dbeta, ca, cb, cd);
+  BOT_CUDA_CHECK_LAUNCH("finalize_backward_kernel");
+  backward_dx_kernel<T><<<streaming_grid(total, kBlock), kBlock, 0, st>>>(total, c, x, dy, relu_y, mean, ca,
+                                                                          cb, cd, dx);
+  BOT_CUDA_CHECK_LAUNCH("backward_dx_kernel");
 }
 
 }  // namespace
@@ -259,58 +332,42 @@ void batchnorm_forward_train_device(const BatchNormProblem& p, const float* x, c
                                     const float* beta, float* y, float* running_mean, float* running_var,
                                     float* save_mean, float* save_invstd, float* workspace,
                                     cudaStream_t st) {
-  check_train(p);
-  const int64_t c = p.c;
-  const Chunks ch = chunks_for(p.m);
-  const Workspace ws = split(p, ch, workspace);
-  float* mean_hi = ws.a;
-  float* mean_lo = ws.b;
-  float* scale = ws.c;
-  launch_partials<Sums::kMean>(p, ch, st, x, nullptr, nullptr, nullptr, nullptr, ws.partial);
-  finalize_mean_kernel<<<ceil_div(c, kChannelBlock), kChannelBlock, 0, st>>>(p.m, c, ch.count, ws.partial,
-                                                                             mean_hi, mean_lo);
-  BOT_CUDA_CHECK_LAUNCH("finalize_mean_kernel");
-  launch_partials<Sums::kCentred>(p, ch, st, x, nullptr, nullptr, mean_hi, mean_lo, ws.partial);
-  finalize_train_kernel<<<ceil_div(c, kChannelBlock), kChannelBlock, 0, st>>>(
-      p.m, c, ch.count, p.eps, p.momentum, ws.partial, gamma, mean_hi, mean_lo, scale, running_mean,
-      running_var, save_mean, save_invstd);
-  BOT_CUDA_CHECK_LAUNCH("finalize_train_kernel");
-  launch_normalise(p, st, x, mean_hi, mean_lo, scale, beta, y);
+  forward_train(p, x, gamma, beta, y, running_mean, running_var, save_mean, save_invstd, workspace, st);
+}
+
+void batchnorm_forward_train_device(const BatchNormProblem& p, const __half* x, const float* gamma,
+                                    const float* beta, __half* y, float* running_mean, float* running_var,
+                                    float* save_mean, float* save_invstd, float* workspace,
+                                    cudaStream_t st) {
+  forward_train(p, x, gamma, beta, y, running_mean, running_var, save_mean, save_invstd, workspace, st);
 }
 
 void batchnorm_forward_infer_device(const BatchNormProblem& p, const float* x, const float* gamma,
                                     const float* beta, const float* running_mean,
                                     const float* running_var, float* y, float* workspace,
                                     cudaStream_t st) {
-  p.validate();
-  const Workspace ws = split(p, chunks_for(p.m), workspace);
-  infer_scale_kernel<<<ceil_div(p.c, kChannelBlock), kChannelBlock, 0, st>>>(p.c, p.eps, gamma, running_var,
-                                                                             ws.c);
-  BOT_CUDA_CHECK_LAUNCH("infer_scale_kernel");
-  launch_normalise(p, st, x, running_mean, nullptr, ws.c, beta, y);
+  forward_infer(p, x, gamma, beta, running_mean, running_var, y, workspace, st);
+}
+
+void batchnorm_forward_infer_device(const BatchNormProblem& p, const __half* x, const float* gamma,
+                                    const float* beta, const float* running_mean,
+                                    const float* running_var, __half* y, float* workspace,
+                                    cudaStream_t st) {
+  forward_infer(p, x, gamma, beta, running_mean, running_var, y, workspace, st);
 }
 
 void batchnorm_backward_device(const BatchNormProblem& p, const float* x, const float* dy,
                                const float* gamma, const float* mean, const float* invstd, bool training,
                                float* dx, float* dgamma, float* dbeta, const float* relu_y,
                                float* workspace, cudaStream_t st) {
-  if (training)
-    check_train(p);
-  else
-    p.validate();
-  const int64_t c = p.c, total = p.m * p.c;
-  const Chunks ch = chunks_for(p.m);
-  const Workspace ws = split(p, ch, workspace);
-  float* ca = ws.a;
-  float* cb = ws.b;
-  float* cd = ws.c;
-  launch_partials<Sums::kBackward>(p, ch, st, x, dy, relu_y, mean, nullptr, ws.partial);
-  finalize_backward_kernel<<<ceil_div(c, kChannelBlock), kChannelBlock, 0, st>>>(
-      p.m, c, ch.count, training, ws.partial, gamma, invstd, dgamma, dbeta, ca, cb, cd);
-  BOT_CUDA_CHECK_LAUNCH("finalize_backward_kernel");
-  backward_dx_kernel<<<streaming_grid(total, kBlock), kBlock, 0, st>>>(total, c, x, dy, relu_y, mean, ca, cb,
-                                                                       cd, dx);
-  BOT_CUDA_CHECK_LAUNCH("backward_dx_kernel");
+  backward(p, x, dy, gamma, mean, invstd, training, dx, dgamma, dbeta, relu_y, workspace, st);
+}
+
+void batchnorm_backward_device(const BatchNormProblem& p, const __half* x, const __half* dy,
+                               const float* gamma, const float* mean, const float* invstd, bool training,
+                               __half* dx, float* dgamma, float* dbeta, const __half* relu_y,
+                               float* workspace, cudaStream_t st) {
+  backward(p, x, dy, gamma, mean, invstd, training, dx, dgamma, dbeta, relu_y, workspace, st);
 }
 
 // --- host-memory ops (bot/cuda_ops.h) ---------------------------------------------------

@@ -15,8 +15,17 @@
 // adds the rows in order. The block reductions run in a fixed order, so the result does
 // not change from run to run.
 //
+// FP16 storage: cross_entropy_device also takes __half logits and writes __half dlogits.
+// The kernel is a template over that storage type T (float or __half): logits are widened
+// to FP32 when read (exact), so the max, argmax, NaN rules and double sums are those of the
+// same values in FP32, and the gradient g is computed in FP32 as for float storage, times
+// the loss scale, then rounded to FP16 once, when stored. Targets and teacher logits stay
+// float (staged inputs, not activations).
+//
 // cross_entropy_device is the launcher of bot/cuda/kernels.cuh (device memory, as the CUDA
 // Net's step runs it); cross_entropy_hard / _soft (bot/cuda_ops.h) wrap it for host memory.
+#include <cuda_fp16.h>
+
 #include <climits>
 #include <cmath>
 #include <string>
@@ -65,11 +74,13 @@ __device__ ArgMax better(ArgMax a, ArgMax b) {
 }
 
 // Each thread scans its classes in increasing order (so ties keep the lowest index), then
-// the block combines the threads' results; every thread gets the row's.
-__device__ ArgMax row_argmax(const float* __restrict__ v, int64_t k, float* s_value, int* s_index) {
+// the block combines the threads' results; every thread gets the row's. v: logits (T) or
+// soft targets (float), compared as FP32.
+template <typename T>
+__device__ ArgMax row_argmax(const T* __restrict__ v, int64_t k, float* s_value, int* s_index) {
   ArgMax m{-INFINITY, kNone};
   for (int64_t j = threadIdx.x; j < k; j += kBlock) {
-    const float x = v[j];
+    const float x = widen(v[j]);
     if (x > m.value || (m.index == kNone && x == x)) m = {x, int(j)};
   }
   s_value[threadIdx.x] = m.value;
@@ -90,31 +101,36 @@ __device__ ArgMax row_argmax(const float* __restrict__ v, int64_t k, float* s_va
 }
 
 // std::max_element's index: 0 when the row starts with NaN (nothing compares greater).
-__device__ int predicted(const float* v, const ArgMax& m) {
-  return (v[0] != v[0] || m.index == kNone) ? 0 : m.index;
+template <typename T>
+__device__ int predicted(const T* v, const ArgMax& m) {
+  const float v0 = widen(v[0]);  // an FP16 NaN widens to an FP32 NaN
+  return (v0 != v0 || m.index == kNone) ? 0 : m.index;
 }
 
+// T: the storage of logits and dlogits.
+template <typename T>
 struct Args {
   int64_t n, k;
   double on, off;  // hard labels: the target's two values
   double inv_n;
   double t;        // distillation temperature
   float loss_scale;
-  const float* logits;
+  const T* logits;
   const int32_t* labels;   // hard labels, or null
   const float* targets;    // soft targets (N, K) when labels is null
   const float* teacher;    // teacher logits (N, K), or null
-  float* dlogits;          // each may be null
+  T* dlogits;              // each may be null
   double* row_loss;
   int32_t* correct;
 };
 
-__global__ void cross_entropy_kernel(Args a) {
+template <typename T>
+__global__ void cross_entropy_kernel(Args<T> a) {
   __shared__ double shared[kBlock];
   __shared__ float s_value[kBlock];
   __shared__ int s_index[kBlock];
   const int64_t row = blockIdx.x, k = a.k;
-  const float* z = a.logits + row * k;
+  const T* z = a.logits + row * k;
   const float* tq = a.targets != nullptr ? a.targets + row * k : nullptr;
   const float* r = a.teacher != nullptr ? a.teacher + row * k : nullptr;
 
@@ -127,7 +143,7 @@ __global__ void cross_entropy_kernel(Args a) {
   }
 
   double sum = 0.0;
-  for (int64_t j = threadIdx.x; j < k; j += kBlock) sum += exp(double(z[j]) - m);
+  for (int64_t j = threadIdx.x; j < k; j += kBlock) sum += exp(double(widen(z[j])) - m);
   const double lse = m + log(block_reduce<false>(sum, shared));
 
   // Distillation: q_T = exp((r - rm) / T) / rs and log p_T = z / T - lse_T.
@@ -140,7 +156,7 @@ __global__ void cross_entropy_kernel(Args a) {
     double s1 = 0.0, s2 = 0.0;
     for (int64_t j = threadIdx.x; j < k; j += kBlock) {
       s1 += exp((double(r[j]) - rm) / t);
-      s2 += exp((double(z[j]) - m) / t);
+      s2 += exp((double(widen(z[j])) - m) / t);
     }
     rs = block_reduce<false>(s1, shared);
     lse_t = m / t + log(block_reduce<false>(s2, shared));
@@ -149,18 +165,18 @@ __global__ void cross_entropy_kernel(Args a) {
   double loss = 0.0, loss_t = 0.0;
   const int32_t label = a.labels != nullptr ? a.labels[row] : -1;
   for (int64_t j = threadIdx.x; j < k; j += kBlock) {
-    const double logp = double(z[j]) - lse;
+    const double logp = double(widen(z[j])) - lse;
     const double q = a.labels != nullptr ? (j == label ? a.on : a.off) : double(tq[j]);
     if (q != 0.0) loss -= q * logp;
     float g = float((exp(logp) - q) * a.inv_n);
     if (r != nullptr) {
       const double qt = exp((double(r[j]) - rm) / t) / rs;
-      const double logpt = double(z[j]) / t - lse_t;
+      const double logpt = double(widen(z[j])) / t - lse_t;
       loss_t -= qt * logpt;
       g = __fadd_rn(g, float(t * (exp(logpt) - qt) * a.inv_n));  // the CPU's dz += ...
     }
     if (a.loss_scale != 1.0f) g = __fmul_rn(g, a.loss_scale);
-    if (a.dlogits != nullptr) a.dlogits[row * k + j] = g;
+    if (a.dlogits != nullptr) store(a.dlogits + row * k + j, g);  // FP16: the one rounding of g
   }
   loss = block_reduce<false>(loss, shared);
   if (r != nullptr) {
@@ -169,6 +185,38 @@ __global__ void cross_entropy_kernel(Args a) {
   }
   // The CPU divides the sum of the rows by N; here each row is divided, and the host sums.
   if (threadIdx.x == 0 && a.row_loss != nullptr) a.row_loss[row] = loss / double(a.n);
+}
+
+// The launcher's body, shared by the float and __half overloads (T: logits and dlogits).
+template <typename T>
+void launch(const CrossEntropyProblem& p, const T* logits, const int32_t* labels, const float* targets,
+            const float* teacher, float temperature, float loss_scale, T* dlogits, double* row_loss,
+            int32_t* correct, cudaStream_t st) {
+  p.validate();
+  BOT_CHECK((labels != nullptr) != (targets != nullptr), Code::kArgument,
+            "cross-entropy takes either hard labels or soft targets");
+  if (teacher != nullptr) cross_entropy_check_temperature(temperature);
+  BOT_CHECK(std::isfinite(loss_scale) && loss_scale > 0.0f, Code::kArgument,
+            "loss scale must be finite and > 0, got " + std::to_string(loss_scale));
+  BOT_CHECK(p.n <= int64_t(INT_MAX) && p.classes < int64_t(INT_MAX), Code::kShape,
+            "cross-entropy: too many rows or classes for one launch");
+  Args<T> a;
+  a.n = p.n;
+  a.k = p.classes;
+  a.on = 1.0 - double(p.smoothing);                    // true class
+  a.off = double(p.smoothing) / double(p.classes - 1);  // every other class
+  a.inv_n = 1.0 / double(p.n);
+  a.t = double(temperature);
+  a.loss_scale = loss_scale;
+  a.logits = logits;
+  a.labels = labels;
+  a.targets = targets;
+  a.teacher = teacher;
+  a.dlogits = dlogits;
+  a.row_loss = row_loss;
+  a.correct = correct;
+  cross_entropy_kernel<T><<<unsigned(p.n), kBlock, 0, st>>>(a);
+  BOT_CUDA_CHECK_LAUNCH("cross_entropy_kernel");
 }
 
 // Runs the launcher over host arrays and returns the batch loss.
@@ -199,31 +247,13 @@ double run(const CrossEntropyProblem& p, const float* logits, const int32_t* lab
 void cross_entropy_device(const CrossEntropyProblem& p, const float* logits, const int32_t* labels,
                           const float* targets, const float* teacher, float temperature, float loss_scale,
                           float* dlogits, double* row_loss, int32_t* correct, cudaStream_t st) {
-  p.validate();
-  BOT_CHECK((labels != nullptr) != (targets != nullptr), Code::kArgument,
-            "cross-entropy takes either hard labels or soft targets");
-  if (teacher != nullptr) cross_entropy_check_temperature(temperature);
-  BOT_CHECK(std::isfinite(loss_scale) && loss_scale > 0.0f, Code::kArgument,
-            "loss scale must be finite and > 0, got " + std::to_string(loss_scale));
-  BOT_CHECK(p.n <= int64_t(INT_MAX) && p.classes < int64_t(INT_MAX), Code::kShape,
-            "cross-entropy: too many rows or classes for one launch");
-  Args a;
-  a.n = p.n;
-  a.k = p.classes;
-  a.on = 1.0 - double(p.smoothing);                    // true class
-  a.off = double(p.smoothing) / double(p.classes - 1);  // every other class
-  a.inv_n = 1.0 / double(p.n);
-  a.t = double(temperature);
-  a.loss_scale = loss_scale;
-  a.logits = logits;
-  a.labels = labels;
-  a.targets = targets;
-  a.teacher = teacher;
-  a.dlogits = dlogits;
-  a.row_loss = row_loss;
-  a.correct = correct;
-  cross_entropy_kernel<<<unsigned(p.n), kBlock, 0, st>>>(a);
-  BOT_CUDA_CHECK_LAUNCH("cross_entropy_kernel");
+  launch(p, logits, labels, targets, teacher, temperature, loss_scale, dlogits, row_loss, correct, st);
+}
+
+void cross_entropy_device(const CrossEntropyProblem& p, const __half* logits, const int32_t* labels,
+                          const float* targets, const float* teacher, float temperature, float loss_scale,
+                          __half* dlogits, double* row_loss, int32_t* correct, cudaStream_t st) {
+  launch(p, logits, labels, targets, teacher, temperature, loss_scale, dlogits, row_loss, correct, st);
 }
 
 // --- host-memory ops (bot/cuda_ops.h) ---------------------------------------------------

@@ -10,8 +10,20 @@
 // 16x16 thread block stages 16x16 tiles of A and B in shared memory; FP32 accumulation.
 // (The classifier is < 1% of a ResNet's FLOPs: simple and correct beats fast here.)
 //
+// FP16 storage: x, y, dx and dy may also be __half (w, b, dw, db stay float). The GEMM is
+// ONE kernel template over the element types of A, B and C: elements are widened to FP32
+// as they are staged (the tiles in shared memory are FP32 for every instantiation), the
+// products and sums are the float kernel's, and C is rounded once when stored. The column
+// sum for db is likewise a template over dy's type. For float the helpers are the
+// identity, so the float kernels compile to what they were. The instantiations:
+//   forward  y  = x * w^T + b    A __half, B float,  C __half
+//   backward dx = dy * w         A __half, B float,  C __half
+//            dw = dy^T * x       A __half, B __half, C float
+//
 // The *_device launchers (bot/cuda/kernels.cuh) run on device memory; the host-memory ops
-// of bot/cuda_ops.h wrap them (copy in, launch, copy out, synchronise).
+// of bot/cuda_ops.h wrap them (copy in, launch, copy out, synchronise). Those stay FP32.
+#include <cuda_fp16.h>
+
 #include "bot/cuda/kernels.cuh"
 #include "bot/cuda/runtime.cuh"
 #include "bot/cuda_ops.h"
@@ -24,10 +36,11 @@ namespace {
 constexpr int kTile = 16;  // 16x16 = 256 threads, one output each; tiles of 1 KiB in smem
 
 // A(m, k) = a[m * a_m + k * a_k], B(k, n) = b[k * b_k + n * b_n]; C row-major (M, N).
-// bias (N) or null is added to every row.
-__global__ void gemm_kernel(int64_t M, int64_t N, int64_t K, const float* __restrict__ a, int64_t a_m, int64_t a_k,
-                            const float* __restrict__ b, int64_t b_k, int64_t b_n, const float* __restrict__ bias,
-                            float* __restrict__ c) {
+// bias (N, FP32) or null is added to every row. TA, TB, TC: the stored types of A, B, C.
+template <typename TA, typename TB, typename TC>
+__global__ void gemm_kernel(int64_t M, int64_t N, int64_t K, const TA* __restrict__ a, int64_t a_m, int64_t a_k,
+                            const TB* __restrict__ b, int64_t b_k, int64_t b_n, const float* __restrict__ bias,
+                            TC* __restrict__ c) {
   __shared__ float ta[kTile][kTile + 1];  // +1: no bank conflicts on the transposed read
   __shared__ float tb[kTile][kTile + 1];
   const int64_t row = int64_t(blockIdx.y) * kTile + threadIdx.y;
@@ -35,30 +48,57 @@ __global__ void gemm_kernel(int64_t M, int64_t N, int64_t K, const float* __rest
   float acc = 0.0f;
   for (int64_t k0 = 0; k0 < K; k0 += kTile) {
     const int64_t ka = k0 + threadIdx.x, kb = k0 + threadIdx.y;
-    ta[threadIdx.y][threadIdx.x] = (row < M && ka < K) ? a[row * a_m + ka * a_k] : 0.0f;
-    tb[threadIdx.y][threadIdx.x] = (kb < K && col < N) ? b[kb * b_k + col * b_n] : 0.0f;
+    ta[threadIdx.y][threadIdx.x] = (row < M && ka < K) ? widen(a[row * a_m + ka * a_k]) : 0.0f;
+    tb[threadIdx.y][threadIdx.x] = (kb < K && col < N) ? widen(b[kb * b_k + col * b_n]) : 0.0f;
     __syncthreads();
     for (int k = 0; k < kTile; ++k) acc += ta[threadIdx.y][k] * tb[k][threadIdx.x];
     __syncthreads();
   }
-  if (row < M && col < N) c[row * N + col] = acc + (bias != nullptr ? bias[col] : 0.0f);
+  if (row < M && col < N) store(c + row * N + col, acc + (bias != nullptr ? bias[col] : 0.0f));
 }
 
-// db[o] = sum_n dy[n, o], one thread per output feature, rows in order.
-__global__ void column_sum_kernel(int64_t n, int64_t out, const float* __restrict__ dy, float* __restrict__ db) {
+// db[o] = sum_n dy[n, o], one thread per output feature, rows in order. T: dy's type.
+template <typename T>
+__global__ void column_sum_kernel(int64_t n, int64_t out, const T* __restrict__ dy, float* __restrict__ db) {
   const int64_t o = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (o >= out) return;
   double acc = 0.0;
-  for (int64_t i = 0; i < n; ++i) acc += double(dy[i * out + o]);
+  for (int64_t i = 0; i < n; ++i) acc += double(widen(dy[i * out + o]));
   db[o] = float(acc);
 }
 
-void gemm(cudaStream_t st, int64_t M, int64_t N, int64_t K, const float* a, int64_t a_m, int64_t a_k,
-          const float* b, int64_t b_k, int64_t b_n, const float* bias, float* c) {
+template <typename TA, typename TB, typename TC>
+void gemm(cudaStream_t st, int64_t M, int64_t N, int64_t K, const TA* a, int64_t a_m, int64_t a_k,
+          const TB* b, int64_t b_k, int64_t b_n, const float* bias, TC* c) {
   BOT_CHECK(M <= int64_t(kTile) * 65535, Code::kShape, "linear: too many rows for one launch");
   const dim3 grid(ceil_div(N, kTile), ceil_div(M, kTile));
-  gemm_kernel<<<grid, dim3(kTile, kTile), 0, st>>>(M, N, K, a, a_m, a_k, b, b_k, b_n, bias, c);
+  gemm_kernel<TA, TB, TC><<<grid, dim3(kTile, kTile), 0, st>>>(M, N, K, a, a_m, a_k, b, b_k, b_n, bias, c);
   BOT_CUDA_CHECK_LAUNCH("gemm_kernel");
+}
+
+// The launchers, once per activation type T (x, y, dx, dy); the public overloads below
+// forward to them, so the validation of both storages is the same code.
+template <typename T>
+void linear_forward_launch(const LinearProblem& p, const T* x, const float* w, const float* b, T* y,
+                           cudaStream_t st) {
+  p.validate();
+  // y (n, out): A = x (m = n, k = in), B(k = i, n = o) = w[o * in + i]
+  gemm(st, p.n, p.out, p.in, x, p.in, 1, w, 1, p.in, b, y);
+}
+
+template <typename T>
+void linear_backward_launch(const LinearProblem& p, const T* x, const float* w, const T* dy, T* dx, float* dw,
+                            float* db, cudaStream_t st) {
+  p.validate();
+  // dx (n, in): A = dy (m = n, k = o), B(k = o, n = i) = w[o * in + i]
+  if (dx != nullptr) gemm(st, p.n, p.in, p.out, dy, p.out, 1, w, p.in, 1, nullptr, dx);
+  // dw (out, in): A(m = o, k = n) = dy[n * out + o], B(k = n, n = i) = x[n * in + i]
+  if (dw != nullptr) gemm(st, p.out, p.in, p.n, dy, 1, p.out, x, p.in, 1, nullptr, dw);
+  if (db != nullptr) {
+    constexpr int kBlock = 128;  // one thread per output feature
+    column_sum_kernel<T><<<ceil_div(p.out, kBlock), kBlock, 0, st>>>(p.n, p.out, dy, db);
+    BOT_CUDA_CHECK_LAUNCH("column_sum_kernel");
+  }
 }
 
 size_t floats(int64_t n) { return sizeof(float) * size_t(n); }
@@ -69,23 +109,24 @@ size_t floats(int64_t n) { return sizeof(float) * size_t(n); }
 
 void linear_forward_device(const LinearProblem& p, const float* x, const float* w, const float* b, float* y,
                            cudaStream_t st) {
-  p.validate();
-  // y (n, out): A = x (m = n, k = in), B(k = i, n = o) = w[o * in + i]
-  gemm(st, p.n, p.out, p.in, x, p.in, 1, w, 1, p.in, b, y);
+  linear_forward_launch(p, x, w, b, y, st);
 }
 
 void linear_backward_device(const LinearProblem& p, const float* x, const float* w, const float* dy, float* dx,
                             float* dw, float* db, cudaStream_t st) {
-  p.validate();
-  // dx (n, in): A = dy (m = n, k = o), B(k = o, n = i) = w[o * in + i]
-  if (dx != nullptr) gemm(st, p.n, p.in, p.out, dy, p.out, 1, w, p.in, 1, nullptr, dx);
-  // dw (out, in): A(m = o, k = n) = dy[n * out + o], B(k = n, n = i) = x[n * in + i]
-  if (dw != nullptr) gemm(st, p.out, p.in, p.n, dy, 1, p.out, x, p.in, 1, nullptr, dw);
-  if (db != nullptr) {
-    constexpr int kBlock = 128;  // one thread per output feature
-    column_sum_kernel<<<ceil_div(p.out, kBlock), kBlock, 0, st>>>(p.n, p.out, dy, db);
-    BOT_CUDA_CHECK_LAUNCH("column_sum_kernel");
-  }
+  linear_backward_launch(p, x, w, dy, dx, dw, db, st);
+}
+
+// --- FP16 storage (the same kernels; x, y, dx, dy __half) --------------------------------
+
+void linear_forward_device(const LinearProblem& p, const __half* x, const float* w, const float* b, __half* y,
+                           cudaStream_t st) {
+  linear_forward_launch(p, x, w, b, y, st);
+}
+
+void linear_backward_device(const LinearProblem& p, const __half* x, const float* w, const __half* dy,
+                            __half* dx, float* dw, float* db, cudaStream_t st) {
+  linear_backward_launch(p, x, w, dy, dx, dw, db, st);
 }
 
 // --- host-memory ops (bot/cuda_ops.h) ---------------------------------------------------

@@ -3,12 +3,17 @@
 // process stream. Nothing waits for the device inside a step except its end: the loss rows,
 // the correct flags and the finiteness flag come back together after the backward pass.
 //
-// Storage is FP32 throughout. Mixed precision keeps the CPU core's numerics: activations,
-// gradients and the weights' compute copies are rounded to FP16 values as they are written
-// (round_to_f16_device), and the convolutions run the FP16 tensor-core kernels on FP16
-// copies of their operands made just before the launch (exact, since the values are
-// already FP16 values), widening their FP16 outputs back. So a CUDA step and a CPU step
-// differ only in summation order.
+// Storage. Parameters, their gradients, momentum and BN statistics are FP32. In mixed
+// precision, activations and activation gradients (Storage::kActivation) are STORED as
+// FP16: every kernel widens what it reads to FP32, computes as the FP32 kernel does, and
+// rounds what it stores to FP16 once, which is the CPU core's emulation (it rounds every
+// activation and gradient to FP16 as it is written); the convolutions read and write them
+// directly on the tensor cores, and only their weights (FP32 compute copies holding FP16
+// values) are narrowed per call. So a CUDA step and a CPU step differ only in summation
+// order. BAGOFTRICKS_CUDA_F32_STORAGE=1 keeps FP32 storage in mixed precision instead
+// (values rounded in place, FP16 copies made around each convolution): twice the bytes,
+// for comparison. In FP32 precision everything is FP32. Which buffers are FP16 is known
+// by address: the schedule passes whole buffers, the pointers allocate() returned.
 //
 // Scratch (the BN workspace, the FP16 operand copies, the staged inputs) is grow-only and
 // reused by every later op and step; buffers are freed stream-ordered, so a buffer that
@@ -19,6 +24,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -71,6 +77,14 @@ bool graphs_requested() {
   return v != nullptr && std::strcmp(v, "1") == 0;
 }
 
+bool f32_storage_requested() {
+  const char* v = std::getenv("BAGOFTRICKS_CUDA_F32_STORAGE");
+  return v != nullptr && std::strcmp(v, "1") == 0;
+}
+
+__half* h(float* p) { return reinterpret_cast<__half*>(p); }
+const __half* h(const float* p) { return reinterpret_cast<const __half*>(p); }
+
 cuda::ConvShape conv_shape(const Conv2dProblem& p) {
   cuda::ConvShape s;
   s.n = p.n; s.h = p.h; s.w = p.w; s.c = p.c;
@@ -83,7 +97,10 @@ cuda::ConvShape conv_shape(const Conv2dProblem& p) {
 class CudaNetDevice final : public NetDevice {
  public:
   explicit CudaNetDevice(Precision precision)
-      : half_(precision == Precision::kF16), graphs_(graphs_requested()), st_(cuda::stream()) {}
+      : half_(precision == Precision::kF16),
+        act16_(half_ && !f32_storage_requested()),
+        graphs_(graphs_requested()),
+        st_(cuda::stream()) {}
 
   ~CudaNetDevice() override {
     // Kernels queued by this Net may still read its buffers: wait for them before the
@@ -102,12 +119,15 @@ class CudaNetDevice final : public NetDevice {
   const char* name() const override { return "cuda"; }
 
   // --- memory ---
-  float* allocate(int64_t n) override {
+  float* allocate(int64_t n, Storage storage) override {
     BOT_CHECK(n >= 0, Code::kShape, "negative buffer size");
-    buffers_.emplace_back(sizeof(float) * size_t(n));
-    bytes_ += buffers_.back().bytes();
+    const bool narrow = act16_ && storage == Storage::kActivation;
+    const size_t bytes = (narrow ? sizeof(__half) : sizeof(float)) * size_t(n);
+    buffers_.emplace_back(bytes);
+    bytes_ += bytes;
     float* p = buffers_.back().as<float>();
-    if (n > 0) cuda::zero(p, sizeof(float) * size_t(n));
+    if (n > 0) cuda::zero(p, bytes);  // 0.0 in both types
+    if (narrow) f16_buffers_.insert(p);
     return p;
   }
   size_t bytes_allocated() const override { return bytes_; }
@@ -118,12 +138,23 @@ class CudaNetDevice final : public NetDevice {
   }
   void upload(float* dst, const float* src, int64_t n) override {
     if (n == 0) return;
-    cuda::copy_to_device(dst, src, sizeof(float) * size_t(n));
+    if (f16(dst)) {
+      float* staged = convert_.as<float>(n);
+      cuda::copy_to_device(staged, src, sizeof(float) * size_t(n));
+      cuda::f32_to_f16_device(n, staged, dst, st_);
+    } else {
+      cuda::copy_to_device(dst, src, sizeof(float) * size_t(n));
+    }
     // The host array may be freed as soon as this returns.
     cuda::synchronize();
   }
   void download(float* dst, const float* src, int64_t n) override {
     if (n == 0) return;
+    if (f16(src)) {
+      float* wide = convert_.as<float>(n);
+      cuda::f16_to_f32_device(n, src, wide, st_);
+      src = wide;
+    }
     cuda::copy_to_host(dst, src, sizeof(float) * size_t(n));
     cuda::synchronize();
   }
@@ -152,8 +183,11 @@ class CudaNetDevice final : public NetDevice {
                   float lambda, float* dst) override {
     const int64_t count = n * sample_numel;
     if (perm != nullptr) mixup_check(n, sample_numel, perm, lambda);
-    // Where the images land before the blend: the input itself without mixup.
-    float* out = perm == nullptr ? dst : staged_images_.as<float>(count);
+    const bool narrow = f16(dst);
+    // Where the images land in FP32 first: a staging batch when a blend or a narrowing
+    // follows, else the input itself.
+    const bool direct = perm == nullptr && !narrow;
+    float* out = direct ? dst : staged_images_.as<float>(count);
     if (raw != nullptr) {
       // A quarter of the bytes cross the bus; the colour pass runs here.
       std::vector<float> affine(static_cast<size_t>(12 * n));
@@ -162,14 +196,19 @@ class CudaNetDevice final : public NetDevice {
       float* d_affine = staged_affine_.as<float>(12 * n);
       cuda::copy_to_device(pixels, raw->pixels, size_t(count));
       cuda::copy_to_device(d_affine, affine.data(), sizeof(float) * affine.size());
+      if (perm == nullptr && narrow) return cuda::augment_affine_device(n, count / 3, pixels, d_affine, h(dst), st_);
       cuda::augment_affine_device(n, count / 3, pixels, d_affine, out, st_);
     } else {
       cuda::copy_to_device(out, images, sizeof(float) * size_t(count));
     }
-    if (perm == nullptr) return;
+    if (perm == nullptr) {
+      if (narrow) cuda::f32_to_f16_device(count, out, dst, st_);
+      return;
+    }
     int32_t* d_perm = staged_perm_.as<int32_t>(n);
     cuda::copy_to_device(d_perm, perm, sizeof(int32_t) * size_t(n));
-    cuda::mixup_blend_device(n, sample_numel, out, d_perm, lambda, dst, st_);
+    if (narrow) cuda::mixup_blend_device(n, sample_numel, out, d_perm, lambda, h(dst), st_);
+    else cuda::mixup_blend_device(n, sample_numel, out, d_perm, lambda, dst, st_);
   }
 
   void loss(const TrainStepArgs& a, int64_t classes, const float* z, float* dz) override {
@@ -195,7 +234,11 @@ class CudaNetDevice final : public NetDevice {
     }
     double* rows = row_loss_.as<double>(a.n);
     int32_t* correct = correct_.as<int32_t>(a.n);
-    cuda::cross_entropy_device(p, z, labels, targets, teacher, a.temperature, a.loss_scale, dz, rows, correct, st_);
+    if (f16(z))
+      cuda::cross_entropy_device(p, h(z), labels, targets, teacher, a.temperature, a.loss_scale, h(dz), rows, correct,
+                                 st_);
+    else
+      cuda::cross_entropy_device(p, z, labels, targets, teacher, a.temperature, a.loss_scale, dz, rows, correct, st_);
     loss_rows_ = a.n;
   }
 
@@ -212,7 +255,11 @@ class CudaNetDevice final : public NetDevice {
     return r;
   }
 
-  void round_to_f16(int64_t n, float* x) override { cuda::round_to_f16_device(n, x, st_); }
+  // An FP16-stored buffer holds FP16 values already; FP32 ones (weight gradients, compute
+  // copies, or everything under FP32 storage) are rounded in place.
+  void round_to_f16(int64_t n, float* x) override {
+    if (!f16(x)) cuda::round_to_f16_device(n, x, st_);
+  }
 
   // --- ops ---
   bool folds_batchnorm() const override { return false; }
@@ -222,13 +269,17 @@ class CudaNetDevice final : public NetDevice {
     return "";
   }
 
+  // Convolutions: FP32 kernels in FP32 precision; in mixed precision the tensor-core kernels
+  // on FP16 activations (read and written in place under FP16 storage, converted around the
+  // launch under FP32 storage) and on an FP16 copy of the weights' compute copy.
   void conv2d_forward(const Conv2dProblem& p, const float* x, const float* w, float* y) override {
     p.validate();
     const cuda::ConvShape s = conv_shape(p);
     if (!half_) return cuda::conv2d_forward(s, cuda::Precision::kF32, x, w, y, st_);
     const int64_t nx = p.n * p.h * p.w * p.c, nw = p.k * p.r * p.s * p.c, ny = p.n * s.out_h() * s.out_w() * p.k;
-    void* hx = to_half(h_a_, x, nx);
-    void* hw = to_half(h_b_, w, nw);
+    const void* hw = to_half(h_b_, w, nw);
+    if (f16(x)) return cuda::conv2d_forward(s, cuda::Precision::kF16, x, hw, same16(y, x), st_);
+    const void* hx = to_half(h_a_, x, nx);
     void* hy = h_c_.get(2 * size_t(ny));
     cuda::conv2d_forward(s, cuda::Precision::kF16, hx, hw, hy, st_);
     cuda::f16_to_f32_device(ny, hy, y, st_);
@@ -239,12 +290,18 @@ class CudaNetDevice final : public NetDevice {
     p.validate();
     const cuda::ConvShape s = conv_shape(p);
     const int64_t nx = p.n * p.h * p.w * p.c, nw = p.k * p.r * p.s * p.c, ny = p.n * s.out_h() * s.out_w() * p.k;
+    if (f16(dy)) {
+      __half* out = accumulate ? h_c_.as<__half>(nx) : h(same16(dx, dy));
+      cuda::conv2d_backward_data(s, cuda::Precision::kF16, dy, to_half(h_b_, w, nw), out, st_);
+      if (accumulate) cuda::add_into_device(nx, out, h(dx), st_);
+      return;
+    }
     float* out = accumulate ? f_tmp_.as<float>(nx) : dx;
     if (!half_) {
       cuda::conv2d_backward_data(s, cuda::Precision::kF32, dy, w, out, st_);
     } else {
-      void* hdy = to_half(h_a_, dy, ny);
-      void* hw = to_half(h_b_, w, nw);
+      const void* hdy = to_half(h_a_, dy, ny);
+      const void* hw = to_half(h_b_, w, nw);
       void* hdx = h_c_.get(2 * size_t(nx));
       cuda::conv2d_backward_data(s, cuda::Precision::kF16, hdy, hw, hdx, st_);
       cuda::f16_to_f32_device(nx, hdx, out, st_);
@@ -256,109 +313,104 @@ class CudaNetDevice final : public NetDevice {
     p.validate();
     const cuda::ConvShape s = conv_shape(p);
     if (!half_) return cuda::conv2d_backward_filter(s, cuda::Precision::kF32, x, dy, dw, st_);
+    if (f16(x)) return cuda::conv2d_backward_filter(s, cuda::Precision::kF16, x, same16(dy, x), dw, st_);
     const int64_t nx = p.n * p.h * p.w * p.c, ny = p.n * s.out_h() * s.out_w() * p.k;
-    void* hx = to_half(h_a_, x, nx);
-    void* hdy = to_half(h_b_, dy, ny);
+    const void* hx = to_half(h_a_, x, nx);
+    const void* hdy = to_half(h_b_, dy, ny);
     cuda::conv2d_backward_filter(s, cuda::Precision::kF16, hx, hdy, dw, st_);
   }
 
   void batchnorm_forward_train(const BatchNormProblem& p, const float* x, const float* gamma, const float* beta,
                                float* y, float* running_mean, float* running_var, float* save_mean,
                                float* save_invstd) override {
+    if (f16(x))
+      return cuda::batchnorm_forward_train_device(p, h(x), gamma, beta, h(same16(y, x)), running_mean, running_var,
+                                                  save_mean, save_invstd, bn_workspace(p), st_);
     cuda::batchnorm_forward_train_device(p, x, gamma, beta, y, running_mean, running_var, save_mean, save_invstd,
                                          bn_workspace(p), st_);
   }
   void batchnorm_forward_infer(const BatchNormProblem& p, const float* x, const float* gamma, const float* beta,
                                const float* running_mean, const float* running_var, float* y) override {
+    if (f16(x))
+      return cuda::batchnorm_forward_infer_device(p, h(x), gamma, beta, running_mean, running_var, h(same16(y, x)),
+                                                  bn_workspace(p), st_);
     cuda::batchnorm_forward_infer_device(p, x, gamma, beta, running_mean, running_var, y, bn_workspace(p), st_);
   }
   void batchnorm_backward(const BatchNormProblem& p, const float* x, const float* dy, const float* gamma,
                           const float* mean, const float* invstd, float* dx, float* dgamma, float* dbeta,
                           const float* relu_y) override {
+    if (f16(x))
+      return cuda::batchnorm_backward_device(p, h(x), h(same16(dy, x)), gamma, mean, invstd, true, h(same16(dx, x)),
+                                             dgamma, dbeta, relu_y ? h(same16(relu_y, x)) : nullptr, bn_workspace(p),
+                                             st_);
     cuda::batchnorm_backward_device(p, x, dy, gamma, mean, invstd, true, dx, dgamma, dbeta, relu_y,
                                     bn_workspace(p), st_);
   }
 
-  void relu_forward(int64_t n, const float* x, float* y) override { cuda::relu_forward_device(n, x, y, st_); }
+  void relu_forward(int64_t n, const float* x, float* y) override {
+    if (f16(x)) return cuda::relu_forward_device(n, h(x), h(same16(y, x)), st_);
+    cuda::relu_forward_device(n, x, y, st_);
+  }
   void relu_backward(int64_t n, const float* y, const float* dy, float* dx) override {
+    if (f16(y)) return cuda::relu_backward_device(n, h(y), h(same16(dy, y)), h(same16(dx, y)), st_);
     cuda::relu_backward_device(n, y, dy, dx, st_);
   }
   void add_forward(int64_t n, const float* a, const float* b, float* y, bool relu) override {
+    if (f16(a)) {
+      if (relu) cuda::add_relu_forward_device(n, h(a), h(same16(b, a)), h(same16(y, a)), st_);
+      else cuda::add_forward_device(n, h(a), h(same16(b, a)), h(same16(y, a)), st_);
+      return;
+    }
     if (relu) cuda::add_relu_forward_device(n, a, b, y, st_);
     else cuda::add_forward_device(n, a, b, y, st_);
   }
   void add_relu_backward(int64_t n, const float* y, float* dy, float* db, bool accumulate) override {
+    if (f16(y)) return cuda::add_relu_backward_device(n, h(y), h(same16(dy, y)), h(same16(db, y)), accumulate, st_);
     cuda::add_relu_backward_device(n, y, dy, db, accumulate, st_);
   }
-  void copy_into(int64_t n, const float* a, float* b) override { cuda::copy_into_device(n, a, b, st_); }
-  void add_into(int64_t n, const float* a, float* b) override { cuda::add_into_device(n, a, b, st_); }
+  // Also used on parameters (the compute copies): the storage decides.
+  void copy_into(int64_t n, const float* a, float* b) override {
+    if (f16(a)) return cuda::copy_into_device(n, h(a), h(same16(b, a)), st_);
+    cuda::copy_into_device(n, a, same16(b, a), st_);
+  }
+  void add_into(int64_t n, const float* a, float* b) override {
+    if (f16(a)) return cuda::add_into_device(n, h(a), h(same16(b, a)), st_);
+    cuda::add_into_device(n, a, same16(b, a), st_);
+  }
   void maxpool2d_forward(const Pool2dProblem& p, const float* x, float* y) override {
+    if (f16(x)) return cuda::maxpool2d_forward_device(p, h(x), h(same16(y, x)), st_);
     cuda::maxpool2d_forward_device(p, x, y, st_);
   }
   void maxpool2d_backward(const Pool2dProblem& p, const float* x, const float* dy, float* dx) override {
+    if (f16(x)) return cuda::maxpool2d_backward_device(p, h(x), h(same16(dy, x)), h(same16(dx, x)), st_);
     cuda::maxpool2d_backward_device(p, x, dy, dx, st_);
   }
   void avgpool2d_forward(const Pool2dProblem& p, const float* x, float* y) override {
+    if (f16(x)) return cuda::avgpool2d_forward_device(p, h(x), h(same16(y, x)), st_);
     cuda::avgpool2d_forward_device(p, x, y, st_);
   }
   void avgpool2d_backward(const Pool2dProblem& p, const float* dy, float* dx) override {
+    if (f16(dy)) return cuda::avgpool2d_backward_device(p, h(dy), h(same16(dx, dy)), st_);
     cuda::avgpool2d_backward_device(p, dy, dx, st_);
   }
   void global_avgpool_forward(int64_t n, int64_t hw, int64_t c, const float* x, float* y) override {
+    if (f16(x)) return cuda::global_avgpool_forward_device(n, hw, c, h(x), h(same16(y, x)), st_);
     cuda::global_avgpool_forward_device(n, hw, c, x, y, st_);
   }
   void global_avgpool_backward(int64_t n, int64_t hw, int64_t c, const float* dy, float* dx) override {
+    if (f16(dy)) return cuda::global_avgpool_backward_device(n, hw, c, h(dy), h(same16(dx, dy)), st_);
     cuda::global_avgpool_backward_device(n, hw, c, dy, dx, st_);
   }
   void linear_forward(const LinearProblem& p, const float* x, const float* w, const float* b, float* y) override {
+    if (f16(x)) return cuda::linear_forward_device(p, h(x), w, b, h(same16(y, x)), st_);
     cuda::linear_forward_device(p, x, w, b, y, st_);
   }
   void linear_backward(const LinearProblem& p, const float* x, const float* w, const float* dy, float* dx,
                        float* dw, float* db) override {
+    if (f16(x))
+      return cuda::linear_backward_device(p, h(x), w, h(same16(dy, x)), dx ? h(same16(dx, x)) : nullptr, dw, db,
+                                          st_);
     cuda::linear_backward_device(p, x, w, dy, dx, dw, db, st_);
-  }
-
-  // --- recorded segments ---
-  // A (segment, n) runs eagerly the first time (every scratch buffer it needs grows to its
-  // size then), is recorded the second time (the recording is then launched: capture only
-  // records), and replayed from then on, until a scratch buffer moves.
-  bool begin_segment(int segment, int64_t n) override {
-    if (!graphs_) return true;
-    const std::pair<int, int64_t> key{segment, n};
-    auto it = recorded_.find(key);
-    if (it != recorded_.end()) {
-      if (it->second.generation == rec_.generation) {
-        BOT_CUDA_CHECK(cudaGraphLaunch(it->second.exec, st_));
-        return false;
-      }
-      BOT_CUDA_CHECK(cudaGraphExecDestroy(it->second.exec));
-      recorded_.erase(it);
-    }
-    if (runs_[key]++ == 0) return true;
-    BOT_CUDA_CHECK(cudaStreamBeginCapture(st_, cudaStreamCaptureModeRelaxed));
-    rec_.capturing = true;
-    capture_key_ = key;
-    return true;
-  }
-
-  void end_segment() override {
-    if (!rec_.capturing) return;
-    rec_.capturing = false;
-    cudaGraph_t graph = nullptr;
-    BOT_CUDA_CHECK(cudaStreamEndCapture(st_, &graph));
-    cudaGraphExec_t exec = nullptr;
-    const cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
-    cudaGraphDestroy(graph);
-    BOT_CUDA_CHECK(err);
-    BOT_CUDA_CHECK(cudaGraphLaunch(exec, st_));
-    recorded_[capture_key_] = {exec, rec_.generation};
-  }
-
-  void abort_segment() override {
-    if (!rec_.capturing) return;
-    rec_.capturing = false;
-    cudaGraph_t graph = nullptr;
-    if (cudaStreamEndCapture(st_, &graph) == cudaSuccess && graph != nullptr) cudaGraphDestroy(graph);
   }
 
   // --- optimizer ---
@@ -410,16 +462,26 @@ class CudaNetDevice final : public NetDevice {
 
  private:
   // A half copy of n floats in `into` (grown as needed).
-  void* to_half(Scratch& into, const float* x, int64_t n) {
-    void* h = into.get(2 * size_t(n));
-    cuda::f32_to_f16_device(n, x, h, st_);
-    return h;
+  const void* to_half(Scratch& into, const float* x, int64_t n) {
+    void* half = into.get(2 * size_t(n));
+    cuda::f32_to_f16_device(n, x, half, st_);
+    return half;
+  }
+  // Whether a buffer is stored as FP16.
+  bool f16(const float* p) const { return f16_buffers_.count(p) != 0; }
+  // `other`, checked to have the storage of `like` (the operands of one element-wise op
+  // share it; a mismatch would be a bug in the schedule's storage classes).
+  template <typename P>
+  P* same16(P* other, const float* like) const {
+    BOT_CHECK(f16(other) == f16(like), Code::kInternal, "CUDA Net: FP16 and FP32 buffers mixed in one op");
+    return other;
   }
   float* bn_workspace(const BatchNormProblem& p) {
     return bn_workspace_.as<float>(cuda::batchnorm_workspace_floats(p));
   }
 
   bool half_;
+  bool act16_;  // activations and their gradients stored as FP16
   bool graphs_;
   cudaStream_t st_;
   Recording rec_;
@@ -432,8 +494,9 @@ class CudaNetDevice final : public NetDevice {
   std::pair<int, int64_t> capture_key_{-1, 0};
   std::vector<DeviceBuffer> buffers_;
   size_t bytes_ = 0;
+  std::set<const float*> f16_buffers_;  // the FP16-stored buffers, by address
   Scratch h_a_{&rec_}, h_b_{&rec_}, h_c_{&rec_}, f_tmp_{&rec_}, bn_workspace_{&rec_};
-  Scratch staged_images_, staged_pixels_, staged_affine_, staged_perm_;
+  Scratch staged_images_, staged_pixels_, staged_affine_, staged_perm_, convert_;
   Scratch labels_, targets_, teacher_, row_loss_, correct_, flag_;
   int64_t loss_rows_ = 0;
   std::vector<cudaEvent_t> events_;  // the profiler's marks

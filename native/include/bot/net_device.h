@@ -37,14 +37,22 @@ struct DeviceSpan {
   int64_t n = 0;
 };
 
+// What a buffer holds: parameters, their gradients and optimizer state, BN statistics
+// (always FP32), or activations and activation gradients, which a device may store in a
+// narrower type in mixed precision (the CUDA device keeps them as FP16). Pointers stay
+// float*: the device knows each buffer's storage, and every kernel call passes whole
+// buffers (the pointers allocate() returned).
+enum class Storage { kParam, kActivation };
+
 class NetDevice {
  public:
   virtual ~NetDevice() = default;
   virtual const char* name() const = 0;  // "cpu" | "cuda"
 
   // --- memory ---
-  // n zero-filled floats, owned by the device and freed with it.
-  virtual float* allocate(int64_t n) = 0;
+  // n zero-filled values (floats, unless the device narrows this storage), owned by the
+  // device and freed with it. fill/upload/download/copy_into convert as needed.
+  virtual float* allocate(int64_t n, Storage storage = Storage::kParam) = 0;
   virtual size_t bytes_allocated() const = 0;
   virtual void fill(float* dst, int64_t n, float value) = 0;
   virtual void upload(float* dst, const float* host_src, int64_t n) = 0;

@@ -45,6 +45,16 @@ __device__ __forceinline__ float round_f16_like_cpu(float x) {
   return __half2float(__float2half_rn(x));
 }
 
+// Activation storage in the kernels that take float or __half arrays (one template over
+// the storage type): every element read goes through widen (exact), every element written
+// through store, so the arithmetic between them is FP32 for both types; for float both are
+// the identity. (__half converts implicitly, so `y[i] = v` would compile too: store() makes
+// the one rounding explicit, to nearest even, and keeps a NaN's bits as the CPU does.)
+__device__ __forceinline__ float widen(float v) { return v; }
+__device__ __forceinline__ float widen(__half v) { return __half2float(v); }
+__device__ __forceinline__ void store(float* p, float v) { *p = v; }
+__device__ __forceinline__ void store(__half* p, float v) { *p = f16_like_cpu(v); }
+
 // --- batch normalisation (batchnorm.cu) -------------------------------------------------
 // Floats of workspace each of the three launchers below needs for problem p (the per-chunk
 // partial sums of the channel reductions and three per-channel coefficient arrays).
@@ -138,8 +148,9 @@ void cross_entropy_device(const CrossEntropyProblem& p, const float* logits, con
 // Parameters, their gradients, BN statistics and workspaces stay float. The arithmetic is
 // that of the float launchers: each value is widened to FP32 when read, the op computes in
 // FP32 exactly as the float kernel does, and each result is rounded to FP16 (round to
-// nearest even, __float2half_rn) when stored. That is the CPU core's FP16 emulation, which
-// rounds every activation and gradient to FP16 as it is written.
+// nearest even, NaNs as f16_like_cpu) when stored: widen() and store() above. That is the
+// CPU core's FP16 emulation, which rounds every activation and gradient to FP16 as it is
+// written.
 // (batchnorm_workspace_floats is the same for both storages.)
 void batchnorm_forward_train_device(const BatchNormProblem& p, const __half* x, const float* gamma,
                                     const float* beta, __half* y, float* running_mean, float* running_var,
