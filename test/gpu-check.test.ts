@@ -40,7 +40,7 @@ test('check.sh --dry-run writes the report and the log, with the reasons for wha
     assert.is(j.check, 'gpu');
     assert.is(j.dryRun, true);
     assert.is(j.complete, true);
-    assert.equal(j.stages.map((s: { name: string }) => s.name), ['device', 'tests', 'ours', 'torch', 'cifar']);
+    assert.equal(j.stages.map((s: { name: string }) => s.name), ['device', 'tests', 'ours', 'torch', 'cifar', 'torch-compile']);
     assert.ok(j.stages.every((s: { status: string }) => s.status === 'done'), JSON.stringify(j.stages));
     assert.type(j.device, 'string');
     assert.ok(j.environment.doctor.cuda, 'the doctor report is embedded');

@@ -15,8 +15,9 @@
  *           or the reason our CUDA training backend cannot run (imgPerSec: null); then
  *           one --profile run of the headline configuration (time per op kind; each op
  *           is waited for, so it runs slower than the timed runs);
- *   torch   benchmarks/peers/torch_gpu_train.py: eager AMP, then torch.compile;
- *   cifar   CIFAR-10 end to end with our CUDA backend (the archive pack.sh carries).
+ *   torch   benchmarks/peers/torch_gpu_train.py: eager AMP;
+ *   cifar   CIFAR-10 end to end with our CUDA backend (the archive pack.sh carries);
+ *   torch-compile  the peer under torch.compile, with what is left of the budget.
  * No stage starts after the deadline (start + GPU_CHECK_BUDGET_S); a running one is
  * stopped shortly after it. The report, $OUT/gpu-DATE.json, is rewritten after every
  * stage and on exit, so an interrupted check still leaves what it measured.
@@ -447,13 +448,26 @@ async function torchStage(c) {
     R.skip('pytorch', `PyTorch sees no CUDA device${t.error ? ` (${t.error})` : ''}`);
     return;
   }
-  const common = ['--device', plan.device, '--size', String(plan.size), '--precision', plan.precision, '--steps', String(plan.steps)];
   if (c.remaining() <= 0) c.late('pytorch eager');
   else {
     console.log(`pytorch eager: ${plan.models.join(',')} x batch ${plan.batches.join(',')}`);
-    await peerRun(c, [...common, '--warmup', String(plan.warmup), '--models', plan.models.join(','), '--batches', plan.batches.join(',')], c.remaining() + 30, 'eager');
-    c.report.write();
+    await peerRun(c, [...peerCommon(plan), '--warmup', String(plan.warmup), '--models', plan.models.join(','), '--batches', plan.batches.join(',')], c.remaining() + 30, 'eager');
   }
+}
+
+function peerCommon(plan) {
+  return ['--device', plan.device, '--size', String(plan.size), '--precision', plan.precision, '--steps', String(plan.steps)];
+}
+
+/** torch.compile per model at the compile batch, each within its budget; last, as it is the least needed. */
+async function torchCompileStage(c) {
+  const { report: R, plan } = c;
+  const t = R.data.environment.torch || {};
+  if (!c.python || (plan.device === 'cuda' && !t.cudaAvailable)) {
+    R.skip('pytorch compile', c.python ? 'PyTorch sees no CUDA device' : c.pythonReason);
+    return;
+  }
+  const common = peerCommon(plan);
   for (const model of plan.compileModels) {
     const what = `pytorch compile ${model} batch ${plan.compileBatch}`;
     // A compile that cannot finish before the deadline is not started.
@@ -488,9 +502,12 @@ async function cifarStage(c) {
   if (c.remaining() < 60) { c.late('cifar10', 'less than 60 s of the budget left'); return; }
   const out = path.join(os.tmpdir(), `bot-gpu-cifar-${process.pid}`);
   const args = [CLI, 'train', '--data', dir, '--model', 'resnet18d', '--stem', 'cifar', '--size', '32', '--recipe', 'tricks',
-    '--epochs', String(num('GPU_CHECK_CIFAR_EPOCHS', 5)), '--batch-size', '256', '--backend', 'cuda', '--seed', '0', '--out', out, '--json'];
+    '--epochs', String(num('GPU_CHECK_CIFAR_EPOCHS', 5)), '--batch-size', '256', '--precision', 'fp16', '--backend', 'cuda', '--seed', '0',
+    '--out', out, '--json'];
   console.log(`cifar10: bagoftricks ${args.slice(1).join(' ')}`);
-  const r = await runCmd(c.node, args, { timeoutS: c.remaining() + 20, echo: null });
+  // At most 150 s, so the compile stage after it keeps some budget; a run cut short still
+  // reports the epochs it finished.
+  const r = await runCmd(c.node, args, { timeoutS: Math.min(150, c.remaining() + 20), echo: null });
   const events = jsonLines(r.stdout);
   const epochs = events.filter((e) => e.event === 'epoch');
   const last = epochs[epochs.length - 1];
@@ -577,7 +594,10 @@ async function main(argv) {
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, () => { finish(sig); process.exit(128 + (os.constants.signals[sig] || 0)); });
 
   console.log(`GPU check${dry ? ' (dry run)' : ''}: budget ${budgetS} s, report ${report.file}`);
-  const stages = [['device', deviceStage], ['tests', testStage], ['ours', oursStage], ['torch', torchStage], ['cifar', cifarStage]];
+  const stages = [
+    ['device', deviceStage], ['tests', testStage], ['ours', oursStage], ['torch', torchStage], ['cifar', cifarStage],
+    ['torch-compile', torchCompileStage],
+  ];
   for (const [name, fn] of stages) {
     const t0 = Date.now();
     console.log(`\n== ${name} (${Math.max(0, c.remaining()).toFixed(0)} s of the budget left)`);
