@@ -122,9 +122,9 @@ async function timeIt(fn, batch, warmup, iters) {
   return { imgPerSec: (batch * iters) / (total / 1000), msPerBatch: total / iters, batchMs };
 }
 
-/** Our Net.forward at one batch size: its logits, then its timing. */
+/** Our Net.forward at one batch size (an inference-only Net): its logits, then its timing. */
 async function oursForward(model, params, images, batch, o) {
-  const net = bot.Net.fromModel(model, { batchSize: batch, inputSize: o.size });
+  const net = bot.Net.fromModel(model, { batchSize: batch, inputSize: o.size, training: false });
   try {
     net.setParameters(params);
     const x = { data: images.data.subarray(0, batch * o.size * o.size * 3), shape: [batch, o.size, o.size, 3] };

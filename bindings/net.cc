@@ -1,7 +1,7 @@
 // The `Net` class: a compiled bot::Net behind a JS object.
 //
 //   new Net(graph, { maxBatch, height, width, noDecay, precision: 'fp32' | 'fp16',
-//                    backend: 'cpu' | 'cuda' })
+//                    backend: 'cpu' | 'cuda', training: boolean })
 //   trainStep(images, n, labels | null, targets | null, smoothing, lr, momentum,
 //             weightDecay, nesterov, lossScale, mixupPerm | null, mixupLambda,
 //             teacherLogits | null, temperature
@@ -281,6 +281,11 @@ class NetWrap : public Napi::ObjectWrap<NetWrap> {
         if (p != "fp32" && p != "fp16")
           throw_error(env, "ERR_ARGUMENT", "Expected \"fp32\" or \"fp16\" for options.precision");
         options.precision = p == "fp16" ? bot::Precision::kF16 : bot::Precision::kF32;
+      }
+      Napi::Value tr = o.Get("training");
+      if (!tr.IsUndefined()) {
+        if (!tr.IsBoolean()) throw_error(env, "ERR_ARGUMENT", "Expected boolean for options.training");
+        options.training = tr.As<Napi::Boolean>().Value();
       }
       Napi::Value be = o.Get("backend");
       if (!be.IsUndefined()) {

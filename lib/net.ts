@@ -44,6 +44,13 @@ export interface NetOptions {
    */
   backend?: 'cpu' | 'cuda' | 'auto';
   /**
+   * false builds an inference-only Net: forward only (trainStep, forwardBackward and the
+   * gradient and momentum accessors throw ERR_ARGUMENT), no gradients or optimizer state,
+   * and activations that share buffers by liveness, a fraction of a training Net's memory.
+   * Default true.
+   */
+  training?: boolean;
+  /**
    * Learning-rate multipliers by parameter key (fine-tuning: e.g. 0.1 for the backbone).
    * Keys not listed train at the step's rate; 0 freezes a parameter (its weight and
    * momentum stay as they are; BN running statistics still follow the batches).
@@ -149,7 +156,7 @@ export interface ProfileEntry {
   calls: number;
 }
 
-const OPTION_KEYS = ['batchSize', 'height', 'width', 'noDecay', 'parameters', 'precision', 'lrScale', 'backend'] as const;
+const OPTION_KEYS = ['batchSize', 'height', 'width', 'noDecay', 'parameters', 'precision', 'lrScale', 'backend', 'training'] as const;
 const BATCH_KEYS = [
   'images', 'labels', 'targets', 'smoothing', 'lr', 'momentum', 'weightDecay', 'nesterov', 'lossScale', 'mixup', 'teacherLogits', 'temperature',
   'colour', 'augment',
@@ -193,6 +200,8 @@ export class Net {
   readonly precision: 'fp32' | 'fp16';
   /** Where the Net runs: 'cpu' or 'cuda' ('auto' resolved). */
   readonly backend: 'cpu' | 'cuda';
+  /** false for an inference-only Net (see NetOptions.training). */
+  readonly training: boolean;
   private handle: NativeNet | null;
   private chain: Promise<unknown> = Promise.resolve();
   private pending = 0;
@@ -221,6 +230,7 @@ export class Net {
     if (o.precision !== undefined && o.precision !== 'fp32' && o.precision !== 'fp16') fail('ERR_ARGUMENT', '"fp32" or "fp16"', 'options.precision', o.precision);
     this.precision = (o.precision as 'fp32' | 'fp16' | undefined) ?? 'fp32';
     this.backend = resolveNetBackend(o.backend);
+    this.training = o.training === undefined ? true : expectBool('options.training', o.training);
     const lrScale: Record<string, number> = {};
     if (o.lrScale !== undefined) {
       for (const [k, v] of Object.entries(expectObject('options.lrScale', o.lrScale))) {
@@ -228,7 +238,7 @@ export class Net {
       }
     }
     const NetCtor = native().Net as unknown as new (g: unknown, o: unknown) => NativeNet;
-    this.handle = callNative(() => new NetCtor(g, { maxBatch: this.batchSize, height: this.height, width: this.width, noDecay, precision: this.precision, lrScale, backend: this.backend }));
+    this.handle = callNative(() => new NetCtor(g, { maxBatch: this.batchSize, height: this.height, width: this.width, noDecay, precision: this.precision, lrScale, backend: this.backend, training: this.training }));
     this.numClasses = this.handle.numClasses();
     this.specs = this.handle.parameters();
     if (o.parameters !== undefined) this.setParameters(o.parameters as NetOptions['parameters'] & object, { strict: true });
@@ -242,16 +252,16 @@ export class Net {
     model: Model,
     options: {
       batchSize: number; inputSize: number | [number, number]; precision?: 'fp32' | 'fp16'; noDecay?: string[]; lrScale?: Record<string, number>;
-      backend?: 'cpu' | 'cuda' | 'auto';
+      backend?: 'cpu' | 'cuda' | 'auto'; training?: boolean;
     },
   ): Net {
     const o = expectObject('options', options);
-    expectKeys('options', o, ['batchSize', 'inputSize', 'precision', 'noDecay', 'lrScale', 'backend']);
+    expectKeys('options', o, ['batchSize', 'inputSize', 'precision', 'noDecay', 'lrScale', 'backend', 'training']);
     const [height, width] = typeof o.inputSize === 'number' ? [o.inputSize, o.inputSize] : (o.inputSize as [number, number]);
     const noDecay = (o.noDecay as string[] | undefined) ?? model.parameters().filter((p) => p.trainable && !p.decay).map((p) => p.name);
     return new Net(model.graph(), {
       batchSize: o.batchSize as number, height, width, noDecay, parameters: model.initialParameters(), precision: o.precision as 'fp32' | 'fp16' | undefined,
-      lrScale: o.lrScale as Record<string, number> | undefined, backend: o.backend as NetOptions['backend'],
+      lrScale: o.lrScale as Record<string, number> | undefined, backend: o.backend as NetOptions['backend'], training: o.training as boolean | undefined,
     });
   }
 
@@ -297,6 +307,7 @@ export class Net {
 
   /** Gradients of the trainable parameters from the last step, PyTorch layout. */
   getGradients(): Record<string, Tensor> {
+    this.requireTraining('getGradients');
     const h = this.idle();
     const out: Record<string, Tensor> = {};
     for (const s of this.specs) {
@@ -307,6 +318,7 @@ export class Net {
 
   /** Momentum buffers of the trainable parameters, PyTorch layout. */
   getMomentum(): Record<string, Tensor> {
+    this.requireTraining('getMomentum');
     const h = this.idle();
     const out: Record<string, Tensor> = {};
     for (const s of this.specs) {
@@ -351,6 +363,7 @@ export class Net {
 
   /** Sets momentum buffers (PyTorch layout) by key; for resuming a run. */
   setMomentum(values: Record<string, Float32Array | Tensor>): void {
+    this.requireTraining('setMomentum');
     const h = this.idle();
     for (const [name, v] of Object.entries(expectObject('values', values))) {
       const data = ArrayBuffer.isView(v) ? (v as Float32Array) : expectTensor(`values["${name}"]`, v).data;
@@ -393,6 +406,10 @@ export class Net {
     return h;
   }
 
+  private requireTraining(what: string): void {
+    if (!this.training) throw new BagOfTricksError('ERR_ARGUMENT', `${what}: this Net was built for inference only (training: false)`);
+  }
+
   /** Float32 images (N, H, W, C), or raw Uint8 RGB images (N, H, W, 3) for the colour pass. */
   private images(images: Tensor | Tensor<Uint8Array>): { data: Float32Array | Uint8Array; shape: number[] } {
     const raw = typeof images === 'object' && images !== null && images.data instanceof Uint8Array;
@@ -428,6 +445,7 @@ export class Net {
 
   private step(method: 'trainStep' | 'forwardBackward', batch: TrainBatch): Promise<StepResult> {
     this.live();
+    this.requireTraining(method);
     const b = expectObject('batch', batch);
     expectKeys('batch', b, BATCH_KEYS);
     const x = this.images(b.images as Tensor);

@@ -160,7 +160,7 @@ struct Net::Impl {
     p.half = half && options.precision == Precision::kF16;
     p.numel = shape_numel(shape);
     p.data = dev->allocate(p.numel);
-    if (trainable) {
+    if (trainable && options.training) {
       p.grad = dev->allocate(p.numel);
       p.momentum = dev->allocate(p.numel);
     }
@@ -223,8 +223,10 @@ struct Net::Impl {
           node.b = add_param(d.bias, {c}, ParamKind::kBeta, true, false, where);
           node.rm = add_param(d.running_mean, {c}, ParamKind::kRunningMean, false, false, where);
           node.rv = add_param(d.running_var, {c}, ParamKind::kRunningVar, false, false, where);
-          node.save_mean = dev->allocate(c);
-          node.save_invstd = dev->allocate(c);
+          if (options.training) {
+            node.save_mean = dev->allocate(c);
+            node.save_invstd = dev->allocate(c);
+          }
           y = x;
           break;
         }
@@ -313,6 +315,7 @@ struct Net::Impl {
   // reads every trained parameter's gradient and every BN running statistic (updated by the
   // forward pass: an overflowing variance can leave the loss finite).
   void plan_update() {
+    if (!options.training) return;
     std::vector<UpdateTensor> update;
     std::vector<DeviceSpan> checked;
     for (Param& p : params) {
@@ -452,7 +455,49 @@ struct Net::Impl {
     folded_fresh = true;
   }
 
+  // Inference only: the buffers of the eval-mode forward, shared by liveness. Each value a
+  // node writes takes a free buffer large enough (the smallest such), or a new one, before
+  // the node's inputs are released after their last reader, so a node never writes over
+  // what it reads; the graph input and the output keep buffers of their own.
+  void allocate_inference() {
+    const bool fold = dev->folds_batchnorm();
+    auto runs = [&](const Node& n) { return !n.skip && !(fold && n.folded_into >= 0); };
+    auto writes = [&](const Node& n) { return fold && n.fold_bn >= 0 ? nodes[n.fold_bn].out : n.out; };
+    std::vector<int> last_reader(values.size(), -1);
+    for (size_t i = 0; i < nodes.size(); ++i)
+      if (runs(nodes[i]))
+        for (int in : nodes[i].in) last_reader[in] = static_cast<int>(i);
+    std::vector<int64_t> capacity;             // per buffer, in values
+    std::multimap<int64_t, int> free_buffers;  // capacity -> buffer
+    auto take = [&](int v) {
+      const int64_t need = options.max_batch * values[v].sample_numel;
+      auto f = free_buffers.lower_bound(need);
+      if (f != free_buffers.end()) {
+        values[v].storage = f->second;
+        free_buffers.erase(f);
+      } else {
+        values[v].storage = static_cast<int>(capacity.size());
+        capacity.push_back(need);
+      }
+    };
+    take(0);
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      const Node& n = nodes[i];
+      if (!runs(n)) continue;
+      take(writes(n));
+      for (size_t k = 0; k < n.in.size(); ++k) {
+        const int in = n.in[k];
+        const bool repeated = k > 0 && in == n.in[0];  // an add of a value to itself
+        if (in != 0 && !repeated && last_reader[in] == static_cast<int>(i))
+          free_buffers.emplace(capacity[values[in].storage], values[in].storage);
+      }
+    }
+    for (int64_t c : capacity) activations.push_back(dev->allocate(c, Storage::kActivation));
+    grad_written.assign(values.size(), 0);
+  }
+
   void allocate() {
+    if (!options.training) return allocate_inference();
     // Activations: every value a node writes (the input has its own staging buffer).
     std::vector<char> written(values.size(), 0);
     written[0] = 1;
@@ -829,7 +874,13 @@ struct Net::Impl {
                   "] (the Net's maximum batch)");
   }
 
+  void check_training() const {
+    BOT_CHECK(options.training, Code::kArgument,
+              "this Net was built for inference only (training: false): it has no gradients or optimizer state");
+  }
+
   void check_args(const TrainStepArgs& a) const {
+    check_training();
     BOT_CHECK(std::isfinite(a.loss_scale) && a.loss_scale > 0.0f, Code::kArgument,
               "loss scale must be finite and > 0");
     check_batch(a.n);
@@ -988,18 +1039,21 @@ void Net::set_parameter(const std::string& name, const float* in) {
 }
 
 void Net::get_gradient(const std::string& name, float* out) const {
+  impl_->check_training();
   const Impl::Param& p = impl_->param(name);
   BOT_CHECK(p.info.trainable, Code::kArgument, "\"" + name + "\" is not trained: it has no gradient");
   impl_->copy_out(p, p.grad, out);
 }
 
 void Net::get_momentum(const std::string& name, float* out) const {
+  impl_->check_training();
   const Impl::Param& p = impl_->param(name);
   BOT_CHECK(p.info.trainable, Code::kArgument, "\"" + name + "\" is not trained: it has no momentum");
   impl_->copy_out(p, p.momentum, out);
 }
 
 void Net::set_momentum(const std::string& name, const float* in) {
+  impl_->check_training();
   Impl::Param& p = impl_->param(name);
   BOT_CHECK(p.info.trainable, Code::kArgument, "\"" + name + "\" is not trained: it has no momentum");
   impl_->copy_in(p, p.momentum, in);
@@ -1012,6 +1066,7 @@ int64_t Net::width() const { return impl_->options.width; }
 int64_t Net::input_channels() const { return impl_->graph.input_channels; }
 Precision Net::precision() const { return impl_->options.precision; }
 Backend Net::backend() const { return impl_->options.backend; }
+bool Net::training() const { return impl_->options.training; }
 size_t Net::memory_bytes() const { return impl_->memory_bytes(); }
 
 void Net::set_gradient_ready_hook(std::function<void(const std::string&)> hook) {

@@ -86,6 +86,11 @@ struct NetOptions {
   // A key missing here trains at the step's rate; 0 freezes the parameter: the update
   // leaves its weight and momentum untouched (no decay either).
   std::vector<std::pair<std::string, float>> lr_scale;
+  // false: an inference-only Net. Eval-mode forward only (train_step and forward_backward
+  // throw ERR_ARGUMENT); no gradients, momentum, gradient buffers or saved BN statistics,
+  // and the activations share buffers by liveness in the forward order, so it holds a
+  // fraction of a training Net's memory.
+  bool training = true;
 };
 
 enum class ParamKind { kWeight, kBias, kGamma, kBeta, kRunningMean, kRunningVar };
@@ -170,6 +175,7 @@ class Net {
   int64_t input_channels() const;
   Precision precision() const;
   Backend backend() const;
+  bool training() const;
   size_t memory_bytes() const;  // every buffer the Net owns (on its device)
   // Time spent per op kind since the last reset, when profiling is on (off by default:
   // it costs two clock reads per node; on CUDA each op is also waited for, so the clock
