@@ -44,6 +44,23 @@ test('resnet18d (CIFAR stem, 4 classes, batch 2): Net gradients equal the compos
   net.dispose();
 });
 
+test('residual adds run inside their BN in the training forward (and separately after a folded BN in eval)', async () => {
+  const model = smallModel();
+  const net = Net.fromModel(model, { batchSize: 2, inputSize: 16 });
+  const rng = new Rng(22);
+  const { images, labels } = batch(rng, 2, 16, 4);
+  const blocks = model.graph().nodes.filter((n) => n.op === 'add').length;
+  net.setProfiling(true);
+  await net.trainStep({ images, labels, lr: 0.1 });
+  const calls = (op: string, phase: string) => net.profile().find((e) => e.op === op && e.phase === phase)?.calls ?? 0;
+  assert.is(calls('add', 'forward'), 0, 'no separate add in the training forward');
+  assert.is(calls('add', 'backward'), blocks, 'the backward still hands the gradient to both inputs');
+  net.setProfiling(true); // resets it
+  await net.forward(images);
+  assert.is(calls('add', 'forward'), blocks, 'eval: the BNs are folded into their convs, the adds run');
+  net.dispose();
+});
+
 test('Net gradients pass a finite-difference spot check of the float64 loss', async () => {
   const model = smallModel('resnet18d', 3, 0.125);
   // Through twenty batch-normalised layers at batch 2 the loss is strongly curved in the

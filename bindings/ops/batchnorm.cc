@@ -66,7 +66,8 @@ Napi::Value Train(const Napi::CallbackInfo& info, Fn fn) {
 }
 
 Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
-  return Train(info, bot::batchnorm_forward_train);
+  // (A lambda: the op's trailing residual argument has a default, which a function pointer loses.)
+  return Train(info, [](auto... args) { bot::batchnorm_forward_train(args...); });
 }
 
 Napi::Value BatchNormTrainReference(const Napi::CallbackInfo& info) {
@@ -97,7 +98,7 @@ Napi::Value Infer(const Napi::CallbackInfo& info, Fn fn) {
 }
 
 Napi::Value BatchNormInfer(const Napi::CallbackInfo& info) {
-  return Infer(info, bot::batchnorm_forward_infer);
+  return Infer(info, [](auto... args) { bot::batchnorm_forward_infer(args...); });
 }
 
 Napi::Value CudaBatchNormTrain(const Napi::CallbackInfo& info) {

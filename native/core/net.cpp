@@ -73,6 +73,9 @@ struct Net::Impl {
     int out = -1;         // value the node writes (the ReLU's value when fused)
     int w = -1, b = -1, rm = -1, rv = -1;  // parameter indices
     bool fused_relu = false;
+    // A residual add fused into a BN (plan_residual_adds): on the BN, the add's index and
+    // the add's other input; on the add, the BN's index.
+    int residual_add = -1, residual = -1, fused_bn = -1;
     bool skip = false;    // a ReLU folded into its producer
     // add: input k's gradient is the add's output gradient itself (same buffer, no copy);
     // planned in allocate().
@@ -304,6 +307,7 @@ struct Net::Impl {
     }
 
     fuse_relus();
+    plan_residual_adds();
     plan_folds();
     allocate();
     for (const Param& p : params) param_infos.push_back(p.info);
@@ -364,6 +368,40 @@ struct Net::Impl {
       prod.out = r.out;
       r.skip = true;
     }
+  }
+
+  // A BN whose output only an add reads adds the add's other input itself, and applies the
+  // add's fused ReLU: the add does nothing in the forward pass and the BN's own output is not
+  // written. The backward is unchanged (the add hands its output gradient to both inputs;
+  // the BN's backward needs no output of its own). Of two candidates (a downsampling block
+  // adds two BN outputs) the later one, when the other input is ready by then. Not where the
+  // BN is folded into its conv for inference (add_fusion_active).
+  void plan_residual_adds() {
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      Node& a = nodes[i];
+      if (a.skip || a.desc.op != OpKind::kAdd || a.in[0] == a.in[1]) continue;
+      int best = -1;
+      for (int k = 0; k < 2; ++k) {
+        const Value& v = values[a.in[k]];
+        if (v.producer < 0 || v.consumers.size() != 1) continue;
+        const Node& bn = nodes[v.producer];
+        if (bn.desc.op != OpKind::kBatchNorm || bn.fused_relu) continue;
+        if (best < 0 || v.producer > values[a.in[best]].producer) best = k;
+      }
+      if (best < 0) continue;
+      const int b = values[a.in[best]].producer;
+      const int other = a.in[1 - best];
+      if (values[other].producer >= b) continue;  // not computed yet when the BN runs
+      nodes[b].residual_add = static_cast<int>(i);
+      nodes[b].residual = other;
+      a.fused_bn = b;
+    }
+  }
+
+  // Whether add node `a` is done by its BN in this forward pass (`fold`: BNs folded into
+  // their convs, eval mode on a device that folds; a folded BN does not run).
+  bool add_fusion_active(const Node& a, bool fold) const {
+    return a.fused_bn >= 0 && !(fold && nodes[a.fused_bn].folded_into >= 0);
   }
 
   // Which inputs of add node i can take the add's output gradient buffer as their own
@@ -461,12 +499,23 @@ struct Net::Impl {
   // what it reads; the graph input and the output keep buffers of their own.
   void allocate_inference() {
     const bool fold = dev->folds_batchnorm();
-    auto runs = [&](const Node& n) { return !n.skip && !(fold && n.folded_into >= 0); };
-    auto writes = [&](const Node& n) { return fold && n.fold_bn >= 0 ? nodes[n.fold_bn].out : n.out; };
+    auto runs = [&](const Node& n) {
+      return !n.skip && !(fold && n.folded_into >= 0) && !add_fusion_active(n, fold);
+    };
+    auto writes = [&](const Node& n) {
+      if (fold && n.fold_bn >= 0) return nodes[n.fold_bn].out;
+      if (n.residual_add >= 0) return nodes[n.residual_add].out;  // a running BN with its add
+      return n.out;
+    };
+    auto reads = [&](const Node& n) {
+      std::vector<int> r = n.in;
+      if (n.residual_add >= 0) r.push_back(n.residual);
+      return r;
+    };
     std::vector<int> last_reader(values.size(), -1);
     for (size_t i = 0; i < nodes.size(); ++i)
       if (runs(nodes[i]))
-        for (int in : nodes[i].in) last_reader[in] = static_cast<int>(i);
+        for (int in : reads(nodes[i])) last_reader[in] = static_cast<int>(i);
     std::vector<int64_t> capacity;             // per buffer, in values
     std::multimap<int64_t, int> free_buffers;  // capacity -> buffer
     auto take = [&](int v) {
@@ -485,9 +534,10 @@ struct Net::Impl {
       const Node& n = nodes[i];
       if (!runs(n)) continue;
       take(writes(n));
-      for (size_t k = 0; k < n.in.size(); ++k) {
-        const int in = n.in[k];
-        const bool repeated = k > 0 && in == n.in[0];  // an add of a value to itself
+      const std::vector<int> in_values = reads(n);
+      for (size_t k = 0; k < in_values.size(); ++k) {
+        const int in = in_values[k];
+        const bool repeated = std::find(in_values.begin(), in_values.begin() + k, in) != in_values.begin() + k;
         if (in != 0 && !repeated && last_reader[in] == static_cast<int>(i))
           free_buffers.emplace(capacity[values[in].storage], values[in].storage);
       }
@@ -667,7 +717,7 @@ struct Net::Impl {
 
   void forward_nodes(int64_t n, bool training, bool fold) {
     for (Node& node : nodes) {
-      if (node.skip || (fold && node.folded_into >= 0)) continue;
+      if (node.skip || (fold && node.folded_into >= 0) || add_fusion_active(node, fold)) continue;
       const auto t0 = tick();
       const NodeDesc& d = node.desc;
       const Shape& xs = values[node.in[0]].sample;
@@ -690,11 +740,20 @@ struct Net::Impl {
           break;
         case OpKind::kBatchNorm: {
           BatchNormProblem p = bn_problem(node, n);
+          const float* residual = nullptr;
+          if (node.residual_add >= 0) {  // BN + add (+ ReLU): writes the add's output
+            const Node& a = nodes[node.residual_add];
+            out = a.out;
+            y = act(out);
+            p.relu = a.fused_relu;
+            residual = act(node.residual);
+          }
           if (training) {
             dev->batchnorm_forward_train(p, x, pdata(node.w), pdata(node.b), y, pdata(node.rm), pdata(node.rv),
-                                         node.save_mean, node.save_invstd);
+                                         node.save_mean, node.save_invstd, residual);
           } else {
-            dev->batchnorm_forward_infer(p, x, pdata(node.w), pdata(node.b), pdata(node.rm), pdata(node.rv), y);
+            dev->batchnorm_forward_infer(p, x, pdata(node.w), pdata(node.b), pdata(node.rm), pdata(node.rv), y,
+                                         residual);
           }
           break;
         }

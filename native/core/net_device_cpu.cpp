@@ -96,12 +96,13 @@ class CpuNetDevice final : public NetDevice {
   }
   void batchnorm_forward_train(const BatchNormProblem& p, const float* x, const float* gamma, const float* beta,
                                float* y, float* running_mean, float* running_var, float* save_mean,
-                               float* save_invstd) override {
-    bot::batchnorm_forward_train(p, x, gamma, beta, y, running_mean, running_var, save_mean, save_invstd);
+                               float* save_invstd, const float* residual) override {
+    bot::batchnorm_forward_train(p, x, gamma, beta, y, running_mean, running_var, save_mean, save_invstd, residual);
   }
   void batchnorm_forward_infer(const BatchNormProblem& p, const float* x, const float* gamma, const float* beta,
-                               const float* running_mean, const float* running_var, float* y) override {
-    bot::batchnorm_forward_infer(p, x, gamma, beta, running_mean, running_var, y);
+                               const float* running_mean, const float* running_var, float* y,
+                               const float* residual) override {
+    bot::batchnorm_forward_infer(p, x, gamma, beta, running_mean, running_var, y, residual);
   }
   void batchnorm_backward(const BatchNormProblem& p, const float* x, const float* dy, const float* gamma,
                           const float* mean, const float* invstd, float* dx, float* dgamma, float* dbeta,

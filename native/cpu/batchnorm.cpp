@@ -127,17 +127,21 @@ T* channel_work(int slot, int64_t c) {
 // is carried as two floats (mean_hi + mean_lo = the double mean to ~2^-48): x - mean_hi
 // is exact when x is near the mean, so activations far from zero with a small spread
 // keep their precision (the folded form x * scale + bias would cancel catastrophically).
-// With kRelu the output is max(y, 0) (the fused BN+ReLU).
-template <bool kRelu>
+// With kResidual the residual is added to y (the fused BN + residual add); with kRelu the
+// output is max(y, 0) (the fused BN+ReLU, or BN + add + ReLU).
+template <bool kRelu, bool kResidual>
 void normalise_rows_impl(const BatchNormProblem& p, const float* x, const float* mean_hi,
-                         const float* mean_lo, const float* scale, const float* beta, float* y) {
+                         const float* mean_lo, const float* scale, const float* beta,
+                         const float* residual, float* y) {
   const int64_t c = p.c;
   parallel_for(p.m, [&](int64_t r0, int64_t r1, int) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* xr = x + r * c;
+      const float* rr = kResidual ? residual + r * c : nullptr;
       float* yr = y + r * c;
       for (int64_t j = 0; j < c; ++j) {
         float v = ((xr[j] - mean_hi[j]) - mean_lo[j]) * scale[j] + beta[j];
+        if (kResidual) v = v + rr[j];
         yr[j] = kRelu ? (v > 0.0f ? v : 0.0f) : v;
       }
     }
@@ -145,9 +149,15 @@ void normalise_rows_impl(const BatchNormProblem& p, const float* x, const float*
 }
 
 void normalise_rows(const BatchNormProblem& p, const float* x, const float* mean_hi,
-                    const float* mean_lo, const float* scale, const float* beta, float* y) {
-  if (p.relu) normalise_rows_impl<true>(p, x, mean_hi, mean_lo, scale, beta, y);
-  else normalise_rows_impl<false>(p, x, mean_hi, mean_lo, scale, beta, y);
+                    const float* mean_lo, const float* scale, const float* beta,
+                    const float* residual, float* y) {
+  if (residual != nullptr) {
+    if (p.relu) normalise_rows_impl<true, true>(p, x, mean_hi, mean_lo, scale, beta, residual, y);
+    else normalise_rows_impl<false, true>(p, x, mean_hi, mean_lo, scale, beta, residual, y);
+  } else {
+    if (p.relu) normalise_rows_impl<true, false>(p, x, mean_hi, mean_lo, scale, beta, nullptr, y);
+    else normalise_rows_impl<false, false>(p, x, mean_hi, mean_lo, scale, beta, nullptr, y);
+  }
 }
 
 // dy, or dy * [relu_y > 0] for the fused BN+ReLU.
@@ -236,7 +246,8 @@ void backward_dx_avx2(int64_t, int64_t, int64_t, const float*, const float*, con
 
 void batchnorm_forward_train(const BatchNormProblem& p, const float* x, const float* gamma,
                              const float* beta, float* y, float* running_mean,
-                             float* running_var, float* save_mean, float* save_invstd) {
+                             float* running_var, float* save_mean, float* save_invstd,
+                             const float* residual) {
   check_train(p);
   const int64_t c = p.c;
   const double md = double(p.m);
@@ -262,7 +273,7 @@ void batchnorm_forward_train(const BatchNormProblem& p, const float* x, const fl
     save_mean[j] = mean_hi[j];
     save_invstd[j] = float(invstd);
   }
-  normalise_rows(p, x, mean_hi, mean_lo, scale, beta, y);
+  normalise_rows(p, x, mean_hi, mean_lo, scale, beta, residual, y);
   // Last, so that a running buffer the caller also passed as gamma/beta is read first.
   const double mom = double(p.momentum);
   for (int64_t j = 0; j < c; ++j) {
@@ -274,7 +285,7 @@ void batchnorm_forward_train(const BatchNormProblem& p, const float* x, const fl
 
 void batchnorm_forward_infer(const BatchNormProblem& p, const float* x, const float* gamma,
                              const float* beta, const float* running_mean,
-                             const float* running_var, float* y) {
+                             const float* running_var, float* y, const float* residual) {
   p.validate();
   const int64_t c = p.c;
   float* zero = channel_work<float>(0, c);
@@ -283,7 +294,7 @@ void batchnorm_forward_infer(const BatchNormProblem& p, const float* x, const fl
     zero[j] = 0.0f;
     scale[j] = float(double(gamma[j]) / std::sqrt(double(running_var[j]) + double(p.eps)));
   }
-  normalise_rows(p, x, running_mean, zero, scale, beta, y);
+  normalise_rows(p, x, running_mean, zero, scale, beta, residual, y);
 }
 
 void batchnorm_backward(const BatchNormProblem& p, const float* x, const float* dy,

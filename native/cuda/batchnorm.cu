@@ -165,17 +165,19 @@ __global__ void infer_scale_kernel(int64_t c, float eps, const float* __restrict
   scale[j] = float(double(gamma[j]) / sqrt(double(running_var[j]) + double(eps)));
 }
 
-// y = ((x - mean_hi) - mean_lo) * scale + beta, then max(y, 0) when kRelu; mean_lo may be
-// null (0). x and y may be the same array (each element is read before it is written).
+// y = ((x - mean_hi) - mean_lo) * scale + beta, plus residual (a fused residual add) when
+// it is not null, then max(y, 0) when kRelu; mean_lo may be null (0). x and y may be the
+// same array (each element is read before it is written).
 template <bool kRelu, typename T>
 __global__ void normalise_kernel(int64_t total, int64_t c, const T* x, const float* __restrict__ mean_hi,
                                  const float* __restrict__ mean_lo, const float* __restrict__ scale,
-                                 const float* __restrict__ beta, T* y) {
+                                 const float* __restrict__ beta, const T* residual, T* y) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
        i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t j = i % c;
     const float d = widen(x[i]) - mean_hi[j];
-    const float v = (mean_lo != nullptr ? d - mean_lo[j] : d) * scale[j] + beta[j];
+    float v = (mean_lo != nullptr ? d - mean_lo[j] : d) * scale[j] + beta[j];
+    if (residual != nullptr) v = __fadd_rn(v, widen(residual[i]));  // the separate add's sum
     store(y + i, kRelu ? (v > 0.0f ? v : 0.0f) : v);
   }
 }
@@ -249,13 +251,13 @@ void launch_partials(const BatchNormProblem& p, const Chunks& ch, cudaStream_t s
 
 template <typename T>
 void launch_normalise(const BatchNormProblem& p, cudaStream_t st, const T* x, const float* mean_hi,
-                      const float* mean_lo, const float* scale, const float* beta, T* y) {
+                      const float* mean_lo, const float* scale, const float* beta, const T* residual, T* y) {
   const int64_t total = p.m * p.c;
   const unsigned grid = streaming_grid(total, kBlock);
   if (p.relu)
-    normalise_kernel<true, T><<<grid, kBlock, 0, st>>>(total, p.c, x, mean_hi, mean_lo, scale, beta, y);
+    normalise_kernel<true, T><<<grid, kBlock, 0, st>>>(total, p.c, x, mean_hi, mean_lo, scale, beta, residual, y);
   else
-    normalise_kernel<false, T><<<grid, kBlock, 0, st>>>(total, p.c, x, mean_hi, mean_lo, scale, beta, y);
+    normalise_kernel<false, T><<<grid, kBlock, 0, st>>>(total, p.c, x, mean_hi, mean_lo, scale, beta, residual, y);
   BOT_CUDA_CHECK_LAUNCH("normalise_kernel");
 }
 
@@ -264,7 +266,7 @@ void launch_normalise(const BatchNormProblem& p, cudaStream_t st, const T* x, co
 template <typename T>
 void forward_train(const BatchNormProblem& p, const T* x, const float* gamma, const float* beta, T* y,
                    float* running_mean, float* running_var, float* save_mean, float* save_invstd,
-                   float* workspace, cudaStream_t st) {
+                   float* workspace, cudaStream_t st, const T* residual) {
   check_train(p);
   const int64_t c = p.c;
   const Chunks ch = chunks_for(p.m);
@@ -281,19 +283,19 @@ void forward_train(const BatchNormProblem& p, const T* x, const float* gamma, co
       p.m, c, ch.count, p.eps, p.momentum, ws.partial, gamma, mean_hi, mean_lo, scale, running_mean,
       running_var, save_mean, save_invstd);
   BOT_CUDA_CHECK_LAUNCH("finalize_train_kernel");
-  launch_normalise(p, st, x, mean_hi, mean_lo, scale, beta, y);
+  launch_normalise(p, st, x, mean_hi, mean_lo, scale, beta, residual, y);
 }
 
 template <typename T>
 void forward_infer(const BatchNormProblem& p, const T* x, const float* gamma, const float* beta,
                    const float* running_mean, const float* running_var, T* y, float* workspace,
-                   cudaStream_t st) {
+                   cudaStream_t st, const T* residual) {
   p.validate();
   const Workspace ws = split(p, chunks_for(p.m), workspace);
   infer_scale_kernel<<<ceil_div(p.c, kChannelBlock), kChannelBlock, 0, st>>>(p.c, p.eps, gamma, running_var,
                                                                              ws.c);
   BOT_CUDA_CHECK_LAUNCH("infer_scale_kernel");
-  launch_normalise(p, st, x, running_mean, nullptr, ws.c, beta, y);
+  launch_normalise(p, st, x, running_mean, nullptr, ws.c, beta, residual, y);
 }
 
 template <typename T>
@@ -331,29 +333,29 @@ int64_t batchnorm_workspace_floats(const BatchNormProblem& p) {
 void batchnorm_forward_train_device(const BatchNormProblem& p, const float* x, const float* gamma,
                                     const float* beta, float* y, float* running_mean, float* running_var,
                                     float* save_mean, float* save_invstd, float* workspace,
-                                    cudaStream_t st) {
-  forward_train(p, x, gamma, beta, y, running_mean, running_var, save_mean, save_invstd, workspace, st);
+                                    cudaStream_t st, const float* residual) {
+  forward_train(p, x, gamma, beta, y, running_mean, running_var, save_mean, save_invstd, workspace, st, residual);
 }
 
 void batchnorm_forward_train_device(const BatchNormProblem& p, const __half* x, const float* gamma,
                                     const float* beta, __half* y, float* running_mean, float* running_var,
                                     float* save_mean, float* save_invstd, float* workspace,
-                                    cudaStream_t st) {
-  forward_train(p, x, gamma, beta, y, running_mean, running_var, save_mean, save_invstd, workspace, st);
+                                    cudaStream_t st, const __half* residual) {
+  forward_train(p, x, gamma, beta, y, running_mean, running_var, save_mean, save_invstd, workspace, st, residual);
 }
 
 void batchnorm_forward_infer_device(const BatchNormProblem& p, const float* x, const float* gamma,
                                     const float* beta, const float* running_mean,
                                     const float* running_var, float* y, float* workspace,
-                                    cudaStream_t st) {
-  forward_infer(p, x, gamma, beta, running_mean, running_var, y, workspace, st);
+                                    cudaStream_t st, const float* residual) {
+  forward_infer(p, x, gamma, beta, running_mean, running_var, y, workspace, st, residual);
 }
 
 void batchnorm_forward_infer_device(const BatchNormProblem& p, const __half* x, const float* gamma,
                                     const float* beta, const float* running_mean,
                                     const float* running_var, __half* y, float* workspace,
-                                    cudaStream_t st) {
-  forward_infer(p, x, gamma, beta, running_mean, running_var, y, workspace, st);
+                                    cudaStream_t st, const __half* residual) {
+  forward_infer(p, x, gamma, beta, running_mean, running_var, y, workspace, st, residual);
 }
 
 void batchnorm_backward_device(const BatchNormProblem& p, const float* x, const float* dy,

@@ -322,19 +322,23 @@ class CudaNetDevice final : public NetDevice {
 
   void batchnorm_forward_train(const BatchNormProblem& p, const float* x, const float* gamma, const float* beta,
                                float* y, float* running_mean, float* running_var, float* save_mean,
-                               float* save_invstd) override {
+                               float* save_invstd, const float* residual) override {
+    if (residual != nullptr) same16(residual, x);
     if (f16(x))
       return cuda::batchnorm_forward_train_device(p, h(x), gamma, beta, h(same16(y, x)), running_mean, running_var,
-                                                  save_mean, save_invstd, bn_workspace(p), st_);
+                                                  save_mean, save_invstd, bn_workspace(p), st_, h(residual));
     cuda::batchnorm_forward_train_device(p, x, gamma, beta, y, running_mean, running_var, save_mean, save_invstd,
-                                         bn_workspace(p), st_);
+                                         bn_workspace(p), st_, residual);
   }
   void batchnorm_forward_infer(const BatchNormProblem& p, const float* x, const float* gamma, const float* beta,
-                               const float* running_mean, const float* running_var, float* y) override {
+                               const float* running_mean, const float* running_var, float* y,
+                               const float* residual) override {
+    if (residual != nullptr) same16(residual, x);
     if (f16(x))
       return cuda::batchnorm_forward_infer_device(p, h(x), gamma, beta, running_mean, running_var, h(same16(y, x)),
-                                                  bn_workspace(p), st_);
-    cuda::batchnorm_forward_infer_device(p, x, gamma, beta, running_mean, running_var, y, bn_workspace(p), st_);
+                                                  bn_workspace(p), st_, h(residual));
+    cuda::batchnorm_forward_infer_device(p, x, gamma, beta, running_mean, running_var, y, bn_workspace(p), st_,
+                                         residual);
   }
   void batchnorm_backward(const BatchNormProblem& p, const float* x, const float* dy, const float* gamma,
                           const float* mean, const float* invstd, float* dx, float* dgamma, float* dbeta,

@@ -95,12 +95,13 @@ class NetDevice {
   virtual void conv2d_backward_data(const Conv2dProblem& p, const float* dy, const float* w, float* dx,
                                     bool accumulate) = 0;
   virtual void conv2d_backward_filter(const Conv2dProblem& p, const float* x, const float* dy, float* dw) = 0;
+  // residual: null, or the other input of a residual add fused into the BN (y = BN(x) + r).
   virtual void batchnorm_forward_train(const BatchNormProblem& p, const float* x, const float* gamma,
                                        const float* beta, float* y, float* running_mean, float* running_var,
-                                       float* save_mean, float* save_invstd) = 0;
+                                       float* save_mean, float* save_invstd, const float* residual) = 0;
   virtual void batchnorm_forward_infer(const BatchNormProblem& p, const float* x, const float* gamma,
                                        const float* beta, const float* running_mean, const float* running_var,
-                                       float* y) = 0;
+                                       float* y, const float* residual) = 0;
   virtual void batchnorm_backward(const BatchNormProblem& p, const float* x, const float* dy, const float* gamma,
                                   const float* mean, const float* invstd, float* dx, float* dgamma, float* dbeta,
                                   const float* relu_y) = 0;

@@ -59,16 +59,18 @@ __device__ __forceinline__ void store(__half* p, float v) { *p = f16_like_cpu(v)
 // Floats of workspace each of the three launchers below needs for problem p (the per-chunk
 // partial sums of the channel reductions and three per-channel coefficient arrays).
 int64_t batchnorm_workspace_floats(const BatchNormProblem& p);
+// residual (optional): a residual add fused into the normalisation, y = BN(x) + residual
+// (then the ReLU when p.relu), as the CPU op does.
 void batchnorm_forward_train_device(const BatchNormProblem& p, const float* x, const float* gamma,
                                     const float* beta, float* y, float* running_mean, float* running_var,
                                     float* save_mean, float* save_invstd, float* workspace,
-                                    cudaStream_t stream);
+                                    cudaStream_t stream, const float* residual = nullptr);
 // Running statistics: the per-channel scale gamma / sqrt(var + eps) is computed on the
 // device (in double).
 void batchnorm_forward_infer_device(const BatchNormProblem& p, const float* x, const float* gamma,
                                     const float* beta, const float* running_mean,
                                     const float* running_var, float* y, float* workspace,
-                                    cudaStream_t stream);
+                                    cudaStream_t stream, const float* residual = nullptr);
 // relu_y: the fused ReLU's output (the gradient is masked where it is 0), or null. dx may
 // be dy (and the forward's y may be x): each element is read before it is written.
 void batchnorm_backward_device(const BatchNormProblem& p, const float* x, const float* dy,
@@ -155,11 +157,11 @@ void cross_entropy_device(const CrossEntropyProblem& p, const float* logits, con
 void batchnorm_forward_train_device(const BatchNormProblem& p, const __half* x, const float* gamma,
                                     const float* beta, __half* y, float* running_mean, float* running_var,
                                     float* save_mean, float* save_invstd, float* workspace,
-                                    cudaStream_t stream);
+                                    cudaStream_t stream, const __half* residual = nullptr);
 void batchnorm_forward_infer_device(const BatchNormProblem& p, const __half* x, const float* gamma,
                                     const float* beta, const float* running_mean,
                                     const float* running_var, __half* y, float* workspace,
-                                    cudaStream_t stream);
+                                    cudaStream_t stream, const __half* residual = nullptr);
 void batchnorm_backward_device(const BatchNormProblem& p, const __half* x, const __half* dy,
                                const float* gamma, const float* mean, const float* invstd, bool training,
                                __half* dx, float* dgamma, float* dbeta, const __half* relu_y,

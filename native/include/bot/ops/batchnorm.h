@@ -14,6 +14,11 @@
 //   Backward (inference statistics): dx = dy * gamma * invstd_running.
 //   Fused ReLU (relu = true): the forward writes max(y, 0); the backward takes that output
 //   as relu_y and uses dy * [relu_y > 0] in place of dy (one pass instead of three).
+//   Fused residual add (residual != null, forward only): y = BN(x) + residual (then the
+//   ReLU when relu = true), in the same pass: the normalised value is computed in float
+//   and the residual added to it, as the separate add would, so an FP32 result is that of
+//   the unfused pair bit for bit. Its backward is the unfused one's: the add hands dy to
+//   both inputs, and the BN's backward needs no output of its own.
 // Statistics are accumulated in float over runs of 16 rows, then in double. The backward
 // reads the data twice: one pass for dgamma and dbeta, one for dx.
 #pragma once
@@ -32,10 +37,11 @@ struct BatchNormProblem {
 
 void batchnorm_forward_train(const BatchNormProblem& p, const float* x, const float* gamma,
                              const float* beta, float* y, float* running_mean,
-                             float* running_var, float* save_mean, float* save_invstd);
+                             float* running_var, float* save_mean, float* save_invstd,
+                             const float* residual = nullptr);
 void batchnorm_forward_infer(const BatchNormProblem& p, const float* x, const float* gamma,
                              const float* beta, const float* running_mean,
-                             const float* running_var, float* y);
+                             const float* running_var, float* y, const float* residual = nullptr);
 // invstd[c] = 1 / sqrt(var[c] + eps): the running statistics in the form the backward
 // pass takes for a network in inference mode.
 void batchnorm_invstd(int64_t c, const float* var, float eps, float* invstd);
