@@ -130,7 +130,7 @@ if (!info.available) {
     dispose(cpu, gpu);
   });
 
-  test('eval-mode logits match the CPU (folded BN there, running-statistics BN here)', async () => {
+  test('eval-mode logits match the CPU (BN folded into the conv on both: packed weights there, a bias epilogue here)', async () => {
     const { cpu, gpu } = pair({ size: 16, batch: 5 });
     const batch = { images: images(5, 16), labels: Int32Array.from([1, 2, 3, 4, 5]), lr: 0.05 };
     await cpu.trainStep(batch);

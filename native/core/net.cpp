@@ -85,9 +85,10 @@ struct Net::Impl {
     // Inference: a BN whose input is a conv's output read by nothing else is folded into
     // that conv (fold_bn on the conv, folded_into on the BN, which eval skips).
     int fold_bn = -1, folded_into = -1;
-    // conv: w * scale per output channel (packed for the GEMM when groups == 1, else in
-    // KRSC), and beta - mean * scale. Host memory: only devices that fold (the CPU).
-    Tensor folded_w, folded_b;
+    // conv: w * scale per output channel, in the device's form (the CPU packs them for its
+    // GEMM), and beta - mean * scale; allocated on the first eval-mode forward.
+    float* folded_w = nullptr;
+    float* folded_b = nullptr;
   };
 
   GraphDesc graph;
@@ -464,31 +465,14 @@ struct Net::Impl {
     for (Node& conv : nodes) {
       if (conv.fold_bn < 0) continue;
       const Node& bn = nodes[conv.fold_bn];
-      const int64_t k = conv.desc.out_channels;
-      const int64_t w_numel = params[conv.w].numel;
-      // Any batch size packs the same weights: the problem's n plays no part.
+      // Any batch size folds the same weights: the problem's n plays no part.
       const Conv2dProblem p = conv_problem(conv, values[conv.in[0]].sample, 1);
-      const bool pack = p.groups == 1;
-      if (conv.folded_b.numel() == 0) {
-        conv.folded_w = Tensor({pack ? conv2d_packed_weights_numel(p) : w_numel}, DType::kF32);
-        conv.folded_b = Tensor({k}, DType::kF32);
+      if (conv.folded_b == nullptr) {
+        conv.folded_w = dev->allocate(dev->folded_weights_numel(p));
+        conv.folded_b = dev->allocate(conv.desc.out_channels);
       }
-      const int64_t per_k = w_numel / k;  // KRSC: one output channel is contiguous
-      const float* src = cdata(conv.w);
-      // Folded weights in KRSC: straight into folded_w, or into a temporary to pack.
-      std::vector<float> krsc(pack ? size_t(w_numel) : 0);
-      float* dst = pack ? krsc.data() : conv.folded_w.data<float>();
-      float* bias = conv.folded_b.data<float>();
-      const float* gamma = pdata(bn.w);
-      const float* beta = pdata(bn.b);
-      const float* mean = pdata(bn.rm);
-      const float* var = pdata(bn.rv);
-      for (int64_t o = 0; o < k; ++o) {
-        const double scale = double(gamma[o]) / std::sqrt(double(var[o]) + double(bn.desc.eps));
-        for (int64_t j = 0; j < per_k; ++j) dst[o * per_k + j] = float(double(src[o * per_k + j]) * scale);
-        bias[o] = float(double(beta[o]) - double(mean[o]) * scale);
-      }
-      if (pack) conv2d_pack_weights(p, dst, conv.folded_w.data<float>());
+      dev->fold_conv_bn(p, cdata(conv.w), pdata(bn.w), pdata(bn.b), pdata(bn.rm), pdata(bn.rv), bn.desc.eps,
+                        conv.folded_w, conv.folded_b);
     }
     folded_fresh = true;
   }
@@ -731,9 +715,7 @@ struct Net::Impl {
             out = bn.out;
             y = act(out);
             const Conv2dProblem p = conv_problem(node, xs, n);
-            const float* w = node.folded_w.data<float>();
-            if (p.groups == 1) conv2d_forward_bias(p, x, nullptr, node.folded_b.data<float>(), bn.fused_relu, y, w);
-            else conv2d_forward_bias(p, x, w, node.folded_b.data<float>(), bn.fused_relu, y);
+            dev->conv2d_forward_folded(p, x, node.folded_w, node.folded_b, bn.fused_relu, y);
           } else {
             dev->conv2d_forward(conv_problem(node, xs, n), x, cdata(node.w), y);
           }
@@ -1019,9 +1001,7 @@ struct Net::Impl {
   }
 
   size_t memory_bytes() const {
-    size_t b = dev->bytes_allocated();
-    for (const Node& n : nodes) b += n.folded_w.nbytes() + n.folded_b.nbytes();
-    return b;
+    return dev->bytes_allocated();
   }
 };
 

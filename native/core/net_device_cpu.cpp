@@ -81,6 +81,29 @@ class CpuNetDevice final : public NetDevice {
   void round_to_f16(int64_t n, float* x) override { f32_round_to_f16(n, x); }
 
   bool folds_batchnorm() const override { return true; }
+  // Packed for the GEMM once (groups == 1), else KRSC as the grouped conv reads them.
+  int64_t folded_weights_numel(const Conv2dProblem& p) override {
+    return p.groups == 1 ? conv2d_packed_weights_numel(p) : p.k * p.r * p.s * p.c_per_group();
+  }
+  void fold_conv_bn(const Conv2dProblem& p, const float* w, const float* gamma, const float* beta, const float* mean,
+                    const float* var, float eps, float* folded_w, float* folded_b) override {
+    const bool pack = p.groups == 1;
+    const int64_t per_k = p.r * p.s * p.c_per_group();  // KRSC: one output channel is contiguous
+    // Folded weights in KRSC: straight into folded_w, or into a temporary to pack.
+    std::vector<float> krsc(pack ? size_t(p.k * per_k) : 0);
+    float* dst = pack ? krsc.data() : folded_w;
+    for (int64_t o = 0; o < p.k; ++o) {
+      const double scale = double(gamma[o]) / std::sqrt(double(var[o]) + double(eps));
+      for (int64_t j = 0; j < per_k; ++j) dst[o * per_k + j] = float(double(w[o * per_k + j]) * scale);
+      folded_b[o] = float(double(beta[o]) - double(mean[o]) * scale);
+    }
+    if (pack) conv2d_pack_weights(p, dst, folded_w);
+  }
+  void conv2d_forward_folded(const Conv2dProblem& p, const float* x, const float* folded_w, const float* folded_b,
+                             bool relu, float* y) override {
+    if (p.groups == 1) conv2d_forward_bias(p, x, nullptr, folded_b, relu, y, folded_w);
+    else conv2d_forward_bias(p, x, folded_w, folded_b, relu, y);
+  }
   std::string unsupported(const NodeDesc&) const override { return ""; }
 
   void conv2d_forward(const Conv2dProblem& p, const float* x, const float* w, float* y) override {

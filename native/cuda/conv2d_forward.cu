@@ -30,7 +30,16 @@ struct FwdParams {
   const T* w;  // (k, r, s, c)
   T* y;        // (n, oh, ow, k)
   int gm, gn, gk;  // GEMM extents: N*OH*OW, K, R*S*C
+  const float* bias;  // (k) added to every output row before it is stored, or null
+  bool relu;          // max(., 0) after the bias
 };
+
+// The epilogue of one output element: the folded BN's bias, then its ReLU.
+template <typename T>
+__device__ __forceinline__ float epilogue(const FwdParams<T>& p, int n, float v) {
+  if (p.bias != nullptr && n < p.gn) v += p.bias[n];
+  return p.relu ? fmaxf(v, 0.0f) : v;
+}
 
 // A: rows m = (n, p, q) are fixed per thread (row info computed once); the thread's
 // column kd = (r, s, c) is shared by both its rows and steps by kTileK per slice.
@@ -150,7 +159,7 @@ __global__ void __launch_bounds__(kThreads, kVec ? kMinCtas16 : 1)
   mma_mainloop<true, true>(la, lb, int(div_up(p.gk, kTileK)), reinterpret_cast<__half*>(conv_smem),
                            acc);
   for_each_acc16(acc, block_m, block_n, [&](int m, int n, float v0, float v1) {
-    store_pair(p.y, p.gm, p.gn, pairs, m, n, v0, v1);
+    store_pair(p.y, p.gm, p.gn, pairs, m, n, epilogue(p, n, v0), epilogue(p, n + 1, v1));
   });
 }
 
@@ -163,14 +172,17 @@ __global__ void __launch_bounds__(kThreads) forward_f32_kernel(FwdParams<float> 
   Acc32 acc = {};
   simt_mainloop<true, true>(la, lb, int(div_up(p.gk, kTileK)), sa, sb, acc);
   for_each_acc32(acc, block_m, block_n, [&](int m, int n, float v) {
-    if (m < p.gm && n < p.gn) p.y[int64_t(m) * p.gn + n] = v;
+    if (m < p.gm && n < p.gn) p.y[int64_t(m) * p.gn + n] = epilogue(p, n, v);
   });
 }
 
 template <typename T>
-FwdParams<T> make_params(const Dims& d, const void* x, const void* w, void* y) {
+FwdParams<T> make_params(const Dims& d, const void* x, const void* w, void* y, const float* bias = nullptr,
+                         bool relu = false) {
   FwdParams<T> p;
   p.d = d;
+  p.bias = bias;
+  p.relu = relu;
   p.x = static_cast<const T*>(x);
   p.w = static_cast<const T*>(w);
   p.y = static_cast<T*>(y);
@@ -183,7 +195,7 @@ FwdParams<T> make_params(const Dims& d, const void* x, const void* w, void* y) {
 }  // namespace
 
 void conv2d_forward(const ConvShape& sh, Precision prec, const void* x, const void* w, void* y,
-                    cudaStream_t stream) {
+                    cudaStream_t stream, const float* bias, bool relu) {
   const Dims d = make_dims(sh, "conv2d_forward");
   require_pointers("conv2d_forward", x, w, y);
   // One CTA per 128 x 128 output tile, 256 threads (8 warps, each a 64 x 32 warp tile).
@@ -191,14 +203,14 @@ void conv2d_forward(const ConvShape& sh, Precision prec, const void* x, const vo
                   unsigned(div_up(d.k, kTileN)));
   if (grid.y > 65535) fail(Code::kShape, "conv2d_forward: too many output channels");
   if (prec == Precision::kF32) {
-    forward_f32_kernel<<<grid, kThreads, 0, stream>>>(make_params<float>(d, x, w, y));
+    forward_f32_kernel<<<grid, kThreads, 0, stream>>>(make_params<float>(d, x, w, y, bias, relu));
     BOT_CUDA_CHECK_LAUNCH("conv2d_forward fp32 kernel");
     return;
   }
   const DeviceCaps caps = require_tensor_cores("conv2d_forward");
   // sm_90a: a wgmma + TMA kernel (warpgroup MMA from shared memory, tensor-map loads of
   // the im2col tile) would be selected here when caps.major == 9; mma.sync runs meanwhile.
-  const FwdParams<__half> p = make_params<__half>(d, x, w, y);
+  const FwdParams<__half> p = make_params<__half>(d, x, w, y, bias, relu);
   const bool pairs = d.k % 2 == 0 && aligned4(y);
   constexpr int kSmem = smem_bytes16<true, true>();
   if (d.c % kChunk == 0 && aligned16(x) && aligned16(w)) {

@@ -262,7 +262,28 @@ class CudaNetDevice final : public NetDevice {
   }
 
   // --- ops ---
-  bool folds_batchnorm() const override { return false; }
+  // Eval folds each BN into its conv: FP32 folded weights (narrowed per call in mixed
+  // precision, like the compute copies), and the bias and ReLU applied as the conv's output
+  // tiles are stored.
+  bool folds_batchnorm() const override { return true; }
+  int64_t folded_weights_numel(const Conv2dProblem& p) override { return p.w_numel(); }
+  void fold_conv_bn(const Conv2dProblem& p, const float* w, const float* gamma, const float* beta, const float* mean,
+                    const float* var, float eps, float* folded_w, float* folded_b) override {
+    cuda::fold_conv_bn_device(p.k, p.w_numel() / p.k, w, gamma, beta, mean, var, eps, folded_w, folded_b, st_);
+  }
+  void conv2d_forward_folded(const Conv2dProblem& p, const float* x, const float* folded_w, const float* folded_b,
+                             bool relu, float* y) override {
+    p.validate();
+    const cuda::ConvShape s = conv_shape(p);
+    if (!half_) return cuda::conv2d_forward(s, cuda::Precision::kF32, x, folded_w, y, st_, folded_b, relu);
+    const int64_t nx = p.n * p.h * p.w * p.c, nw = p.w_numel(), ny = p.n * s.out_h() * s.out_w() * p.k;
+    const void* hw = to_half(h_b_, folded_w, nw);
+    if (f16(x)) return cuda::conv2d_forward(s, cuda::Precision::kF16, x, hw, same16(y, x), st_, folded_b, relu);
+    const void* hx = to_half(h_a_, x, nx);
+    void* hy = h_c_.get(2 * size_t(ny));
+    cuda::conv2d_forward(s, cuda::Precision::kF16, hx, hw, hy, st_, folded_b, relu);
+    cuda::f16_to_f32_device(ny, hy, y, st_);
+  }
   std::string unsupported(const NodeDesc& node) const override {
     if (node.op == OpKind::kConv2d && node.groups != 1)
       return "grouped convolutions (groups = " + std::to_string(node.groups) + ") have no CUDA kernel";

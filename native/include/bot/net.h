@@ -18,7 +18,8 @@
 // weights scaled per output channel and a bias, cached (and packed for the GEMM) until a
 // parameter or running statistic changes (set_parameter, a training forward or step);
 // the bias and a fused ReLU are applied as each tile of the conv's output is written.
-// (Folding is done on the CPU backend; the CUDA backend runs the BN on running statistics.)
+// (Both backends fold: the CPU packs the folded weights for its GEMM, CUDA applies the bias
+// and ReLU in its conv kernels' epilogue.)
 // train_step runs forward, softmax cross-entropy, backward and the SGD/Nesterov update.
 // Backends (NetOptions::backend): one schedule, two NetDevices (bot/net_device.h). On
 // CUDA every buffer lives in device memory, the step's kernels are queued on one stream,

@@ -31,9 +31,10 @@ struct ConvShape {
   int64_t out_w() const { return (w + 2 * pad_w - s) / stride_w + 1; }
 };
 
-// y (n, out_h, out_w, k) = conv(x, w)
+// y (n, out_h, out_w, k) = conv(x, w), plus bias (k floats, optional: a folded BN's) on
+// every output row and then max(., 0) when relu, applied as the tile is stored.
 void conv2d_forward(const ConvShape& sh, Precision p, const void* x, const void* w, void* y,
-                    cudaStream_t stream);
+                    cudaStream_t stream, const float* bias = nullptr, bool relu = false);
 // dx (n, h, w, c) = conv^T(dy, w)
 void conv2d_backward_data(const ConvShape& sh, Precision p, const void* dy, const void* w,
                           void* dx, cudaStream_t stream);

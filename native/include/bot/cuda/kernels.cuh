@@ -118,6 +118,13 @@ void mixup_blend_device(int64_t n, int64_t sample_numel, const float* x, const i
 void augment_affine_device(int64_t n, int64_t pixels_per_image, const uint8_t* x, const float* affine, float* y,
                            cudaStream_t stream);
 
+// --- eval-mode BN folding (fold_bn.cu): per output channel o of KRSC weights w (k rows of
+// per_k floats), s = gamma / sqrt(var + eps) in double, folded_w = w * s, folded_b =
+// beta - mean * s, each rounded to float once (the CPU's fold).
+void fold_conv_bn_device(int64_t k, int64_t per_k, const float* w, const float* gamma, const float* beta,
+                         const float* mean, const float* var, float eps, float* folded_w, float* folded_b,
+                         cudaStream_t stream);
+
 // --- fully connected layer (linear.cu) -------------------------------------------------
 void linear_forward_device(const LinearProblem& p, const float* x, const float* w, const float* b, float* y,
                            cudaStream_t stream);
