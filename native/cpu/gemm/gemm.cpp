@@ -174,14 +174,15 @@ void scale_c(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
   }
 }
 
-// C (mc, nc) = packed A (mc, kc) * packed B (kc, nc) (+ beta C), tile by tile.
-void macro_kernel(int64_t mc, int64_t nc, int64_t kc, const float* pa, const float* pb,
-                  float* c, int64_t ldc, float beta, MicroKernel kernel) {
+// C rows [i0, mc) x columns [j0, j1) of the block below, one (kMR, kNR) tile at a time
+// (edge tiles through a scratch tile).
+void micro_tiles(int64_t i0, int64_t mc, int64_t j0, int64_t j1, int64_t kc, const float* pa, const float* pb,
+                 float* c, int64_t ldc, float beta, MicroKernel kernel) {
   alignas(kBufferAlign) float tile[kMR * kNR];
-  for (int64_t j = 0; j < nc; j += kNR) {
-    const int64_t nr = std::min<int64_t>(kNR, nc - j);
+  for (int64_t j = j0; j < j1; j += kNR) {
+    const int64_t nr = std::min<int64_t>(kNR, j1 - j);
     const float* bp = pb + j * kc;
-    for (int64_t i = 0; i < mc; i += kMR) {
+    for (int64_t i = i0; i < mc; i += kMR) {
       const int64_t mr = std::min<int64_t>(kMR, mc - i);
       const float* ap = pa + i * kc;
       float* cij = c + i * ldc + j;
@@ -203,6 +204,28 @@ void macro_kernel(int64_t mc, int64_t nc, int64_t kc, const float* pa, const flo
       }
     }
   }
+}
+
+// C (mc, nc) = packed A (mc, kc) * packed B (kc, nc) (+ beta C). With the AVX-512 kernel,
+// whole (2 kMR, 2 kNR) blocks go through its wide twin first (two panels of each operand
+// at once: far fewer loads per FMA); the rest, tile by tile.
+void macro_kernel(int64_t mc, int64_t nc, int64_t kc, const float* pa, const float* pb,
+                  float* c, int64_t ldc, float beta, MicroKernel kernel) {
+  int64_t j = 0;
+#if defined(BOT_HAVE_X86)
+  if (kernel == gemm::microkernel_avx512) {
+    for (; j + 2 * kNR <= nc; j += 2 * kNR) {
+      const float* bp = pb + j * kc;
+      int64_t i = 0;
+      for (; i + 2 * kMR <= mc; i += 2 * kMR) {
+        const float* ap = pa + i * kc;
+        gemm::microkernel_avx512_wide(kc, ap, ap + kMR * kc, bp, bp + kNR * kc, c + i * ldc + j, ldc, beta);
+      }
+      if (i < mc) micro_tiles(i, mc, j, j + 2 * kNR, kc, pa, pb, c, ldc, beta, kernel);
+    }
+  }
+#endif
+  if (j < nc) micro_tiles(0, mc, j, nc, kc, pa, pb, c, ldc, beta, kernel);
 }
 
 // How `threads` threads share an (m, nc) block: tm ranges of kMR-row panels times tn

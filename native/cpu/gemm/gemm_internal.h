@@ -45,6 +45,10 @@ void microkernel_avx2(int64_t kc, const float* a, const float* b, float* c, int6
                       float beta);
 void microkernel_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
                         float beta);
+// Two A and two B micro-panels at once: a (2 kMR, 2 kNR) tile of C (a0, a1: consecutive A
+// panels; b0, b1: consecutive B panels); the same contract otherwise.
+void microkernel_avx512_wide(int64_t kc, const float* a0, const float* a1, const float* b0, const float* b1,
+                             float* c, int64_t ldc, float beta);
 #endif
 
 }  // namespace gemm
