@@ -12,8 +12,9 @@
  * relu, reluBackward, add, linear and linearBackward, softmaxCrossEntropy, sgdStep,
  * toFloat16 and fromFloat16; the *Async variants of conv2d and linear run the CUDA op off
  * the JS thread. These stay on the CPU: grouped and depthwise convolutions, gemm,
- * distillationLoss, the augment family, every *Reference oracle, and the Net (training
- * and inference of whole models).
+ * distillationLoss, the augment family and every *Reference oracle. Whole models choose
+ * their device with their own option (NetOptions.backend, the Trainer's and load()'s
+ * `backend`, the CLI's --backend), not with this switch.
  */
 import { BagOfTricksError } from './errors';
 import { native } from './native';
