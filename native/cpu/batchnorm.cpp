@@ -52,6 +52,13 @@ void BatchNormProblem::validate() const {
             "batchnorm momentum must be in [0, 1]");
 }
 
+void BatchNormProblem::validate_training() const {
+  validate();
+  BOT_CHECK(m >= 2, Code::kArgument,
+            "batchnorm training needs at least 2 values per channel (m >= 2): the unbiased "
+            "running variance of one value is undefined");
+}
+
 namespace {
 
 constexpr int64_t kBlockElems = 1 << 14;  // 16K floats (64 KiB of x) per statistics block:
@@ -60,13 +67,6 @@ constexpr int64_t kBlockMinRows = 64;     // and at least 64 rows, so the double
                                           // (2 per channel) stay <= 1/16 of x for wide C
 constexpr int64_t kGrainElems = 1 << 15;  // 128 KiB per chunk of an element pass: above the
                                           // pool's wake-up cost
-
-void check_train(const BatchNormProblem& p) {
-  p.validate();
-  BOT_CHECK(p.m >= 2, Code::kArgument,
-            "batchnorm training needs at least 2 values per channel (m >= 2): the unbiased "
-            "running variance of one value is undefined");
-}
 
 // Rows per statistics block and the number of blocks; functions of (m, c) only.
 struct Blocks {
@@ -248,7 +248,7 @@ void batchnorm_forward_train(const BatchNormProblem& p, const float* x, const fl
                              const float* beta, float* y, float* running_mean,
                              float* running_var, float* save_mean, float* save_invstd,
                              const float* residual) {
-  check_train(p);
+  p.validate_training();
   const int64_t c = p.c;
   const double md = double(p.m);
   double* sum = channel_work<double>(0, c);
@@ -302,7 +302,7 @@ void batchnorm_backward(const BatchNormProblem& p, const float* x, const float* 
                         bool training, float* dx, float* dgamma, float* dbeta,
                         const float* relu_y) {
   if (training)
-    check_train(p);
+    p.validate_training();
   else
     p.validate();
   const int64_t c = p.c;
@@ -354,7 +354,7 @@ void batchnorm_forward_train_reference(const BatchNormProblem& p, const float* x
                                        const float* gamma, const float* beta, float* y,
                                        float* running_mean, float* running_var,
                                        float* save_mean, float* save_invstd) {
-  check_train(p);
+  p.validate_training();
   const double md = double(p.m);
   for (int64_t j = 0; j < p.c; ++j) {
     double mean = 0.0;
@@ -381,7 +381,7 @@ void batchnorm_backward_reference(const BatchNormProblem& p, const float* x, con
                                   const float* gamma, const float* mean, const float* invstd,
                                   bool training, float* dx, float* dgamma, float* dbeta) {
   if (training)
-    check_train(p);
+    p.validate_training();
   else
     p.validate();
   const double md = double(p.m);

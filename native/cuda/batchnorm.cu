@@ -219,13 +219,6 @@ __global__ void backward_dx_kernel(int64_t total, int64_t c, const T* __restrict
 
 size_t floats(int64_t n) { return sizeof(float) * size_t(n); }
 
-void check_train(const BatchNormProblem& p) {
-  p.validate();
-  BOT_CHECK(p.m >= 2, Code::kArgument,
-            "batchnorm training needs at least 2 values per channel (m >= 2): the unbiased "
-            "running variance of one value is undefined");
-}
-
 // The workspace's parts: the partials, then three arrays of C floats.
 struct Workspace {
   float* partial;
@@ -267,7 +260,7 @@ template <typename T>
 void forward_train(const BatchNormProblem& p, const T* x, const float* gamma, const float* beta, T* y,
                    float* running_mean, float* running_var, float* save_mean, float* save_invstd,
                    float* workspace, cudaStream_t st, const T* residual) {
-  check_train(p);
+  p.validate_training();
   const int64_t c = p.c;
   const Chunks ch = chunks_for(p.m);
   const Workspace ws = split(p, ch, workspace);
@@ -303,7 +296,7 @@ void backward(const BatchNormProblem& p, const T* x, const T* dy, const float* g
               const float* invstd, bool training, T* dx, float* dgamma, float* dbeta, const T* relu_y,
               float* workspace, cudaStream_t st) {
   if (training)
-    check_train(p);
+    p.validate_training();
   else
     p.validate();
   const int64_t c = p.c, total = p.m * p.c;
@@ -377,7 +370,7 @@ void batchnorm_backward_device(const BatchNormProblem& p, const __half* x, const
 void batchnorm_forward_train(const BatchNormProblem& p, const float* x, const float* gamma,
                              const float* beta, float* y, float* running_mean,
                              float* running_var, float* save_mean, float* save_invstd) {
-  check_train(p);
+  p.validate_training();
   cudaStream_t st = stream();
   const int64_t c = p.c;
   DeviceBuffer d_x = to_device(x, floats(p.m * c));
@@ -424,7 +417,7 @@ void batchnorm_backward(const BatchNormProblem& p, const float* x, const float* 
                         bool training, float* dx, float* dgamma, float* dbeta,
                         const float* relu_y) {
   if (training)
-    check_train(p);
+    p.validate_training();
   else
     p.validate();
   cudaStream_t st = stream();

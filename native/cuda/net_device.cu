@@ -190,7 +190,8 @@ class CudaNetDevice final : public NetDevice {
     float* out = direct ? dst : staged_images_.as<float>(count);
     if (raw != nullptr) {
       // A quarter of the bytes cross the bus; the colour pass runs here.
-      std::vector<float> affine(static_cast<size_t>(12 * n));
+      std::vector<float>& affine = host_affine_;
+      affine.resize(static_cast<size_t>(12 * n));
       for (int64_t i = 0; i < n; ++i) augment_affine(raw->constants, raw->colour, i, &affine[12 * i], &affine[12 * i + 9]);
       uint8_t* pixels = staged_pixels_.as<uint8_t>(count);
       float* d_affine = staged_affine_.as<float>(12 * n);
@@ -244,8 +245,10 @@ class CudaNetDevice final : public NetDevice {
 
   TrainStepResult loss_result() override {
     if (loss_rows_ == 0) return TrainStepResult();
-    std::vector<double> rows(static_cast<size_t>(loss_rows_));
-    std::vector<int32_t> correct(static_cast<size_t>(loss_rows_));
+    std::vector<double>& rows = host_rows_;
+    std::vector<int32_t>& correct = host_correct_;
+    rows.resize(static_cast<size_t>(loss_rows_));
+    correct.resize(static_cast<size_t>(loss_rows_));
     cuda::copy_to_host(rows.data(), row_loss_.get(0), sizeof(double) * rows.size());
     cuda::copy_to_host(correct.data(), correct_.get(0), sizeof(int32_t) * correct.size());
     cuda::synchronize();
@@ -273,16 +276,7 @@ class CudaNetDevice final : public NetDevice {
   }
   void conv2d_forward_folded(const Conv2dProblem& p, const float* x, const float* folded_w, const float* folded_b,
                              bool relu, float* y) override {
-    p.validate();
-    const cuda::ConvShape s = conv_shape(p);
-    if (!half_) return cuda::conv2d_forward(s, cuda::Precision::kF32, x, folded_w, y, st_, folded_b, relu);
-    const int64_t nx = p.n * p.h * p.w * p.c, nw = p.w_numel(), ny = p.n * s.out_h() * s.out_w() * p.k;
-    const void* hw = to_half(h_b_, folded_w, nw);
-    if (f16(x)) return cuda::conv2d_forward(s, cuda::Precision::kF16, x, hw, same16(y, x), st_, folded_b, relu);
-    const void* hx = to_half(h_a_, x, nx);
-    void* hy = h_c_.get(2 * size_t(ny));
-    cuda::conv2d_forward(s, cuda::Precision::kF16, hx, hw, hy, st_, folded_b, relu);
-    cuda::f16_to_f32_device(ny, hy, y, st_);
+    conv_forward(p, x, folded_w, folded_b, relu, y);
   }
   std::string unsupported(const NodeDesc& node) const override {
     if (node.op == OpKind::kConv2d && node.groups != 1)
@@ -294,23 +288,14 @@ class CudaNetDevice final : public NetDevice {
   // on FP16 activations (read and written in place under FP16 storage, converted around the
   // launch under FP32 storage) and on an FP16 copy of the weights' compute copy.
   void conv2d_forward(const Conv2dProblem& p, const float* x, const float* w, float* y) override {
-    p.validate();
-    const cuda::ConvShape s = conv_shape(p);
-    if (!half_) return cuda::conv2d_forward(s, cuda::Precision::kF32, x, w, y, st_);
-    const int64_t nx = p.n * p.h * p.w * p.c, nw = p.k * p.r * p.s * p.c, ny = p.n * s.out_h() * s.out_w() * p.k;
-    const void* hw = to_half(h_b_, w, nw);
-    if (f16(x)) return cuda::conv2d_forward(s, cuda::Precision::kF16, x, hw, same16(y, x), st_);
-    const void* hx = to_half(h_a_, x, nx);
-    void* hy = h_c_.get(2 * size_t(ny));
-    cuda::conv2d_forward(s, cuda::Precision::kF16, hx, hw, hy, st_);
-    cuda::f16_to_f32_device(ny, hy, y, st_);
+    conv_forward(p, x, w, nullptr, false, y);
   }
 
   void conv2d_backward_data(const Conv2dProblem& p, const float* dy, const float* w, float* dx,
                             bool accumulate) override {
     p.validate();
     const cuda::ConvShape s = conv_shape(p);
-    const int64_t nx = p.n * p.h * p.w * p.c, nw = p.k * p.r * p.s * p.c, ny = p.n * s.out_h() * s.out_w() * p.k;
+    const int64_t nx = p.n * p.h * p.w * p.c, nw = p.w_numel(), ny = p.n * s.out_h() * s.out_w() * p.k;
     if (f16(dy)) {
       __half* out = accumulate ? h_c_.as<__half>(nx) : h(same16(dx, dy));
       cuda::conv2d_backward_data(s, cuda::Precision::kF16, dy, to_half(h_b_, w, nw), out, st_);
@@ -486,6 +471,20 @@ class CudaNetDevice final : public NetDevice {
   }
 
  private:
+  // The forward conv, with an optional bias (+ ReLU) epilogue (a folded BN).
+  void conv_forward(const Conv2dProblem& p, const float* x, const float* w, const float* bias, bool relu, float* y) {
+    p.validate();
+    const cuda::ConvShape s = conv_shape(p);
+    if (!half_) return cuda::conv2d_forward(s, cuda::Precision::kF32, x, w, y, st_, bias, relu);
+    const int64_t nx = p.n * p.h * p.w * p.c, ny = p.n * s.out_h() * s.out_w() * p.k;
+    const void* hw = to_half(h_b_, w, p.w_numel());
+    if (f16(x)) return cuda::conv2d_forward(s, cuda::Precision::kF16, x, hw, same16(y, x), st_, bias, relu);
+    const void* hx = to_half(h_a_, x, nx);
+    void* hy = h_c_.get(2 * size_t(ny));
+    cuda::conv2d_forward(s, cuda::Precision::kF16, hx, hw, hy, st_, bias, relu);
+    cuda::f16_to_f32_device(ny, hy, y, st_);
+  }
+
   // A half copy of n floats in `into` (grown as needed).
   const void* to_half(Scratch& into, const float* x, int64_t n) {
     void* half = into.get(2 * size_t(n));
@@ -524,6 +523,10 @@ class CudaNetDevice final : public NetDevice {
   Scratch staged_images_, staged_pixels_, staged_affine_, staged_perm_, convert_;
   Scratch labels_, targets_, teacher_, row_loss_, correct_, flag_;
   int64_t loss_rows_ = 0;
+  // Host staging reused by every step (no allocation once grown).
+  std::vector<float> host_affine_;
+  std::vector<double> host_rows_;
+  std::vector<int32_t> host_correct_;
   std::vector<cudaEvent_t> events_;  // the profiler's marks
   size_t marks_used_ = 0;
   std::vector<UpdateTensor> update_;

@@ -33,6 +33,9 @@ struct BatchNormProblem {
   float momentum = 0.1f;
   bool relu = false;  // fuse a ReLU after the normalisation
   void validate() const;  // throws ERR_SHAPE / ERR_ARGUMENT
+  // validate(), and m >= 2: training statistics need two values per channel (the
+  // unbiased running variance of one value is undefined). Every backend's check.
+  void validate_training() const;
 };
 
 void batchnorm_forward_train(const BatchNormProblem& p, const float* x, const float* gamma,
