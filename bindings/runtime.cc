@@ -49,6 +49,7 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
   o.Set("driverVersion", c.driver_version);
   o.Set("runtimeVersion", c.runtime_version);
   o.Set("archs", c.archs);
+  o.Set("simulator", c.simulator);
   Napi::Array devices = Napi::Array::New(env, c.devices.size());
   for (uint32_t i = 0; i < c.devices.size(); ++i) {
     const bot::CudaDeviceInfo& d = c.devices[i];

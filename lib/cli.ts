@@ -77,7 +77,7 @@ export function doctor(): DoctorReport {
     cuda,
     backend: cuda.available ? 'cuda' : 'cpu',
     backendReason: cuda.available
-      ? `CUDA device 0: ${cuda.devices[0].name}`
+      ? `CUDA device 0: ${cuda.devices[0].name}${cuda.simulator ? ' (the functional PTX simulator of a test build: kernels run on the CPU, thread by thread, not on a GPU)' : ''}`
       : `CPU, because CUDA is unavailable: ${cuda.reason}`,
   };
 }
@@ -98,6 +98,7 @@ function printDoctor(r: DoctorReport): void {
     'error' in r.sharp ? `images     sharp could not be loaded: ${r.sharp.error}` : `images     sharp ${r.sharp.version}, libvips ${r.sharp.libvips}${r.sharp.simd ? ' (SIMD)' : ''}`,
     `CUDA       built in: ${yes(r.cuda.compiled)}${r.cuda.compiled ? ` (SM ${r.cuda.archs}, runtime ${cudaVersion(r.cuda.runtimeVersion)})` : ''}`,
   ];
+  if (r.cuda.simulator) lines.push('           simulator build (BAGOFTRICKS_CUDA_SIM): CUDA runs on a functional PTX simulator, for tests only');
   if (r.cuda.driverVersion) lines.push(`           driver supports CUDA ${cudaVersion(r.cuda.driverVersion)}`);
   for (const d of r.cuda.devices) {
     lines.push(`           device ${d.index}: ${d.name}, compute ${d.computeCapability}, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB, ${d.multiprocessors} SMs`);

@@ -53,6 +53,11 @@ export interface CudaInfo {
   runtimeVersion: number;
   /** The SM targets compiled in, comma-separated (e.g. "80,90"); empty when not compiled with CUDA. */
   archs: string;
+  /**
+   * The addon was built for the functional PTX simulator (BAGOFTRICKS_CUDA_SIM, `npm run
+   * test:cuda-sim`): its "device" runs kernels thread by thread on the CPU, for tests only.
+   */
+  simulator: boolean;
   /** The visible devices (empty when unavailable). */
   devices: CudaDevice[];
 }

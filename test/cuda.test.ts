@@ -1,15 +1,16 @@
 /**
  * The CUDA backend. Without a usable device (a CPU-only build, no driver, no GPU): the
- * exact unavailability behaviour. With one: every CUDA op against the CPU core (conv fast
- * and reference kernels in FP32 and FP16 on odd shapes, batch norm, pools, cross-entropy,
- * SGD, linear, element-wise, conversion), the async variants, and recoverable
- * out-of-memory.
+ * exact unavailability behaviour. With one (a GPU, or the PTX simulator of `npm run
+ * test:cuda-sim`): every CUDA op but the convolutions (cuda-conv.test.ts) against the CPU
+ * core — batch norm, pools, cross-entropy, SGD, linear, element-wise, conversion — the
+ * lib's conv on CUDA and the async variants, bad arguments, and recoverable out-of-memory.
  */
 import * as path from 'path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Rng, expectClose, expectCode, expectCodeAsync } from './helpers/compare';
 import { backendTest, tolerance } from './helpers/backend';
+import { expectDeviceTest } from './helpers/cuda';
 import { bot } from './helpers/lib';
 
 const { ops, runtime } = bot;
@@ -18,6 +19,7 @@ const addon = require(path.join(__dirname, '..', '..', 'dist', 'native')).native
 const info = runtime.cudaInfo();
 
 backendTest(test);
+expectDeviceTest(test);
 
 /** Runs fn with the single ops on `backend`, restoring the backend in use after. */
 function on<T>(backend: 'cpu' | 'cuda', fn: () => T): T {
@@ -119,51 +121,6 @@ if (!info.available) {
   // ---------------------------------------------------------------------------------------
   // With a device: GPU against the CPU core.
 
-  interface ConvCase { name: string; x: number[]; k: number; r: number; stride: number; pad: number }
-  const CONV: ConvCase[] = [
-    { name: 'ResNet stem: C=3, 7x7/2 pad 3', x: [2, 32, 30, 3], k: 64, r: 7, stride: 2, pad: 3 },
-    { name: '1x1/2 downsample, C=20', x: [2, 9, 9, 20], k: 16, r: 1, stride: 2, pad: 0 },
-    { name: '3x3/1, N*H*W = 105 (no tile multiple), C=20', x: [3, 7, 5, 20], k: 24, r: 3, stride: 1, pad: 1 },
-    { name: '3x3/2, C=3, odd sizes', x: [1, 11, 13, 3], k: 5, r: 3, stride: 2, pad: 1 },
-    { name: '3x3/1, C=64 K=72 (tensor-core path)', x: [2, 10, 9, 64], k: 72, r: 3, stride: 1, pad: 1 },
-  ];
-
-  const round16 = (a: Float32Array) => on('cpu', () => ops.fromFloat16(ops.toFloat16(a)));
-
-  test('conv2d forward / backward-data / backward-filter: fast and reference kernels, FP32 and FP16, against the CPU', () => {
-    for (const [ci, c] of CONV.entries()) {
-      const rng = new Rng(900 + ci);
-      const wShape = [c.k, c.r, c.r, c.x[3]];
-      const x = rng.array(c.x.reduce((a, b) => a * b, 1));
-      const w = rng.array(wShape.reduce((a, b) => a * b, 1), 1 / Math.sqrt(c.r * c.r * c.x[3]));
-      const p = Math.floor((c.x[1] + 2 * c.pad - c.r) / c.stride) + 1;
-      const q = Math.floor((c.x[2] + 2 * c.pad - c.r) / c.stride) + 1;
-      const yShape = [c.x[0], p, q, c.k];
-      const dy = rng.array(yShape.reduce((a, b) => a * b, 1));
-      const g = [c.stride, c.stride, c.pad, c.pad, 1];
-      for (const precision of ['f32', 'f16'] as const) {
-        // The CPU oracle sees the same (rounded) operands the GPU does.
-        const [xr, wr, dyr] = precision === 'f16' ? [round16(x), round16(w), round16(dy)] : [x, w, dy];
-        const yRef = addon.ops.conv2dReference(xr, c.x, wr, wShape, ...g).data;
-        const dxRef = addon.ops.conv2dBackwardDataReference(dyr, yShape, wr, wShape, c.x, ...g).data;
-        const dwRef = addon.ops.conv2dBackwardFilterReference(xr, c.x, dyr, yShape, wShape, ...g).data;
-        for (const algorithm of ['fast', 'reference']) {
-          const ctx = { op: 'cudaConv2d', case: c.name, precision, algorithm, seed: 900 + ci };
-          const tol = tolerance(precision, 'cuda');
-          const y = addon.ops.cudaConv2d(x, c.x, w, wShape, ...g, undefined, precision, algorithm);
-          assert.equal(y.shape, yShape);
-          expectClose(y.data, yRef, { ...ctx, pass: 'forward' }, tol);
-          const dx = addon.ops.cudaConv2dBackwardData(dy, yShape, w, wShape, c.x, ...g, undefined, precision, algorithm);
-          expectClose(dx.data, dxRef, { ...ctx, pass: 'backward data' }, tol);
-          // dw sums N*P*Q products: scale the absolute tolerance with the sum's size.
-          const terms = Math.sqrt(c.x[0] * p * q);
-          const dw = addon.ops.cudaConv2dBackwardFilter(x, c.x, dy, yShape, wShape, ...g, undefined, precision, algorithm);
-          expectClose(dw.data, dwRef, { ...ctx, pass: 'backward filter' }, { atol: tol.atol * terms, rtol: tol.rtol });
-        }
-      }
-    }
-  });
-
   test('conv2d through the lib on cuda, async variants, grouped convolutions falling back to the CPU', async () => {
     const rng = new Rng(77);
     const x = rng.tensor([2, 8, 8, 6]);
@@ -231,13 +188,28 @@ if (!info.available) {
     const dym = rng.tensor(mc.shape);
     const [mbc, mbg] = both(() => ops.maxPool2dBackward(x, dym, maxO));
     assert.equal(Array.from(mbg.data), Array.from(mbc.data), 'max pooling backward is exact');
-    const avgO = { kernel: 2, stride: 2, ceilMode: true, countIncludePad: false };
-    const [ac, ag] = both(() => ops.avgPool2d(x, avgO));
-    assert.equal(ag.shape, ac.shape);
-    expectClose(ag.data, ac.data, { op: 'avgPool2d' }, tol);
-    const dya = rng.tensor(ac.shape);
-    const [abc, abg] = both(() => ops.avgPool2dBackward(dya, { ...avgO, inputShape: x.shape }));
-    expectClose(abg.data, abc.data, { op: 'avgPool2dBackward' }, tol);
+    // Ceil mode: the last window starts inside the input and hangs over its end.
+    const maxCeil = { kernel: 2, stride: 2, padding: 0, ceilMode: true };
+    const [mcc, mcg] = both(() => ops.maxPool2d(x, maxCeil));
+    assert.equal(mcg.shape, [2, 5, 4, 5]);
+    assert.equal(mcg.shape, mcc.shape);
+    assert.equal(Array.from(mcg.data), Array.from(mcc.data), 'max pooling in ceil mode is exact');
+    const dymc = rng.tensor(mcc.shape);
+    const [mcbc, mcbg] = both(() => ops.maxPool2dBackward(x, dymc, maxCeil));
+    assert.equal(Array.from(mcbg.data), Array.from(mcbc.data), 'max pooling backward in ceil mode is exact');
+    // Averages of at most 9 values: a few roundings apart, ~1e-7 relative; tol is 1e-5.
+    for (const avgO of [
+      { kernel: 2, stride: 2, ceilMode: true, countIncludePad: false },
+      { kernel: 3, stride: 2, padding: 1, ceilMode: true, countIncludePad: true },
+      { kernel: 3, stride: 1, padding: 1, ceilMode: false, countIncludePad: false },
+    ]) {
+      const [ac, ag] = both(() => ops.avgPool2d(x, avgO));
+      assert.equal(ag.shape, ac.shape);
+      expectClose(ag.data, ac.data, { op: 'avgPool2d', ...avgO }, tol);
+      const dya = rng.tensor(ac.shape);
+      const [abc, abg] = both(() => ops.avgPool2dBackward(dya, { ...avgO, inputShape: x.shape }));
+      expectClose(abg.data, abc.data, { op: 'avgPool2dBackward', ...avgO }, tol);
+    }
     const [gc, gg] = both(() => ops.globalAvgPool(x));
     expectClose(gg.data, gc.data, { op: 'globalAvgPool' }, tol);
     const dyg = rng.tensor(gc.shape);
@@ -333,6 +305,22 @@ if (!info.available) {
     const before = ws.map((w) => w.slice());
     assert.is(addon.ops.cudaSgdStepMulti(ws, gs, bufs, decays, 0.1, 0.9, true, 1 / 256, null, true), true);
     sizes.forEach((_, i) => assert.equal(Array.from(ws[i]), Array.from(before[i]), `skipped step leaves tensor ${i}`));
+  });
+
+  test('with a device: bad arguments are refused with their codes before any kernel runs, and the device works after', () => {
+    expectCode(() => addon.ops.cudaRelu(new Float32Array(3), [4]), 'ERR_SHAPE', 'cudaRelu length');
+    expectCode(() => addon.ops.cudaConv2d(f(32), X, f(54), W, ...conv, undefined, 'f64'), 'ERR_ARGUMENT', 'precision f64');
+    expectCode(() => addon.ops.cudaConv2d(f(32), X, f(54), W, ...conv, undefined, 'f16', 'winograd'), 'ERR_ARGUMENT', 'algorithm');
+    expectCode(() => addon.ops.cudaConv2d(f(32), X, f(54), [3, 3, 3, 3], ...conv), 'ERR_SHAPE', 'weight channels 3 for input channels 2');
+    expectCode(() => addon.ops.cudaConv2d(f(32), X, f(36), [4, 3, 3, 1], 1, 1, 1, 1, 2), 'ERR_ARGUMENT', 'groups 2 on CUDA');
+    expectCode(() => addon.ops.cudaConv2d(f(32), X, f(54 * 9), [3, 9, 9, 2], 1, 1, 0, 0, 1), 'ERR_SHAPE', '9x9 kernel on a 4x4 input');
+    expectCode(() => addon.ops.cudaLinear(f(6), [2, 3], f(12), [4, 2], f(4)), 'ERR_SHAPE', 'linear in-features');
+    expectCode(() => addon.ops.cudaCrossEntropyHard(f(6), [2, 3], new Int32Array([0, 3]), 0.1), 'ERR_ARGUMENT', 'label 3 of 3 classes');
+    expectCode(() => addon.ops.cudaBatchNormTrain(f(32), X, f(3, 1), f(2, 0), f(2, 0), f(2, 1), 1e-5, 0.1), 'ERR_SHAPE', 'gamma of 3 for 2 channels');
+    expectCode(() => addon.ops.cudaSgdStepMulti([f(4)], [f(3)], [f(4)], f(1, 1e-4), 0.1, 0.9, true, 1, null, true), 'ERR_SHAPE', 'gradient of 3 for a weight of 4');
+    expectCode(() => addon.ops.cudaFromFloat16(new Float32Array(4)), 'ERR_DTYPE', 'fromFloat16 of a Float32Array');
+    const y = on('cuda', () => ops.relu({ data: Float32Array.from([-1, 2, -3, 4]), shape: [4] }));
+    assert.equal(Array.from(y.data), [0, 2, 0, 4]);
   });
 
   test('out of memory is ERR_CUDA_OOM and recoverable: a small op works after it in the same process', () => {

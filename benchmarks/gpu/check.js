@@ -315,7 +315,7 @@ async function testStage(c) {
   const timeoutS = Math.min(plan.testTimeoutS, c.remaining() + 20);
   console.log(`tests: BAGOFTRICKS_BACKEND=cuda uvu .test-dist/test '${pattern}' (at most ${timeoutS.toFixed(0)} s)`);
   const r = await runCmd(c.node, [path.join(ROOT, 'node_modules', 'uvu', 'bin.js'), '.test-dist/test', pattern, '--no-color'], {
-    timeoutS, extraEnv: { BAGOFTRICKS_BACKEND: 'cuda', NO_COLOR: '1', FORCE_COLOR: '0' },
+    timeoutS, extraEnv: { BAGOFTRICKS_BACKEND: 'cuda', BAGOFTRICKS_EXPECT_CUDA: 'device', NO_COLOR: '1', FORCE_COLOR: '0' },
   });
   const u = parseUvu(`${r.stdout}\n${r.stderr}`);
   R.data.tests = { pattern, backend: 'cuda', exitCode: r.code, signal: r.signal, timedOut: r.timedOut, seconds: r.seconds, ...u };

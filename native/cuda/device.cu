@@ -35,6 +35,9 @@ CudaInfo cuda_info() {
   CudaInfo info;
   info.compiled = true;
   info.archs = BOT_CUDA_ARCHS;
+#ifdef BOT_CUDA_SIM
+  info.simulator = true;
+#endif
   cudaRuntimeGetVersion(&info.runtime_version);
   cudaError_t err = cudaDriverGetVersion(&info.driver_version);
   if (err != cudaSuccess || info.driver_version == 0) {

@@ -22,6 +22,7 @@ struct CudaInfo {
   int driver_version = 0;    // e.g. 13000; 0 when no driver
   int runtime_version = 0;   // of the statically linked runtime
   std::string archs;         // SM targets compiled in
+  bool simulator = false;    // built against the functional PTX simulator (BAGOFTRICKS_CUDA_SIM)
   std::vector<CudaDeviceInfo> devices;
 };
 
