@@ -155,7 +155,7 @@ function createServer(classifier, options = {}) {
     if (closing) return refuse(req, res, 503, { error: { code: 'SHUTTING_DOWN', message: 'the server is stopping' } }, { 'retry-after': '5' });
     if (url.pathname === '/health') {
       if (req.method !== 'GET') return send(res, 405, { error: { code: 'METHOD', message: 'GET /health' } });
-      return send(res, 200, { model: classifier.model.name, classes: classifier.classes, inputSize: classifier.inputSize, running, waiting: waiting.length });
+      return send(res, 200, { model: classifier.model.name, classes: classifier.classes, inputSize: classifier.inputSize });
     }
     if (url.pathname !== '/classify') return send(res, 404, { error: { code: 'NOT_FOUND', message: 'POST /classify or GET /health' } });
     if (req.method !== 'POST') return send(res, 405, { error: { code: 'METHOD', message: 'POST an image to /classify' } });
