@@ -10,18 +10,26 @@
  *   curl -F image=@cat.jpg -F image=@dog.png http://localhost:8080/classify?topk=3   # form upload
  *   curl http://localhost:8080/health
  *
- * POST /classify answers {"results":[{"name","top":[{"label","index","score"}]}]}, one entry per
- * image in upload order; an image that cannot be decoded gets {"name","error":{"code","message"}}
- * and the others are still classified. Errors: 400 (no image, bad topk), 404, 405, 413 (body over
- * --max-bytes), 503 while shutting down. SIGINT/SIGTERM stop accepting, finish the requests in
- * flight, free the model and exit.
+ * POST /classify answers {"results":[{"name","top":[{"label","index","score"}]}],"queueMs","inferenceMs"},
+ * one entry per image in upload order; an image that cannot be decoded gets
+ * {"name","error":{"code","message"}} and the others are still classified. Errors: 400 (no
+ * image, bad topk), 404, 405, 413 (body over --max-bytes, answered as soon as the limit is
+ * passed or announced, without reading the rest; more than --max-parts files; more than
+ * --max-pixels decoded pixels in one request), 503 with Retry-After when --concurrency requests
+ * run and --queue more wait (and while shutting down). Each request's queue time is in the
+ * answer (queueMs) and the x-queue-ms header. An upload the client aborts is one log line.
+ * SIGINT/SIGTERM stop accepting, finish the requests in flight, free the model and exit.
  */
 'use strict';
 const http = require('http');
+const sharp = require('sharp');
 const { load, BagOfTricksError } = require('bagoftricks');
 
+/** Defaults: 16 MiB per request, 16 files per form, 64 megapixels decoded per request, one request classified at a time and 32 waiting. */
+const DEFAULTS = { maxBytes: 16 << 20, maxParts: 16, maxPixels: 64_000_000, concurrency: 1, queue: 32 };
+
 function parseArgs(argv) {
-  const opts = { port: 8080, host: '127.0.0.1', maxBytes: 16 << 20 };
+  const opts = { port: 8080, host: '127.0.0.1', ...DEFAULTS };
   for (let i = 0; i < argv.length; i++) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (flag === '--checkpoint') opts.checkpoint = value;
@@ -29,39 +37,55 @@ function parseArgs(argv) {
     else if (flag === '--port') opts.port = Number(value);
     else if (flag === '--host') opts.host = value;
     else if (flag === '--max-bytes') opts.maxBytes = Number(value);
+    else if (flag === '--max-parts') opts.maxParts = Number(value);
+    else if (flag === '--max-pixels') opts.maxPixels = Number(value);
+    else if (flag === '--concurrency') opts.concurrency = Number(value);
+    else if (flag === '--queue') opts.queue = Number(value);
     else throw new Error(`unknown option ${flag}`);
     i++;
   }
   if (!opts.checkpoint) throw new Error('--checkpoint F is required');
   if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) throw new Error('--port must be an integer in [0, 65535]');
   if (!(opts.maxBytes > 0)) throw new Error('--max-bytes must be > 0');
+  for (const k of ['maxParts', 'maxPixels', 'concurrency']) if (!(Number.isInteger(opts[k]) && opts[k] >= 1)) throw new Error(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be an integer ≥ 1`);
+  if (!(Number.isInteger(opts.queue) && opts.queue >= 0)) throw new Error('--queue must be an integer ≥ 0');
   return opts;
 }
 
-/** The body, or null once it passes maxBytes (the rest is drained and dropped). */
+/**
+ * The body; rejects with { status: 413 } as soon as it passes maxBytes (the rest is not
+ * read), and with { aborted: true } when the client goes away.
+ */
 function readBody(req, maxBytes) {
   return new Promise((resolve, reject) => {
     const chunks = [];
     let size = 0;
-    let over = false;
-    req.on('data', (c) => {
+    const onData = (c) => {
       size += c.length;
-      if (size > maxBytes) over = true;
-      else chunks.push(c);
-    });
-    req.on('end', () => resolve(over ? null : Buffer.concat(chunks)));
-    req.on('error', reject);
+      if (size > maxBytes) {
+        req.off('data', onData);
+        req.pause();
+        reject(Object.assign(new Error('too large'), { status: 413, received: size }));
+      } else chunks.push(c);
+    };
+    req.on('data', onData);
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('aborted', () => reject(Object.assign(new Error('aborted'), { aborted: true, received: size })));
+    req.on('error', (e) => reject(Object.assign(e, { aborted: true, received: size })));
   });
 }
 
-/** The file parts of a multipart/form-data body: [{ name, data }]. */
-function multipartFiles(body, contentType) {
+/**
+ * The file parts of a multipart/form-data body: [{ name, data }]. Counting stops past
+ * maxParts: the result then has maxParts + 1 entries.
+ */
+function multipartFiles(body, contentType, maxParts = Infinity) {
   const m = /boundary=(?:"([^"]+)"|([^;]+))/i.exec(contentType);
   if (!m) return [];
   const boundary = Buffer.from(`--${m[1] || m[2]}`);
   const files = [];
   let start = body.indexOf(boundary);
-  while (start !== -1) {
+  while (start !== -1 && files.length <= maxParts) {
     const next = body.indexOf(boundary, start + boundary.length);
     if (next === -1) break;
     const part = body.subarray(start + boundary.length + 2, next - 2); // skip CRLF after the boundary and before the next
@@ -76,24 +100,59 @@ function multipartFiles(body, contentType) {
   return files;
 }
 
+/** Pixels an encoded image declares in its header (0 when it has no readable header: predict reports it). */
+async function declaredPixels(data) {
+  try {
+    const m = await sharp(data, { limitInputPixels: false }).metadata();
+    return (m.width || 0) * (m.height || 0) * Math.max(1, m.pages || 1);
+  } catch {
+    return 0;
+  }
+}
+
 function send(res, status, body) {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
 
-function createServer(classifier, { maxBytes = 16 << 20 } = {}) {
+function createServer(classifier, options = {}) {
+  const { maxBytes, maxParts, maxPixels, concurrency, queue } = { ...DEFAULTS, ...options };
   let closing = false;
+  // Admission: at most concurrency + queue requests past the door (reading, waiting or running).
+  let admitted = 0;
+  let running = 0;
+  const waiting = [];
+  const slot = () => (running < concurrency ? Promise.resolve(++running) : new Promise((resolve) => waiting.push(resolve)));
+  const release = () => {
+    const next = waiting.shift();
+    if (next) next(running);
+    else running--;
+  };
+  const log = (line) => console.error(`classify-server: ${line}`);
   const server = http.createServer((req, res) => {
     handle(req, res).catch((e) => {
-      console.error(`classify-server: ${e.stack || e}`);
+      if (e && e.aborted) {
+        log(`upload aborted by the client: ${req.method} ${req.url}, ${e.received ?? 0} bytes received`);
+        res.destroy();
+        return;
+      }
+      log(`500 on ${req.method} ${req.url}: ${e && e.message ? e.message.split('\n')[0] : e}`);
       if (!res.headersSent) send(res, 500, { error: { code: 'INTERNAL', message: 'the server failed on this request' } });
       else res.destroy();
     });
   });
+  /** Answers at once and closes the connection, without reading the rest of the body. */
+  const refuse = (req, res, status, body, headers = {}) => {
+    for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+    res.setHeader('connection', 'close');
+    send(res, status, body);
+    res.on('finish', () => req.socket.destroySoon ? req.socket.destroySoon() : req.socket.end());
+  };
+  const tooLarge = { error: { code: 'TOO_LARGE', message: `the upload is over ${maxBytes} bytes` } };
   const handle = async (req, res) => {
     const url = new URL(req.url, 'http://localhost');
-    if (closing) return send(res, 503, { error: { code: 'SHUTTING_DOWN', message: 'the server is stopping' } });
+    if (closing) return refuse(req, res, 503, { error: { code: 'SHUTTING_DOWN', message: 'the server is stopping' } }, { 'retry-after': '5' });
     if (url.pathname === '/health') {
       if (req.method !== 'GET') return send(res, 405, { error: { code: 'METHOD', message: 'GET /health' } });
       return send(res, 200, { model: classifier.model.name, classes: classifier.classes, inputSize: classifier.inputSize });
@@ -104,21 +163,49 @@ function createServer(classifier, { maxBytes = 16 << 20 } = {}) {
     if (!Number.isInteger(topk) || topk < 1 || topk > classifier.classes.length) {
       return send(res, 400, { error: { code: 'BAD_TOPK', message: `topk must be an integer in [1, ${classifier.classes.length}]` } });
     }
-    const body = await readBody(req, maxBytes);
-    if (body === null) return send(res, 413, { error: { code: 'TOO_LARGE', message: `the upload is over ${maxBytes} bytes` } });
-    const type = req.headers['content-type'] || '';
-    const images = /^multipart\/form-data/i.test(type) ? multipartFiles(body, type) : body.length ? [{ name: 'body', data: body }] : [];
-    if (images.length === 0) return send(res, 400, { error: { code: 'NO_IMAGE', message: 'send an image as the body, or as file fields of a form' } });
-    const results = [];
-    for (const img of images) {
-      try {
-        results.push({ name: img.name, top: await classifier.predict(img.data, { topk }) });
-      } catch (e) {
-        if (!(e instanceof BagOfTricksError)) throw e;
-        results.push({ name: img.name, error: { code: e.code, message: e.message } });
-      }
+    const declared = Number(req.headers['content-length']);
+    if (declared > maxBytes) return refuse(req, res, 413, tooLarge);
+    if (admitted >= concurrency + queue) {
+      return refuse(req, res, 503, { error: { code: 'BUSY', message: `${running} requests running and ${waiting.length} waiting: retry later` } }, { 'retry-after': '1' });
     }
-    send(res, 200, { results });
+    admitted++;
+    try {
+      let body;
+      try {
+        body = await readBody(req, maxBytes);
+      } catch (e) {
+        if (e.status === 413) return refuse(req, res, 413, tooLarge);
+        throw e;
+      }
+      const type = req.headers['content-type'] || '';
+      const images = /^multipart\/form-data/i.test(type) ? multipartFiles(body, type, maxParts) : body.length ? [{ name: 'body', data: body }] : [];
+      if (images.length > maxParts) return send(res, 413, { error: { code: 'TOO_MANY_PARTS', message: `more than ${maxParts} files in one request` } });
+      if (images.length === 0) return send(res, 400, { error: { code: 'NO_IMAGE', message: 'send an image as the body, or as file fields of a form' } });
+      let pixels = 0;
+      for (const img of images) pixels += await declaredPixels(img.data);
+      if (pixels > maxPixels) return send(res, 413, { error: { code: 'TOO_MANY_PIXELS', message: `${pixels} pixels in one request, more than ${maxPixels}` } });
+      const queued = performance.now();
+      await slot();
+      const started = performance.now();
+      const results = [];
+      try {
+        for (const img of images) {
+          try {
+            results.push({ name: img.name, top: await classifier.predict(img.data, { topk }) });
+          } catch (e) {
+            if (!(e instanceof BagOfTricksError)) throw e;
+            results.push({ name: img.name, error: { code: e.code, message: e.message } });
+          }
+        }
+      } finally {
+        release();
+      }
+      const queueMs = Math.round((started - queued) * 10) / 10;
+      res.setHeader('x-queue-ms', String(queueMs));
+      send(res, 200, { results, queueMs, inferenceMs: Math.round((performance.now() - started) * 10) / 10 });
+    } finally {
+      admitted--;
+    }
   };
   server.shutdown = () =>
     new Promise((resolve) => {

@@ -20,6 +20,8 @@
  * - ERR_WEIGHTS_MISMATCH: weights do not fit the model (see WeightsMismatchError).
  * - ERR_IMAGE_DECODE, ERR_IMAGE_TOO_LARGE: an image could not be decoded, or is too large.
  * - ERR_DATASET: a data set is unusable (no classes, no images, unreadable files).
+ * - ERR_IO: a file-system operation failed (disk full, permission denied, read-only file
+ *   system, a folder in the way, a missing path); the message names the path and the operation.
  * - ERR_INTERNAL: a bug; please report it.
  */
 export type ErrorCode =
@@ -39,6 +41,7 @@ export type ErrorCode =
   | 'ERR_IMAGE_DECODE'
   | 'ERR_IMAGE_TOO_LARGE'
   | 'ERR_DATASET'
+  | 'ERR_IO'
   | 'ERR_INTERNAL';
 
 /**
@@ -75,7 +78,7 @@ export class BagOfTricksError extends Error {
 
 const KNOWN = new Set<string>([
   'ERR_SHAPE', 'ERR_DTYPE', 'ERR_ARGUMENT', 'ERR_OUT_OF_MEMORY', 'ERR_CUDA_UNAVAILABLE',
-  'ERR_CUDA_OOM', 'ERR_CUDA_FATAL', 'ERR_NATIVE_LOAD', 'ERR_BUSY', 'ERR_NON_FINITE', 'ERR_DISPOSED', 'ERR_CHECKPOINT_FORMAT', 'ERR_WEIGHTS_MISMATCH', 'ERR_IMAGE_DECODE', 'ERR_IMAGE_TOO_LARGE', 'ERR_DATASET', 'ERR_INTERNAL',
+  'ERR_CUDA_OOM', 'ERR_CUDA_FATAL', 'ERR_NATIVE_LOAD', 'ERR_BUSY', 'ERR_NON_FINITE', 'ERR_DISPOSED', 'ERR_CHECKPOINT_FORMAT', 'ERR_WEIGHTS_MISMATCH', 'ERR_IMAGE_DECODE', 'ERR_IMAGE_TOO_LARGE', 'ERR_DATASET', 'ERR_IO', 'ERR_INTERNAL',
 ]);
 
 /** Turns an error thrown by the addon (a plain Error with `code`) into a BagOfTricksError. */

@@ -16,6 +16,7 @@
  */
 import * as fs from 'fs';
 import { BagOfTricksError } from './errors';
+import { expectFiniteWeights } from './finite';
 import { BaseDataset, DataLoader, ImageSource, TransformSpec } from './data';
 import { createModel, ModelOptions, ResNet } from './models';
 import { Net } from './net';
@@ -57,6 +58,11 @@ export interface LoadOptions {
   batchSize?: number;
   /** Where the forward passes run: 'cpu' (default), 'cuda' or 'auto' (see NetOptions.backend). */
   backend?: 'cpu' | 'cuda' | 'auto';
+  /**
+   * Load weights holding NaN or ±Inf (default false: such a file is refused with
+   * ERR_NON_FINITE listing the tensors and their counts).
+   */
+  allowNonFinite?: boolean;
 }
 
 /** Keys that did not fit, as load() reports them. */
@@ -153,6 +159,23 @@ export interface ResolvedWeights {
   metadata: Record<string, string>;
 }
 
+/**
+ * Checks a checkpoint's saved model config against the model built from it: every field the
+ * file states (layers, block, stem type, ...) must be the model's, or the metadata was
+ * changed after the tensors were written (ERR_CHECKPOINT_FORMAT naming the field).
+ */
+export function expectSavedConfig(file: string, saved: Record<string, unknown>, model: { name: string; config: object }): void {
+  const actual = model.config as Record<string, unknown>;
+  for (const [key, value] of Object.entries(saved)) {
+    if (!Object.prototype.hasOwnProperty.call(actual, key)) {
+      throw new BagOfTricksError('ERR_CHECKPOINT_FORMAT', `${file}: Expected a field of a ${model.name}'s config for metadata "model".config.${key} but received ${JSON.stringify(value)}`);
+    }
+    if (JSON.stringify(actual[key]) !== JSON.stringify(value)) {
+      throw new BagOfTricksError('ERR_CHECKPOINT_FORMAT', `${file}: Expected ${JSON.stringify(actual[key])} (a ${model.name}) for metadata "model".config.${key} but received ${JSON.stringify(value)}`);
+    }
+  }
+}
+
 function parseMeta<T>(file: string, metadata: Record<string, string>, key: string): T | undefined {
   const v = metadata[key];
   if (v === undefined) return undefined;
@@ -175,7 +198,7 @@ function modelSpec(spec: ModelSpec): { name: string; options: ModelOptions } {
  * Reads a checkpoint or state dict and builds its model: the model from the checkpoint's
  * metadata or `options.model`, with every tensor checked against the model's (ERR_WEIGHTS_MISMATCH).
  */
-export async function resolveWeights(file: string, options: Pick<LoadOptions, 'model'> = {}): Promise<ResolvedWeights> {
+export async function resolveWeights(file: string, options: Pick<LoadOptions, 'model' | 'allowNonFinite'> = {}): Promise<ResolvedWeights> {
   if (typeof file !== 'string' || file.length === 0) fail('ERR_ARGUMENT', 'file path', 'path', file);
   if (!fs.existsSync(file)) throw new BagOfTricksError('ERR_ARGUMENT', `no file at ${JSON.stringify(file)}`);
   const { tensors: raw, metadata } = await loadCheckpoint(file, { int64: 'skip' });
@@ -191,6 +214,7 @@ export async function resolveWeights(file: string, options: Pick<LoadOptions, 'm
     }
     const c = saved.config;
     model = createModel(saved.name, { numClasses: c.numClasses, width: c.width, stem: c.stem, zeroGamma: c.zeroGamma, seed: c.seed, inputChannels: c.inputChannels });
+    expectSavedConfig(file, c, model);
   } else {
     if (options.model === undefined) {
       throw new BagOfTricksError('ERR_ARGUMENT', `${file} is a plain state dict (no bagoftricks metadata): say which architecture it is with options.model (e.g. 'resnet50d')`);
@@ -204,6 +228,7 @@ export async function resolveWeights(file: string, options: Pick<LoadOptions, 'm
   if (m.missing.length || m.unexpected.length || m.conflicts.length) throw new WeightsMismatchError(m, file);
   const parameters: Record<string, Tensor> = {};
   for (const k of m.matched) parameters[k] = tensors[k];
+  if (options.allowNonFinite !== true) expectFiniteWeights(file, Object.entries(parameters));
   const run = parseMeta<{ evalTransform?: TransformSpec }>(file, metadata, 'run');
   const classes = parseMeta<string[]>(file, metadata, 'classes');
   const inputSize = metadata.inputSize === undefined ? undefined : Number(metadata.inputSize);
@@ -287,9 +312,10 @@ export class Classifier {
     parameters: Record<string, Tensor>,
     options: {
       classes?: string[]; inputSize: number; transform: TransformSpec; batchSize: number; source: 'checkpoint' | 'state-dict';
-      backend?: 'cpu' | 'cuda' | 'auto';
+      backend?: 'cpu' | 'cuda' | 'auto'; allowNonFinite?: boolean;
     },
   ) {
+    this.allowNonFinite = options.allowNonFinite === true;
     this.weights = parameters;
     const k = model.config.numClasses;
     const classes = options.classes ?? Array.from({ length: k }, (_, i) => String(i));
@@ -301,6 +327,9 @@ export class Classifier {
     this.source = options.source;
     this.backend = options.backend ?? 'cpu';
   }
+
+  /** Whether weights with NaN or ±Inf were accepted (load's allowNonFinite). */
+  private readonly allowNonFinite: boolean;
 
   /** Where the forward passes run, as asked ('auto' is resolved by each Net). */
   private readonly backend: 'cpu' | 'cuda' | 'auto';
@@ -324,7 +353,7 @@ export class Classifier {
     const batchSize = Math.max(want, cur && cur.height === height && cur.width === width ? cur.batchSize : 1);
     const net = new Net(this.model.graph(), { batchSize, height, width, backend: this.backend, training: false });
     try {
-      net.setParameters(this.weights);
+      net.setParameters(this.weights, { allowNonFinite: this.allowNonFinite });
     } catch (e) {
       net.dispose();
       throw e;
@@ -472,9 +501,11 @@ export function topK(logits: Float32Array, classes: readonly string[], k: number
  * @param options - The architecture (required for a plain state dict), class names, and
  *   predict()'s input size, transform and batch size (defaults in LoadOptions).
  * @returns The Classifier: forward() on NCHW float input, predict() on images.
- * @throws BagOfTricksError ERR_ARGUMENT for a missing file or bad options,
- *   ERR_CHECKPOINT_FORMAT for a malformed file, WeightsMismatchError (ERR_WEIGHTS_MISMATCH)
- *   when the tensors do not fit the model.
+ * @throws BagOfTricksError ERR_ARGUMENT for a missing file, a path that is not a regular file
+ *   (a folder, a FIFO) or bad options, ERR_IO when the file cannot be read,
+ *   ERR_CHECKPOINT_FORMAT for a malformed file or metadata that contradicts the tensors,
+ *   ERR_NON_FINITE for NaN/Inf weights (unless `allowNonFinite`), WeightsMismatchError
+ *   (ERR_WEIGHTS_MISMATCH) when the tensors do not fit the model.
  *
  * @example
  * ```js
@@ -487,8 +518,9 @@ export function topK(logits: Float32Array, classes: readonly string[], k: number
  */
 export async function load(path: string, options: LoadOptions = {}): Promise<Classifier> {
   const o = expectObject('options', options);
-  expectKeys('options', o, ['model', 'classes', 'inputSize', 'transform', 'batchSize', 'backend']);
-  const r = await resolveWeights(path, { model: o.model as ModelSpec | undefined });
+  expectKeys('options', o, ['model', 'classes', 'inputSize', 'transform', 'batchSize', 'backend', 'allowNonFinite']);
+  const allowNonFinite = o.allowNonFinite === undefined ? false : o.allowNonFinite === true ? true : fail('ERR_ARGUMENT', 'true or false', 'options.allowNonFinite', o.allowNonFinite);
+  const r = await resolveWeights(path, { model: o.model as ModelSpec | undefined, allowNonFinite });
   const classes = o.classes === undefined ? r.classes : expectList('options.classes', o.classes).map((c, i) => (typeof c === 'string' ? c : fail('ERR_ARGUMENT', 'string', `options.classes[${i}]`, c)));
   const stem = r.model.config.stem;
   const inputSize = o.inputSize === undefined ? (r.inputSize ?? (stem === 'cifar' ? 32 : 224)) : expectInt('options.inputSize', o.inputSize, 1, 1 << 14);
@@ -498,7 +530,7 @@ export async function load(path: string, options: LoadOptions = {}): Promise<Cla
   if (backend !== undefined && backend !== 'cpu' && backend !== 'cuda' && backend !== 'auto') fail('ERR_ARGUMENT', '"cpu", "cuda" or "auto"', 'options.backend', backend);
   // The Net is built on the first forward; a missing GPU is reported now, not then.
   if (backend === 'cuda' && !cudaInfo().available) throw new BagOfTricksError('ERR_CUDA_UNAVAILABLE', `the CUDA backend is unavailable: ${cudaInfo().reason}`);
-  return new Classifier(r.model, r.parameters, { classes, inputSize, transform, batchSize, source: r.source, backend });
+  return new Classifier(r.model, r.parameters, { classes, inputSize, transform, batchSize, source: r.source, backend, allowNonFinite });
 }
 
 /** What pretrainedWeights() kept and replaced. */
@@ -548,6 +580,7 @@ export async function pretrainedWeights(file: string, model: ResNet): Promise<{ 
     return t && t.shape.length === want.length && t.shape.every((d, i) => d === want[i]);
   });
   if (fits) for (const k of CLASSIFIER_KEYS) parameters[k] = tensors[k];
+  expectFiniteWeights(file, Object.entries(parameters));
   const fc = tensors['fc.weight'];
   return {
     parameters,

@@ -6,6 +6,7 @@
  * arrays at once. A Net frees its memory on dispose() or when it is garbage-collected.
  */
 import { BagOfTricksError, callNative, callNativeAsync } from './errors';
+import { expectFiniteWeights } from './finite';
 import { GraphDesc } from './models/graph';
 import type { Model } from './models/model';
 import { native } from './native';
@@ -330,11 +331,14 @@ export class Net {
   /**
    * Sets parameters by state-dict key (PyTorch layout). With `strict` (default), every
    * key must be known and every parameter given; the error lists what is missing or
-   * unexpected. Values are checked before any is written.
+   * unexpected. Values are checked before any is written: a NaN or ±Inf value is refused
+   * with ERR_NON_FINITE listing the tensors and their counts, unless `allowNonFinite`.
    */
-  setParameters(values: Map<string, Float32Array | Tensor> | Record<string, Float32Array | Tensor>, options: { strict?: boolean } = {}): void {
+  setParameters(values: Map<string, Float32Array | Tensor> | Record<string, Float32Array | Tensor>, options: { strict?: boolean; allowNonFinite?: boolean } = {}): void {
     const h = this.idle();
+    expectKeys('options', expectObject('options', options), ['strict', 'allowNonFinite']);
     const strict = options.strict === undefined ? true : expectBool('options.strict', options.strict);
+    const allowNonFinite = options.allowNonFinite === undefined ? false : expectBool('options.allowNonFinite', options.allowNonFinite);
     const entries = values instanceof Map ? [...values.entries()] : Object.entries(expectObject('values', values));
     const known = new Map(this.specs.map((s) => [s.name, s]));
     const unexpected = entries.map(([k]) => k).filter((k) => !known.has(k));
@@ -358,6 +362,7 @@ export class Net {
       }
       return [name, data] as const;
     });
+    if (!allowNonFinite) expectFiniteWeights('the parameters given to setParameters', checked);
     for (const [name, data] of checked) callNative(() => h.setParameter(name, data));
   }
 

@@ -121,14 +121,19 @@ test('atomic replacement: no temp files left; a failed save keeps the old file',
   await expectCodeAsync(() => tr.saveCheckpoint(file, { tensors: {}, metadata: { o: { a: 1 } as never } }), 'ERR_ARGUMENT', 'object metadata');
   await expectCodeAsync(() => tr.saveCheckpoint(file, { tensors: { a: { data: new Float32Array(2), shape: [3] } } }), 'ERR_SHAPE', 'bad tensor');
   await expectCodeAsync(() => tr.saveCheckpoint(file, { tensors: {}, extra: 1 } as never), 'ERR_ARGUMENT', 'unknown key');
-  // A save that fails in the file system (the folder is gone) reports Node's error and touches nothing.
-  await expectCodeAsync(() => tr.saveCheckpoint(path.join(sub, 'missing', 'ck.safetensors'), v(9)), 'ENOENT', 'missing folder');
+  // A save that fails in the file system (the folder is gone) is ERR_IO naming the file and
+  // the system's code (ENOENT), and touches nothing.
+  const missing = path.join(sub, 'missing', 'ck.safetensors');
+  await expectCodeAsync(() => tr.saveCheckpoint(missing, v(9)), 'ERR_IO', 'missing folder');
+  const err = await tr.saveCheckpoint(missing, v(9)).then(() => null, (e: { errno?: string; message: string }) => e);
+  assert.is(err?.errno, 'ENOENT');
+  assert.match(String(err?.message), missing);
   assert.ok(fs.readFileSync(file).equals(before));
   assert.equal(fs.readdirSync(sub), ['ck.safetensors']);
   // NaN is allowed on request.
   await tr.saveCheckpoint(file, { tensors: { a: { data: Float32Array.from([NaN]), shape: [1] } } }, { allowNonFinite: true });
   assert.ok(Number.isNaN((await tr.loadCheckpoint(file)).tensors.a.data[0]));
-  await expectCodeAsync(() => tr.loadCheckpoint(path.join(sub, 'none.safetensors')), 'ENOENT', 'missing file');
+  await expectCodeAsync(() => tr.loadCheckpoint(path.join(sub, 'none.safetensors')), 'ERR_IO', 'missing file (ENOENT)');
 });
 
 /** Child: saves versions start, start + 1, … of an 8 MB checkpoint forever, printing each version once saved. */

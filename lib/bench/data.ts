@@ -8,8 +8,11 @@
  *
  * The images are every file under DIR (recursively) whose content is an image; --repeat
  * lists them N times (for a small corpus of photos). With --json one line:
- *   {"images","skipped":[paths],"imgPerSec","imgPerSecPerCore","cores", ...}
- * `images` counts the good images delivered; skipped files are listed by path. Extra fields:
+ *   {"images","skipped":[paths],"leftOut":[{path,reason}],"leftOutCount","imgPerSec", ...}
+ * `images` counts the good images delivered; `skipped` lists the files that failed to decode,
+ * by path; `leftOut` every file left out with its reason, once each: at listing (not an
+ * image, empty, a dangling link, ...) and at decoding (corrupt, truncated, too large).
+ * The text output gives the count by reason and the first paths. Extra fields:
  * `cpuMsPerImage` (process CPU time per image, all threads), `stagesMsPerImage` (wall time of
  * each stage per image, summed over the concurrent workers: read, header, pixels = decode +
  * crop + resize + flip in sharp, colour = the fused native pass), `waitMs` (time the consumer
@@ -106,6 +109,8 @@ function parse(argv: string[]): Args {
 export interface DataBenchReport {
   images: number;
   skipped: string[];
+  leftOut: { path: string; reason: string }[];
+  leftOutCount: number;
   imgPerSec: number;
   imgPerSecPerCore: number;
   cores: number;
@@ -135,7 +140,7 @@ export async function benchData(argv: string[]): Promise<number> {
   // The operation cache only helps when the same pipeline repeats; here it would hold memory.
   loadSharp().cache(false);
   try {
-    const { files } = listImages(path.resolve(args.data));
+    const { files, ignored } = listImages(path.resolve(args.data));
     if (files.length === 0) {
       console.error(`bagoftricks bench data: no images under ${args.data}`);
       return 1;
@@ -164,9 +169,12 @@ export async function benchData(argv: string[]): Promise<number> {
     const per = (ms: number) => round(ms / Math.max(1, images), 3);
     const s = loader.stats;
     const sh = sharpSettings();
+    const leftOut = [...ignored.map((f) => ({ path: f.path, reason: f.reason as string })), ...loader.skipped.map((k) => ({ path: k.path, reason: k.reason as string }))];
     const report: DataBenchReport = {
       images,
       skipped: loader.skipped.map((k) => k.path),
+      leftOut,
+      leftOutCount: leftOut.length,
       imgPerSec: round(images / seconds, 1),
       imgPerSecPerCore: round(images / seconds / cores, 1),
       cores,
@@ -273,6 +281,13 @@ async function timeStages(files: string[], args: Args): Promise<StageTimes> {
   };
 }
 
+/** "2 not-image, 1 truncated". */
+function reasonCounts(files: { reason: string }[]): string {
+  const by = new Map<string, number>();
+  for (const f of files) by.set(f.reason, (by.get(f.reason) ?? 0) + 1);
+  return [...by].map(([r, n]) => `${n} ${r}`).join(', ');
+}
+
 function round(x: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
@@ -284,6 +299,7 @@ function printReport(r: DataBenchReport): void {
     [
       `data pipeline: ${r.settings.transform} transform at ${r.settings.size}², batch ${r.settings.batchSize}, ${r.settings.workers} workers, output ${r.settings.output}`,
       `images     ${r.images} delivered, ${r.skipped.length} skipped, in ${r.seconds} s`,
+      ...(r.leftOutCount ? [`left out   ${r.leftOutCount} files (${reasonCounts(r.leftOut)}); each below`] : []),
       `throughput ${r.imgPerSec} img/s, ${r.imgPerSecPerCore} img/s per core (${r.cores} cores)`,
       `cpu        ${r.cpuMsPerImage} ms of CPU per image (all threads)`,
       `stages     per image: read ${st.read} ms, header ${st.header} ms, decode+crop+resize+flip ${st.pixels} ms, colour pass ${st.colour} ms`,
@@ -294,7 +310,7 @@ function printReport(r: DataBenchReport): void {
               `core ICC conversion ${r.stagesCpuMsPerImage.coreIcc}, colour pass ${r.stagesCpuMsPerImage.colourPass}`,
           ]
         : []),
-      ...r.skipped.map((p) => `skipped    ${p}`),
+      ...r.leftOut.map((f) => `skipped    ${f.path}: ${f.reason}`),
     ].join('\n'),
   );
 }

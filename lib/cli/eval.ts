@@ -17,7 +17,7 @@ import * as path from 'path';
 import { BagOfTricksError } from '../errors';
 import { BaseDataset, DataError, DataLoader, ImageList } from '../data';
 import { FlagSpec, parseCommand, UsageError } from './args';
-import { chooseBackend, defaultEvalTransform, formatPct, loadForInference, openDataset, readCheckpointInfo, resolveDataArg, runSplits } from './train';
+import { asRole, chooseBackend, defaultEvalTransform, formatPct, leftOut, LeftOut, loadForInference, openDataset, readCheckpointInfo, resolveDataArg, runSplits, skippedLine } from './train';
 
 export const EVAL_USAGE = `Usage: bagoftricks eval --checkpoint F [--data DIR|mnist] [--split val|all] [--json]
 
@@ -69,16 +69,19 @@ export async function evalCli(argv: string[]): Promise<number> {
   try {
     const backend = chooseBackend((flags.backend as 'auto' | 'cpu' | 'cuda') ?? 'auto');
     const ckpt = path.resolve(flags.checkpoint as string);
-    const { run } = await readCheckpointInfo(ckpt);
+    const { run } = await readCheckpointInfo(ckpt, '--checkpoint');
     const data = flags.data !== undefined ? resolveDataArg(flags.data as string) : run?.data;
     if (data === undefined) throw new UsageError(`--data is required: ${ckpt} does not say what it was trained on`);
     const own = run !== undefined && run.data === data;
     const split = (flags.split as 'val' | 'all' | undefined) ?? (own ? 'val' : 'all');
     if (split === 'val' && !own) throw new UsageError(`--split val needs the run's own data (${run?.data ?? 'unknown'}); use --split all`);
     const limit = flags.limit as number | undefined;
-    const raw = split === 'val' ? runSplits(run!).val : openDataset(data, limit, 0);
+    // The files are checked before the split, as train does, so the split is the run's own.
+    const opened = split === 'val' ? await runSplits(run!) : await openDataset(data, limit, 0);
+    const raw = 'val' in opened ? opened.val : opened.dataset;
+    const listed: LeftOut[] = opened.skipped;
     const batchSize = (flags['batch-size'] as number | undefined) ?? 64;
-    const trainer = await loadForInference(ckpt, batchSize, backend.backend);
+    const trainer = await asRole('--checkpoint', ckpt, () => loadForInference(ckpt, batchSize, backend.backend));
     try {
       const stem = (trainer.model.config as { stem: 'cifar' | 'imagenet' }).stem;
       const dataset = withCheckpointClasses(raw, trainer.classes);
@@ -86,13 +89,16 @@ export async function evalCli(argv: string[]): Promise<number> {
       if (!json) console.log(backend.line);
       const v = await trainer.evaluate(loader);
       const what = data === 'mnist' ? 'MNIST' : data;
-      const skipped = loader.skipped.map((s) => ({ path: s.path, reason: s.reason }));
+      // Every file left out, once: at listing and checking, then while evaluating.
+      const all = [...listed, ...loader.skipped.map(leftOut).filter((s) => !listed.some((l) => l.path === s.path))];
+      const skipped = all.map((s) => ({ path: s.path, reason: s.reason }));
       if (json) {
         console.log(JSON.stringify({ checkpoint: ckpt, data, split, n: v.n, top1: v.top1, top5: v.top5, loss: v.loss, skipped }));
       } else {
         console.log(`eval ${ckpt} on ${what} (${split === 'val' ? 'the run\'s validation split' : 'every image'}, ${v.n} images, ${trainer.inputSize}×${trainer.inputSize}):`);
         console.log(`top-1 ${formatPct(v.top1)}  top-5 ${formatPct(v.top5)}  loss ${v.loss.toFixed(4)}`);
-        for (const s of loader.skipped) console.error(`skipped ${s.message}`);
+        if (all.length) console.log(`skipped: ${skippedLine(all)}`);
+        for (const s of all) console.error(`skipped ${s.path}: ${s.reason}${s.message ? ` (${s.message})` : ''}`);
       }
       return 0;
     } finally {

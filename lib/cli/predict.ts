@@ -17,7 +17,7 @@ import { BagOfTricksError } from '../errors';
 import { DataError, DataLoader, ImageList } from '../data';
 import type { Prediction } from '../train/trainer';
 import { FlagSpec, parseCommand, UsageError } from './args';
-import { chooseBackend, defaultEvalTransform, loadForInference, readCheckpointInfo } from './train';
+import { asRole, chooseBackend, defaultEvalTransform, loadForInference, readCheckpointInfo } from './train';
 
 export const PREDICT_USAGE = `Usage: bagoftricks predict --checkpoint F IMAGE... [--topk 5] [--json]
 
@@ -51,9 +51,9 @@ export async function predictCli(argv: string[]): Promise<number> {
   try {
     const backend = chooseBackend((flags.backend as 'auto' | 'cpu' | 'cuda') ?? 'auto');
     const ckpt = path.resolve(flags.checkpoint as string);
-    const { run } = await readCheckpointInfo(ckpt);
+    const { run } = await readCheckpointInfo(ckpt, '--checkpoint');
     const batchSize = Math.min(BATCH, images.length);
-    const trainer = await loadForInference(ckpt, batchSize, backend.backend);
+    const trainer = await asRole('--checkpoint', ckpt, () => loadForInference(ckpt, batchSize, backend.backend));
     try {
       if (!json) console.error(backend.line);
       const topk = Math.min((flags.topk as number | undefined) ?? 5, trainer.classes.length);

@@ -12,17 +12,29 @@
  * Checkpoints carry the run's data settings in their `run` metadata, so `--resume` and
  * `eval`/`predict` find the data, split, size and transforms without being told again.
  *
- * Exit codes: 0 done, 1 a failure while running (BagOfTricksError: `bagoftricks: CODE: message`),
- * 2 bad usage, 130 interrupted by Ctrl-C (after saving last.safetensors).
+ * Exit codes: 0 done (every epoch asked for trained and validated), 1 a failure while running
+ * (BagOfTricksError: `bagoftricks: CODE: message`), 2 bad usage, 130 interrupted by Ctrl-C
+ * (SIGINT) and 143 by SIGTERM, each after saving last.safetensors.
+ *
+ * Files left out of the data (at listing or at decoding) are reported once each, with the
+ * reason: in the text output, the --json events, config.json and the report.
+ *
+ * Under kill -9 at any moment: checkpoints are written atomically, best.safetensors before
+ * last.safetensors, and the epoch's metrics row before both; `--resume` keeps the metrics
+ * rows up to the restored step, repairs a best.safetensors that does not match the run's
+ * record, and removes the temporary files that killed writes left.
  */
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { BagOfTricksError } from '../errors';
 import { BaseDataset, DataError, DataLoader, ImageFolder, Mnist, resolveTransform, split } from '../data';
-import type { TransformSpec } from '../data';
+import type { SkippedImage, TransformSpec } from '../data';
+import { expectNoEmptyClass } from '../data/dataset';
+import { verifyImages } from '../data/verify';
+import { io, ioAsync, removeStaleTemp } from '../io';
 import { cudaInfo, getThreads } from '../runtime';
-import { readSafetensorsHeader } from '../train/safetensors';
+import { readSafetensorsHeader, writeFileAtomic } from '../train/safetensors';
 import { recipes, RecipeName, RecipeOverrides } from '../train/recipes';
 import { BatchLogs, EpochLogs, Trainer } from '../train/trainer';
 import { listModels } from '../models';
@@ -152,6 +164,8 @@ export interface RunInfo {
   pretrained?: string;
   /** Best validation top-1 so far (−1 before the first validation). */
   bestTop1: number;
+  /** The step at which best.safetensors was written (its state), when known. */
+  bestStep?: number;
   /** Seconds of training so far, over every resume. */
   elapsed: number;
 }
@@ -180,18 +194,43 @@ export function chooseBackend(requested: 'auto' | 'cpu' | 'cuda'): { backend: 'c
 }
 
 /** A checkpoint's metadata (header only), with its `run` settings when it has them. */
-export async function readCheckpointInfo(file: string): Promise<{ metadata: Record<string, string>; run?: RunInfo }> {
-  if (!fs.existsSync(file) || !fs.statSync(file).isFile()) throw new UsageError(`no checkpoint file at ${JSON.stringify(file)}`);
-  const { metadata } = await readSafetensorsHeader(file);
-  let run: RunInfo | undefined;
-  if (typeof metadata.run === 'string') {
-    try {
-      run = JSON.parse(metadata.run) as RunInfo;
-    } catch {
-      throw new BagOfTricksError('ERR_CHECKPOINT_FORMAT', `${file}: metadata "run" is not valid JSON`);
-    }
-  }
+export async function readCheckpointInfo(file: string, role = '--checkpoint'): Promise<{ metadata: Record<string, string>; run?: RunInfo }> {
+  if (!fs.existsSync(file) || !fs.statSync(file).isFile()) throw new UsageError(`${role}: no checkpoint file at ${JSON.stringify(file)}`);
+  const { metadata } = await asRole(role, file, () => readSafetensorsHeader(file));
+  const run = metaJson<RunInfo>(role, file, metadata, 'run');
   return { metadata, run };
+}
+
+/**
+ * A JSON value of a checkpoint's metadata, or undefined when absent; text that is not JSON
+ * is ERR_CHECKPOINT_FORMAT naming the file, its role and the key.
+ */
+export function metaJson<T>(role: string, file: string, metadata: Record<string, string>, key: string): T | undefined {
+  const v = metadata[key];
+  if (v === undefined) return undefined;
+  try {
+    return JSON.parse(v) as T;
+  } catch {
+    throw new BagOfTricksError('ERR_CHECKPOINT_FORMAT', `${role} ${file}: metadata "${key}" is not valid JSON`);
+  }
+}
+
+/**
+ * Runs a read of a checkpoint given as `role` (--resume, --teacher, --pretrained,
+ * --checkpoint): its ERR_CHECKPOINT_FORMAT, ERR_NON_FINITE and ERR_ARGUMENT errors name the
+ * role and the file.
+ */
+export async function asRole<T>(role: string, file: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof BagOfTricksError && ['ERR_CHECKPOINT_FORMAT', 'ERR_NON_FINITE', 'ERR_ARGUMENT'].includes(e.code) && !e.message.startsWith(`${role} `)) {
+      const rest = e.message.startsWith(`${file}: `) ? e.message.slice(file.length + 2) : e.message;
+      const err = new BagOfTricksError(e.code, `${role} ${file}: ${rest}`);
+      throw Object.assign(err, { details: (e as { details?: unknown }).details, tensors: (e as { tensors?: unknown }).tensors });
+    }
+    throw e;
+  }
 }
 
 /** The eval transform of a model trained at `stem`: ratio 1 for small images (as padcrop trains them). */
@@ -207,17 +246,66 @@ export function resolveDataArg(data: string | undefined): string {
   return dir;
 }
 
-/** The data set named by `data`, cut to a stratified subset of `limit` images when asked. */
-export function openDataset(data: string, limit: number | undefined, seed: number): BaseDataset {
-  const ds: BaseDataset = data === 'mnist' ? new Mnist() : new ImageFolder(data);
-  return limit !== undefined && limit < ds.length ? split(ds, { val: limit, seed }).val : ds;
+/** A file left out of a data set, and why (at listing: not an image, empty, ...; at decoding: corrupt, truncated, ...). */
+export interface LeftOut {
+  path: string;
+  reason: string;
+  /** The decoder's message, for files that failed to decode. */
+  message?: string;
 }
 
-/** The run's train and validation subsets (stratified, seeded). */
-export function runSplits(run: Pick<RunInfo, 'data' | 'limit' | 'valSplit' | 'seed'>): { all: BaseDataset; train: BaseDataset; val: BaseDataset } {
-  const all = openDataset(run.data, run.limit, run.seed);
+/**
+ * The data set named by `data`, its files checked before anything is split: every file the
+ * listing leaves out and every image that fails to decode is left out and listed with its
+ * reason (see data/verify.ts). Cut to a stratified subset of `limit` images when asked.
+ */
+export async function openDataset(data: string, limit: number | undefined, seed: number): Promise<{ dataset: BaseDataset; skipped: LeftOut[] }> {
+  let ds: BaseDataset;
+  const skipped: LeftOut[] = [];
+  if (data === 'mnist') ds = new Mnist();
+  else {
+    const folder = new ImageFolder(data);
+    skipped.push(...folder.ignored.map((f) => ({ path: f.path, reason: f.reason })));
+    const v = await verifyImages(folder);
+    skipped.push(...v.skipped.map((f) => ({ path: f.path, reason: f.reason, message: f.message })));
+    expectNoEmptyClass(`ImageFolder ${folder.root}${v.skipped.length ? ` (${v.skipped.length} files that fail to decode left out)` : ''}`, folder.classes, v.dataset.counts);
+    ds = v.dataset;
+  }
+  return { dataset: limit !== undefined && limit < ds.length ? split(ds, { val: limit, seed }).val : ds, skipped };
+}
+
+/** The run's data: every usable image, its train and validation subsets (stratified, seeded), and the files left out. */
+export interface RunData {
+  all: BaseDataset;
+  train: BaseDataset;
+  val: BaseDataset;
+  skipped: LeftOut[];
+}
+
+/** The run's train and validation subsets (stratified, seeded), split after the files were checked. */
+export async function runSplits(run: Pick<RunInfo, 'data' | 'limit' | 'valSplit' | 'seed'>): Promise<RunData> {
+  const { dataset: all, skipped } = await openDataset(run.data, run.limit, run.seed);
   const { train, val } = all.split({ val: run.valSplit, seed: run.seed });
-  return { all, train, val };
+  return { all, train, val, skipped };
+}
+
+/** Counts by reason: "2 not-image, 1 empty". */
+function reasonCounts(skipped: LeftOut[]): string {
+  const by = new Map<string, number>();
+  for (const s of skipped) by.set(s.reason, (by.get(s.reason) ?? 0) + 1);
+  return [...by].map(([r, n]) => `${n} ${r}`).join(', ');
+}
+
+/** "3 files left out (2 not-image, 1 empty): a.jpg, b.jpg, c.jpg" (the first `shown` paths, then a count). */
+export function skippedLine(skipped: LeftOut[], shown = 3): string {
+  const paths = skipped.slice(0, shown).map((s) => s.path).join(', ');
+  const more = skipped.length > shown ? `, and ${skipped.length - shown} more` : '';
+  return `${skipped.length} file${skipped.length === 1 ? '' : 's'} left out (${reasonCounts(skipped)}): ${paths}${more}`;
+}
+
+/** A loader's skipped image as a LeftOut. */
+export function leftOut(s: SkippedImage): LeftOut {
+  return { path: s.path, reason: s.reason, message: s.message };
 }
 
 /** Loads a checkpoint for inference: FP32, no teacher, a Net sized for `batchSize` on `backend`. */
@@ -403,8 +491,8 @@ function freshRunDir(model: string): string {
 }
 
 async function loadTeacher(file: string, student: { classes: number; size: number; batchSize: number }, backend: 'cpu' | 'cuda'): Promise<Net> {
-  await readCheckpointInfo(file); // a missing file is a usage error
-  const t = await loadForInference(file, student.batchSize, backend);
+  await readCheckpointInfo(file, '--teacher'); // a missing file is a usage error
+  const t = await asRole('--teacher', file, () => loadForInference(file, student.batchSize, backend));
   if (t.net.numClasses !== student.classes) {
     throw new BagOfTricksError('ERR_SHAPE', `--teacher ${file} has ${t.net.numClasses} classes but the data has ${student.classes}`);
   }
@@ -420,7 +508,7 @@ interface Setup {
   dir: string;
   resumedFrom?: { checkpoint: string; step: number; epoch: number };
   teacher?: Net;
-  splits: ReturnType<typeof runSplits>;
+  splits: RunData;
   pretrained?: PretrainedReport;
 }
 
@@ -442,14 +530,17 @@ async function setup(flags: Flags, backend: 'cpu' | 'cuda'): Promise<Setup> {
   let dir: string;
   let resumedFrom: { checkpoint: string; step: number; epoch: number } | undefined;
   let teacher: Net | undefined;
-  let splits: ReturnType<typeof runSplits> | undefined;
+  let splits: RunData | undefined;
   let pretrained: PretrainedReport | undefined;
   if (flags.resume !== undefined) {
     if (flags.pretrained !== undefined) throw new UsageError('--pretrained starts a new run; a resumed run continues from its own checkpoint');
     const ckpt = path.resolve(flags.resume);
-    const info = await readCheckpointInfo(ckpt);
-    const recipe = JSON.parse(info.metadata.recipe ?? 'null') as { name?: string; batchSize?: number; lr?: number; precision?: string; labelSmoothing?: number; mixupAlpha?: number; distillation?: { teacher: string } | null } | null;
-    const model = JSON.parse(info.metadata.model ?? 'null') as { name?: string; config?: { width?: number; stem?: string } } | null;
+    const info = await readCheckpointInfo(ckpt, '--resume');
+    const recipe = metaJson<{ name?: string; batchSize?: number; lr?: number; precision?: string; labelSmoothing?: number; mixupAlpha?: number; distillation?: { teacher: string } | null } | null>('--resume', ckpt, info.metadata, 'recipe') ?? null;
+    const model = metaJson<{ name?: string; config?: { width?: number; stem?: string } } | null>('--resume', ckpt, info.metadata, 'model') ?? null;
+    if (info.run !== undefined && (typeof info.run !== 'object' || info.run === null || typeof info.run.data !== 'string')) {
+      throw new BagOfTricksError('ERR_CHECKPOINT_FORMAT', `--resume ${ckpt}: metadata "run" has no data`);
+    }
     const size = Number(info.metadata.inputSize);
     const data = info.run?.data ?? resolveDataArg(flags.data);
     if (flags.data !== undefined && resolveDataArg(flags.data) !== data) {
@@ -462,9 +553,10 @@ async function setup(flags: Flags, backend: 'cpu' | 'cuda'): Promise<Setup> {
     });
     const teacherFile = flags.teacher !== undefined ? path.resolve(flags.teacher) : info.run?.teacher ?? recipe?.distillation?.teacher;
     if (recipe?.distillation && teacherFile) {
-      teacher = await loadTeacher(teacherFile, { classes: JSON.parse(info.metadata.classes ?? '[]').length, size, batchSize: recipe.batchSize ?? 1 }, backend);
+      const classes = metaJson<unknown[]>('--resume', ckpt, info.metadata, 'classes');
+      teacher = await loadTeacher(teacherFile, { classes: Array.isArray(classes) ? classes.length : 0, size, batchSize: recipe.batchSize ?? 1 }, backend);
     }
-    trainer = await Trainer.load(ckpt, { overrides: flags.epochs !== undefined ? { epochs: flags.epochs } : {}, teacher, backend });
+    trainer = await asRole('--resume', ckpt, () => Trainer.load(ckpt, { overrides: flags.epochs !== undefined ? { epochs: flags.epochs } : {}, teacher, backend }));
     const stem = trainer.model.config as { stem: 'cifar' | 'imagenet' };
     run = info.run ?? {
       data,
@@ -489,7 +581,7 @@ async function setup(flags: Flags, backend: 'cpu' | 'cuda'): Promise<Setup> {
     if (pretrainedFile && !(fs.existsSync(pretrainedFile) && fs.statSync(pretrainedFile).isFile())) throw new UsageError(`--pretrained: no file at ${JSON.stringify(flags.pretrained)}`);
     if (!pretrainedFile && (flags['freeze-backbone'] || flags['backbone-lr-scale'] !== undefined)) throw new UsageError('--freeze-backbone and --backbone-lr-scale fine-tune: they need --pretrained');
     if (flags['freeze-backbone'] && flags['backbone-lr-scale'] !== undefined) throw new UsageError('--freeze-backbone is --backbone-lr-scale 0: give one of them');
-    const base = pretrainedFile ? await checkpointModel(pretrainedFile) : undefined;
+    const base = pretrainedFile ? await asRole('--pretrained', pretrainedFile, () => checkpointModel(pretrainedFile)) : undefined;
     if (pretrainedFile && !base && flags.model === undefined) {
       throw new UsageError(`--pretrained ${flags.pretrained} is a plain state dict (no bagoftricks metadata): say which architecture it is with --model (e.g. --model resnet50d)`);
     }
@@ -532,7 +624,7 @@ async function setup(flags: Flags, backend: 'cpu' | 'cuda'): Promise<Setup> {
       throw new UsageError(`${dir} already holds a run (last.safetensors): continue it with --resume ${path.join(dir, 'last.safetensors')}, or choose another --out`);
     }
     // The data set first: its classes size the model, and a bad folder fails before any work.
-    splits = runSplits(run);
+    splits = await runSplits(run);
     const classes = splits.all.classes.slice();
     if (teacherFile) teacher = await loadTeacher(teacherFile, { classes: classes.length, size, batchSize }, backend);
     trainer = new Trainer(modelName, {
@@ -548,7 +640,7 @@ async function setup(flags: Flags, backend: 'cpu' | 'cuda'): Promise<Setup> {
     });
     if (pretrainedFile) {
       try {
-        const p = await pretrainedWeights(pretrainedFile, trainer.model as ResNet);
+        const p = await asRole('--pretrained', pretrainedFile, () => pretrainedWeights(pretrainedFile, trainer.model as ResNet));
         trainer.net.setParameters(p.parameters, { strict: false });
         pretrained = p.report;
       } catch (e) {
@@ -559,7 +651,14 @@ async function setup(flags: Flags, backend: 'cpu' | 'cuda'): Promise<Setup> {
     }
   }
 
-  return { trainer, run, dir, resumedFrom, teacher, splits: splits ?? runSplits(run), ...(pretrained ? { pretrained } : {}) };
+  try {
+    splits ??= await runSplits(run);
+  } catch (e) {
+    trainer.dispose();
+    teacher?.dispose();
+    throw e;
+  }
+  return { trainer, run, dir, resumedFrom, teacher, splits, ...(pretrained ? { pretrained } : {}) };
 }
 
 async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typeof chooseBackend>, s: Setup): Promise<number> {
@@ -575,6 +674,7 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
   // --- data ------------------------------------------------------------------------------
   const recipe = trainer.recipe;
   const { all, train: trainSet, val: valSet } = s.splits;
+  const skipped: LeftOut[] = s.splits.skipped.slice();
   if (valSet.length === 0) throw new DataError('ERR_DATASET', `the validation split of ${all.length} images is empty (raise --val-split)`);
   const classNames = all.classes;
   if (classNames.length !== trainer.net.numClasses || classNames.some((c, i) => c !== trainer.classes[i])) {
@@ -597,7 +697,9 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
   const logEvery = flags['log-every'] ?? Math.max(1, Math.round(stepsPerEpoch / 10));
 
   // --- the run folder --------------------------------------------------------------------
-  fs.mkdirSync(dir, { recursive: true });
+  io('create the folder', dir, () => fs.mkdirSync(dir, { recursive: true }));
+  // Temporary files that killed writes of an earlier process left here: nothing reads them.
+  const staleRemoved = removeStaleTemp(dir);
   const files = {
     config: path.join(dir, 'config.json'),
     metrics: path.join(dir, 'metrics.csv'),
@@ -634,6 +736,8 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
       ...(run.limit !== undefined ? { limit: run.limit } : {}),
       classes: classNames,
       images: all.length,
+      /** Every file left out, with its reason: at listing, before the split, and while training. */
+      skipped: skipped as LeftOut[],
       train: trainSet.length,
       val: valSet.length,
       valSplit: run.valSplit,
@@ -648,19 +752,28 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
     logEvery,
     resumedFrom: [...(Array.isArray(previous.resumedFrom) ? previous.resumedFrom : []), ...(resumedFrom ? [{ ...resumedFrom, at: new Date().toISOString() }] : [])],
   };
-  fs.writeFileSync(files.config, `${JSON.stringify(config, null, 2)}\n`);
-  // Metrics: a resumed run keeps the rows up to its checkpoint's step and continues from there.
-  const kept = resumedFrom && fs.existsSync(files.metrics) ? parseMetrics(fs.readFileSync(files.metrics, 'utf8')).filter((r) => r.step <= trainer.step) : [];
-  fs.writeFileSync(files.metrics, [METRICS_HEADER, ...kept.map(metricsLine)].join('\n') + '\n');
-  const addRow = (r: MetricsRow) => fs.appendFileSync(files.metrics, metricsLine(r) + '\n');
-  const writeReport = () => {
-    const rows = parseMetrics(fs.readFileSync(files.metrics, 'utf8'));
+  // Every file of the folder is replaced atomically: a kill leaves the old or the new one.
+  const writeText = (file: string, text: string) => ioAsync('write', file, () => writeFileAtomic(file, [Buffer.from(text, 'utf8')]));
+  const writeConfig = () => writeText(files.config, `${JSON.stringify(config, null, 2)}\n`);
+  // A resumed run's best.safetensors must be the state the run records as its best.
+  const repaired = resumedFrom && resumedFrom.checkpoint === files.last ? await repairBest(files, run, trainer.step) : null;
+  await writeConfig();
+  // Metrics: a resumed run keeps exactly the rows up to its checkpoint (step rows up to its
+  // step, epoch rows of the epochs it completed) and continues from there.
+  const kept = resumedFrom && fs.existsSync(files.metrics)
+    ? parseMetrics(io('read', files.metrics, () => fs.readFileSync(files.metrics, 'utf8'))).filter((r) => r.step <= trainer.step && (r.kind === 'step' || r.epoch <= trainer.epoch))
+    : [];
+  await writeText(files.metrics, [METRICS_HEADER, ...kept.map(metricsLine)].join('\n') + '\n');
+  const addRow = (r: MetricsRow) => io('append to', files.metrics, () => fs.appendFileSync(files.metrics, metricsLine(r) + '\n'));
+  const writeReport = async () => {
+    const rows = parseMetrics(io('read', files.metrics, () => fs.readFileSync(files.metrics, 'utf8')));
     const dataName = run.data === 'mnist' ? 'MNIST (embedded)' : run.data;
-    fs.writeFileSync(files.report, renderReport({
+    await writeText(files.report, renderReport({
       title: `bagoftricks train: ${trainer.model.name} on ${run.data === 'mnist' ? 'MNIST' : path.basename(run.data)}`,
       facts: [
         ['model', `${trainer.model.name}, ${modelConfig.stem} stem, width ${modelConfig.width}, ${run.size}×${run.size}, ${modelConfig.numClasses} classes, ${(summary.params / 1e6).toFixed(2)} M parameters`],
         ['data', `${dataName}: ${trainSet.length} train / ${valSet.length} validation images (stratified, seed ${run.seed})`],
+        ['files left out', skipped.length ? skipped.map((f) => `${f.path} (${f.reason})`).join('; ') : 'none'],
         ['recipe', recipeLine(trainer)],
         ['backend', backend.line],
         ['best validation top-1', run.bestTop1 >= 0 ? formatPct(run.bestTop1) : '-'],
@@ -675,16 +788,22 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
   const dataLine = `data: ${run.data === 'mnist' ? 'MNIST digits (embedded)' : run.data}, ${trainSet.length} train / ${valSet.length} validation images in ${classNames.length} classes`;
   out(backend.line);
   out(dataLine);
+  if (skipped.length) out(`skipped: ${skippedLine(skipped)} (every one in ${files.config})`);
   out(`model: ${trainer.model.name}, ${modelConfig.stem} stem, width ${modelConfig.width}, ${run.size}×${run.size}, ${(summary.params / 1e6).toFixed(2)} M parameters, ${(summary.macs / 1e6).toFixed(1)} M multiply-adds per image`);
   out(`recipe: ${recipeLine(trainer)}`);
   if (s.pretrained) out(`pretrained: ${pretrainedLine(s.pretrained, trainer)}`);
   out(`run folder: ${dir}${resumedFrom ? ` (resumed at step ${trainer.step}, epoch ${trainer.epoch})` : ''}`);
+  if (staleRemoved.length) out(`removed ${staleRemoved.length} temporary file${staleRemoved.length === 1 ? '' : 's'} of interrupted writes`);
+  if (repaired) out(`repaired: ${repaired}`);
   event({
     event: 'start', backend: backend.backend, threads: backend.threads, cudaNotUsed: backend.cudaReason,
     model: trainer.model.name, recipe: recipe.name, data: run.data, classes: classNames.length, train: trainSet.length, val: valSet.length,
     inputSize: run.size, epochs: recipe.epochs, batchSize: recipe.batchSize, lr: recipe.lr, precision: recipe.precision,
     stepsPerEpoch, totalSteps, step: trainer.step, epoch: trainer.epoch, seed: run.seed, out: dir,
     resumedFrom: resumedFrom?.checkpoint ?? null,
+    skipped: skipped.map((f) => ({ path: f.path, reason: f.reason })),
+    ...(staleRemoved.length ? { removedTemp: staleRemoved } : {}),
+    ...(repaired ? { repaired } : {}),
     ...(s.pretrained ? { pretrained: s.pretrained } : {}),
   });
 
@@ -715,7 +834,23 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
   let trainedImages = 0;
   let trainedSeconds = 0;
 
+  // Files that fail to decode while training (changed or damaged since the check): each
+  // reported once, when it happens, and added to config.json and the report.
+  const reportedSkips = new Set(skipped.map((f) => f.path));
+  const reportNewSkips = () => {
+    for (const loader of [trainLoader, valLoader]) {
+      for (const f of loader.skipped) {
+        if (reportedSkips.has(f.path)) continue;
+        reportedSkips.add(f.path);
+        skipped.push(leftOut(f));
+        if (json) event({ event: 'skipped', path: f.path, reason: f.reason, message: f.message, step: trainer.step });
+        else progress.note(`skipped ${f.message}`);
+      }
+    }
+  };
+
   const onBatchEnd = (_step: number, l: BatchLogs) => {
+    reportNewSkips();
     const sampled = !l.skipped && l.step % logEvery === 0;
     progress.update(l, sampled);
     if (!sampled) return;
@@ -724,21 +859,30 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
     event({ event: 'step', epoch: l.epoch + 1, step: l.step, loss: l.loss, acc: l.acc, lr: l.lr, imgPerSec: l.imgPerSec, lossScale: l.lossScale, time });
   };
   const onEpochEnd = async (e: number, l: EpochLogs) => {
+    reportNewSkips();
     trainedImages += l.imgPerSec * l.seconds;
     trainedSeconds += l.seconds;
     run.elapsed = elapsed();
     const best = l.valTop1 !== undefined && l.valTop1 > run.bestTop1;
-    if (best) run.bestTop1 = l.valTop1!;
+    if (best) {
+      run.bestTop1 = l.valTop1!;
+      run.bestStep = trainer.step;
+    }
     if (l.valTop1 !== undefined) lastVal = { top1: l.valTop1, top5: l.valTop5! };
-    // The run metadata (best so far, time) is current in both files.
-    await save(files.last);
-    lastSaved = files.last;
-    if (best) await save(files.best);
+    // Under a kill at any moment the files stay consistent. The row comes first: a resume
+    // from the previous checkpoint drops it. Then best, then last: killed between the two,
+    // last is the previous epoch's and the resumed run adopts the newer best (repairBest).
     addRow({
       kind: 'epoch', epoch: e + 1, step: trainer.step, time_s: run.elapsed, loss: l.loss, acc: l.acc, lr: l.lr, img_per_s: l.imgPerSec,
       val_loss: l.valLoss, val_top1: l.valTop1, val_top5: l.valTop5, loss_scale: l.lossScale, skipped: l.skippedSteps,
     });
-    writeReport();
+    faultPoint('epoch-row');
+    if (best) await save(files.best);
+    faultPoint('best');
+    await save(files.last);
+    lastSaved = files.last;
+    faultPoint('last');
+    await writeReport();
     progress.clear();
     out(`epoch ${e + 1}/${recipe.epochs}  train loss ${l.loss.toFixed(4)} acc ${formatPct(l.acc)}  val top-1 ${formatPct(l.valTop1)} top-5 ${formatPct(l.valTop5)}  ` +
       `${l.imgPerSec.toFixed(0)} img/s  ${l.seconds.toFixed(1)} s${best ? '  (best)' : ''}`);
@@ -748,27 +892,35 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
     });
   };
 
-  // Ctrl-C: the first finishes the current step and saves; a second exits at once.
+  // SIGINT (Ctrl-C) and SIGTERM (docker stop, systemd, Kubernetes): the first stops the run
+  // after the step in progress (no validation, no further step) and saves; a second exits at
+  // once, leaving the checkpoints of before (every write is atomic).
   const ac = new AbortController();
-  let interrupts = 0;
-  const onSigint = () => {
-    interrupts++;
-    if (interrupts > 1) {
-      progress.note('bagoftricks train: interrupted again, exiting without saving');
-      process.exit(130);
+  let stopSignal: 'SIGINT' | 'SIGTERM' | null = null;
+  const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
+    const code = sig === 'SIGINT' ? 130 : 143;
+    if (stopSignal) {
+      progress.note(`bagoftricks train: ${sig} again, exiting without saving (the checkpoints of before are intact)`);
+      process.exit(code);
     }
+    stopSignal = sig;
     ac.abort();
-    progress.note('bagoftricks train: interrupted; finishing the current step and saving last.safetensors (Ctrl-C again to quit at once)');
+    progress.note(`bagoftricks train: ${sig}: finishing the current step and saving last.safetensors (${sig === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM'} again to quit at once)`);
   };
+  const onSigint = () => onSignal('SIGINT');
+  const onSigterm = () => onSignal('SIGTERM');
   process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
   let aborted = false;
   try {
     const r = await trainer.fit(trainLoader, { validation: valLoader, callbacks: { onBatchEnd, onEpochEnd }, signal: ac.signal });
     aborted = r.aborted;
+    reportNewSkips();
   } catch (e) {
     progress.clear();
+    reportNewSkips();
     if (e instanceof BagOfTricksError && e.code === 'ERR_NON_FINITE') {
-      writeReport();
+      await writeReport();
       const kept = lastSaved ? `the last good checkpoint is ${lastSaved} (untouched)` : 'no checkpoint was written';
       event({ event: 'error', code: e.code, message: e.message, checkpoint: lastSaved });
       console.error(`bagoftricks: ERR_NON_FINITE: training diverged (NaN/Inf): ${e.message.replace(/\.$/, '')}.\n` +
@@ -778,37 +930,119 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
     throw e;
   } finally {
     process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
+    if (skipped.length > s.splits.skipped.length) await writeConfig().catch(() => undefined);
   }
 
   if (aborted) {
     // fit returned after its current step: the weights are consistent and finite.
     run.elapsed = elapsed();
     const saved = files.last;
-    await save(saved);
-    writeReport();
+    const sig = (stopSignal as 'SIGINT' | 'SIGTERM' | null) ?? 'SIGINT';
+    // Signals stay caught while saving: a second one exits at once (the write is atomic).
+    const again = () => onSignal(sig);
+    process.on('SIGINT', again);
+    process.on('SIGTERM', again);
+    try {
+      await save(saved);
+      await writeReport();
+    } finally {
+      process.off('SIGINT', again);
+      process.off('SIGTERM', again);
+    }
     progress.note(`bagoftricks train: saved ${saved} at step ${trainer.step} (epoch ${trainer.epoch + 1}); continue with: bagoftricks train --resume ${saved}`);
-    event({ event: 'interrupted', step: trainer.step, epoch: trainer.epoch + 1, checkpoint: saved });
-    return 130;
+    event({ event: 'interrupted', signal: sig, step: trainer.step, epoch: trainer.epoch + 1, checkpoint: saved, skipped: skipped.length });
+    return sig === 'SIGTERM' ? 143 : 130;
   }
 
+  // done means every epoch asked for was trained and validated.
+  if (trainer.epoch < recipe.epochs) {
+    throw new BagOfTricksError('ERR_INTERNAL', `training ended after ${trainer.epoch} of ${recipe.epochs} epochs without a signal or an error`);
+  }
   // Nothing left to train (a resumed, finished run): still report the numbers.
   if (!lastVal) {
     const v = await trainer.evaluate(valLoader);
+    reportNewSkips();
     lastVal = { top1: v.top1, top5: v.top5 };
     if (!fs.existsSync(files.last)) await save(files.last);
-    if (!fs.existsSync(files.best)) fs.copyFileSync(files.last, files.best);
+    if (!fs.existsSync(files.best)) await ioAsync('copy', files.best, () => writeFileAtomic(files.best, [fs.readFileSync(files.last)]));
   }
-  writeReport();
+  if (skipped.length > s.splits.skipped.length) await writeConfig();
+  await writeReport();
   const imgPerSec = trainedSeconds > 0 ? trainedImages / trainedSeconds : 0;
   out(`done in ${formatDuration((performance.now() - t0) / 1000)}: val top-1 ${formatPct(lastVal.top1)} top-5 ${formatPct(lastVal.top5)}, ${imgPerSec.toFixed(0)} img/s; ` +
     `best top-1 ${formatPct(run.bestTop1)}`);
+  if (skipped.length) out(`skipped: ${skippedLine(skipped)} (every one in ${files.config})`);
   out(`checkpoints: ${files.last}, ${files.best}`);
   out(`report: ${files.report}`);
   event({
     event: 'done', top1: lastVal.top1, top5: lastVal.top5, imgPerSec, checkpoint: files.last, best: files.best, bestTop1: run.bestTop1,
-    step: trainer.step, epoch: trainer.epoch, seconds: (performance.now() - t0) / 1000, report: files.report,
+    step: trainer.step, epoch: trainer.epoch, seconds: (performance.now() - t0) / 1000, report: files.report, skipped: skipped.length,
   });
   return 0;
+}
+
+/**
+ * Fault injection for the test suite: BAGOFTRICKS_FAULT_KILL=<point>[:<n>] kills the process
+ * with SIGKILL the n-th time (default the first) it reaches <point>: 'epoch-row' (the epoch's
+ * metrics row written, no checkpoint yet), 'best' (best.safetensors written when it improved,
+ * last.safetensors not yet) or 'last' (both written).
+ */
+const faultCounts = new Map<string, number>();
+function faultPoint(point: string): void {
+  const spec = process.env.BAGOFTRICKS_FAULT_KILL;
+  if (!spec) return;
+  const [name, nth] = spec.split(':');
+  if (name !== point) return;
+  const n = (faultCounts.get(point) ?? 0) + 1;
+  faultCounts.set(point, n);
+  if (n === (nth === undefined ? 1 : Number(nth))) process.kill(process.pid, 'SIGKILL');
+}
+
+/** A checkpoint's step and best top-1 (its run metadata), or null when it cannot be read. */
+async function checkpointState(file: string): Promise<{ step: number; bestTop1: number } | null> {
+  try {
+    const { metadata } = await readSafetensorsHeader(file);
+    const run = JSON.parse(metadata.run ?? 'null') as Partial<RunInfo> | null;
+    const step = Number(metadata.step);
+    if (!Number.isSafeInteger(step) || typeof run?.bestTop1 !== 'number') return null;
+    return { step, bestTop1: run.bestTop1 };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Makes best.safetensors agree with the resumed last.safetensors's record (run.bestTop1 and
+ * run.bestStep), whatever moment a kill interrupted the pair of writes. Returns what was
+ * repaired, or null when the pair was consistent.
+ * - best records the same top-1: consistent.
+ * - best is newer than last (killed after best, before last): its score is adopted.
+ * - last is the best state (bestStep = its step) but best is stale or missing: copied from last.
+ * - otherwise best's own record is adopted (or, with no readable best, the best is tracked afresh).
+ */
+async function repairBest(files: { last: string; best: string }, run: RunInfo, step: number): Promise<string | null> {
+  if (run.bestTop1 < 0) return null;
+  const best = fs.existsSync(files.best) ? await checkpointState(files.best) : null;
+  if (best && best.bestTop1 === run.bestTop1 && (run.bestStep === undefined || run.bestStep === best.step)) return null;
+  if (best && best.step > step) {
+    run.bestTop1 = best.bestTop1;
+    run.bestStep = best.step;
+    return `${files.best} (step ${best.step}) is newer than ${files.last} (step ${step}): its top-1 ${formatPct(best.bestTop1)} is the run's best`;
+  }
+  if (run.bestStep === step) {
+    await ioAsync('copy', files.best, async () => writeFileAtomic(files.best, [await fs.promises.readFile(files.last)]));
+    return `${files.best} was ${best ? `stale (step ${best.step})` : 'missing or unreadable'}: restored from ${files.last} (step ${step}, top-1 ${formatPct(run.bestTop1)})`;
+  }
+  if (best) {
+    const was = run.bestTop1;
+    run.bestTop1 = best.bestTop1;
+    run.bestStep = best.step;
+    return `${files.best} (step ${best.step}, top-1 ${formatPct(best.bestTop1)}) did not match the run's record (${formatPct(was)}): the record now follows the file`;
+  }
+  run.bestTop1 = -1;
+  delete run.bestStep;
+  return `${files.best} is missing or unreadable and cannot be rebuilt: the best is tracked afresh from here`;
 }
 
 function recipeLine(t: Trainer): string {

@@ -12,6 +12,11 @@
  * for very large trees) and sniffs only the other files; a bad file then surfaces when the
  * loader decodes it (skipped and reported there). Names starting with '.' are skipped.
  * A class folder without a single image is an error (ERR_DATASET): no class is lost silently.
+ *
+ * Nothing vanishes from the listing without a word: a symbolic link whose target is missing
+ * ('dangling-link'), a link that loops back to a folder being listed or cannot be resolved
+ * ('link-loop'), and a name that is not valid UTF-8 ('bad-name': Node could not open it by
+ * its decoded name) are listed in `ignored` with the reason, like empty and non-image files.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -29,8 +34,11 @@ export interface ImageFolderOptions {
 export interface IgnoredFile {
   /** The file's path. */
   path: string;
-  /** Why it was left out: not an image by content, zero bytes, unreadable, or not inside a class folder. */
-  reason: 'not-image' | 'empty' | 'unreadable' | 'outside-class';
+  /**
+   * Why it was left out: not an image by content, zero bytes, unreadable, not inside a class
+   * folder, a symbolic link to nothing, a link that loops, or a name that is not valid UTF-8.
+   */
+  reason: 'not-image' | 'empty' | 'unreadable' | 'outside-class' | 'dangling-link' | 'link-loop' | 'bad-name';
 }
 
 /** Extensions of the formats sharp decodes from files (its prebuilt binaries). */
@@ -113,14 +121,15 @@ export class ImageFolder extends ImageList {
 
     const ignored: IgnoredFile[] = [];
     const classes: string[] = [];
-    for (const e of fs.readdirSync(root, { withFileTypes: true })) {
-      if (e.name.startsWith('.')) continue;
-      const full = path.join(root, e.name);
-      if (isDir(full)) classes.push(e.name);
-      else ignored.push({ path: full, reason: 'outside-class' });
+    for (const { name, full, bad } of entries(root)) {
+      if (bad) {
+        ignored.push({ path: full, reason: bad });
+        continue;
+      }
+      const kind = entryKind(full);
+      if (kind === 'dir') classes.push(name);
+      else ignored.push({ path: full, reason: kind === 'file' ? 'outside-class' : kind });
     }
-    // Code-point order, as Python's sorted(): independent of the locale.
-    classes.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     if (classes.length === 0) throw datasetError(`ImageFolder ${root}: no class folders (expected one subfolder per class)`);
 
     const files: string[] = [];
@@ -151,10 +160,14 @@ export function listImages(dir: string, options: ImageFolderOptions = {}): { fil
   if (!isDir(dir)) fail('ERR_ARGUMENT', 'an existing folder', 'dir', dir);
   const files: string[] = [];
   const ignored: IgnoredFile[] = [];
-  for (const file of walk(path.resolve(dir))) {
-    const verdict = classify(file, detect);
-    if (verdict === 'image') files.push(file);
-    else ignored.push({ path: file, reason: verdict });
+  for (const entry of walk(path.resolve(dir))) {
+    if (typeof entry !== 'string') {
+      ignored.push(entry);
+      continue;
+    }
+    const verdict = classify(entry, detect);
+    if (verdict === 'image') files.push(entry);
+    else ignored.push({ path: entry, reason: verdict });
   }
   return { files, ignored };
 }
@@ -167,11 +180,51 @@ function isDir(p: string): boolean {
   }
 }
 
-/** Files under dir, recursively, sorted by path; symbolic links followed once (no cycles). */
-function walk(dir: string): string[] {
-  const out: string[] = [];
+/** The entries of a folder not starting with '.', sorted by name; a name that is not valid UTF-8 is marked 'bad-name'. */
+function entries(dir: string): { name: string; full: string; bad?: 'bad-name' }[] {
+  const out: { name: string; full: string; bad?: 'bad-name' }[] = [];
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  for (const raw of fs.readdirSync(dir, { encoding: 'buffer' })) {
+    let name: string;
+    let bad: 'bad-name' | undefined;
+    try {
+      name = utf8.decode(raw);
+    } catch {
+      name = raw.toString('utf8'); // with U+FFFD where the bytes are not UTF-8: for the report only
+      bad = 'bad-name';
+    }
+    if (name.startsWith('.')) continue;
+    out.push({ name, full: path.join(dir, name), ...(bad ? { bad } : {}) });
+  }
+  // Code-point order, as Python's sorted(): independent of the locale.
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** What a path is, following symbolic links: a folder, something else, a link to nothing, or a link that loops. */
+function entryKind(p: string): 'dir' | 'file' | 'dangling-link' | 'link-loop' {
+  try {
+    return fs.statSync(p).isDirectory() ? 'dir' : 'file';
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') return 'link-loop';
+    let link = false;
+    try {
+      link = fs.lstatSync(p).isSymbolicLink();
+    } catch {
+      link = false;
+    }
+    return link && code === 'ENOENT' ? 'dangling-link' : 'file'; // anything else: reported when it is read
+  }
+}
+
+/**
+ * Files under dir, recursively, sorted by path; symbolic links followed, and each folder
+ * listed once. What cannot be listed comes back as an IgnoredFile in place of its path.
+ */
+function walk(dir: string): (string | IgnoredFile)[] {
+  const out: (string | IgnoredFile)[] = [];
   const seen = new Set<string>();
-  const visit = (d: string) => {
+  const visit = (d: string, ancestors: Set<string>) => {
     let st: fs.Stats;
     try {
       st = fs.statSync(d);
@@ -179,17 +232,25 @@ function walk(dir: string): string[] {
       return;
     }
     const key = `${st.dev}:${st.ino}`;
-    if (seen.has(key)) return;
+    if (ancestors.has(key)) {
+      out.push({ path: d, reason: 'link-loop' });
+      return;
+    }
+    if (seen.has(key)) return; // the same folder reached by another link: its files are listed once
     seen.add(key);
-    const entries = fs.readdirSync(d, { withFileTypes: true }).map((e) => e.name).filter((n) => !n.startsWith('.'));
-    entries.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    for (const name of entries) {
-      const full = path.join(d, name);
-      if (isDir(full)) visit(full);
-      else out.push(full);
+    const inside = new Set(ancestors).add(key);
+    for (const { full, bad } of entries(d)) {
+      if (bad) {
+        out.push({ path: full, reason: bad });
+        continue;
+      }
+      const kind = entryKind(full);
+      if (kind === 'dir') visit(full, inside);
+      else if (kind === 'file') out.push(full);
+      else out.push({ path: full, reason: kind });
     }
   };
-  visit(dir);
+  visit(dir, new Set());
   return out;
 }
 

@@ -28,14 +28,17 @@
  *
  * Writing is atomic (writeFileAtomic): a temporary file in the target's folder, write,
  * fsync, rename over the target, fsync the folder. A crash at any moment leaves the old
- * file or the new one, complete, at the target path; it may leave a `.<name>.tmp-…` file
- * beside it, which nothing reads.
+ * file or the new one, complete, at the target path; it may leave a `.<name>.tmp-<pid>-…`
+ * file beside it, which nothing reads (`bagoftricks train` removes those of dead processes
+ * when it starts: io.ts removeStaleTemp). A file-system failure is ERR_IO naming the file.
+ * Reading refuses anything but a regular file (ERR_ARGUMENT) before reading a byte.
  */
 import { constants as bufferConstants } from 'buffer';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { BagOfTricksError } from '../errors';
+import { ioError } from '../io';
 import { Tensor } from '../tensor';
 import { expectKeys, expectObject, fail } from '../validate';
 
@@ -324,14 +327,59 @@ async function readExactly(fh: fs.promises.FileHandle, length: number, position:
   return buf;
 }
 
+/** What a stat says a path is, for messages. */
+function kindOf(st: fs.Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
+
+/**
+ * Opens a file for reading, refusing anything that is not a regular file before reading a
+ * byte (a FIFO is opened without blocking, so it cannot hang the reader). System errors are
+ * ERR_IO naming the file.
+ */
+async function openRegular(file: string): Promise<{ fh: fs.promises.FileHandle; size: number }> {
+  if (typeof file !== 'string' || file.length === 0) fail('ERR_ARGUMENT', 'file path', 'file', file);
+  let fh: fs.promises.FileHandle;
+  try {
+    fh = await fs.promises.open(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
+  } catch (e) {
+    throw ioError('read', file, e);
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) fail('ERR_ARGUMENT', 'a regular file (a safetensors file)', 'path', `${kindOf(st)} at ${file}`);
+    return { fh, size: st.size };
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    throw ioError('read', file, e);
+  }
+}
+
+/** Runs a read of `file`, naming the file in format errors and turning system errors into ERR_IO. */
+async function reading<T>(file: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof BagOfTricksError && e.code === 'ERR_CHECKPOINT_FORMAT' && !e.message.startsWith(`${file}: `)) {
+      throw new BagOfTricksError('ERR_CHECKPOINT_FORMAT', `${file}: ${e.message}`);
+    }
+    throw ioError('read', file, e);
+  }
+}
+
 /** Reads and validates only the header of a file (no tensor data is read). */
 export async function readSafetensorsHeader(file: string): Promise<SafetensorsHeader> {
-  const fh = await fs.promises.open(file, 'r');
+  const { fh, size } = await openRegular(file);
   try {
-    const size = (await fh.stat()).size;
-    const n = headerLength(size >= 8 ? await readExactly(fh, 8, 0) : new Uint8Array(0), size);
-    const header = parseSafetensorsHeader(await readExactly(fh, n, 8), size - 8 - n);
-    return { ...header, dataStart: 8 + n };
+    return await reading(file, async () => {
+      const n = headerLength(size >= 8 ? await readExactly(fh, 8, 0) : new Uint8Array(0), size);
+      const header = parseSafetensorsHeader(await readExactly(fh, n, 8), size - 8 - n);
+      return { ...header, dataStart: 8 + n };
+    });
   } finally {
     await fh.close();
   }
@@ -340,13 +388,14 @@ export async function readSafetensorsHeader(file: string): Promise<SafetensorsHe
 /** Reads a safetensors file: the header is read and validated before the data is. */
 export async function readSafetensors(file: string, options: ReadOptions = {}): Promise<SafetensorsContents> {
   const opts = readOptions(options);
-  const fh = await fs.promises.open(file, 'r');
+  const { fh, size } = await openRegular(file);
   try {
-    const size = (await fh.stat()).size;
-    const n = headerLength(size >= 8 ? await readExactly(fh, 8, 0) : new Uint8Array(0), size);
-    const header = parseSafetensorsHeader(await readExactly(fh, n, 8), size - 8 - n);
-    const data = await readExactly(fh, size - 8 - n, 8 + n);
-    return convert(header, data, opts);
+    return await reading(file, async () => {
+      const n = headerLength(size >= 8 ? await readExactly(fh, 8, 0) : new Uint8Array(0), size);
+      const header = parseSafetensorsHeader(await readExactly(fh, n, 8), size - 8 - n);
+      const data = await readExactly(fh, size - 8 - n, 8 + n);
+      return convert(header, data, opts);
+    });
   } finally {
     await fh.close();
   }
@@ -468,9 +517,9 @@ export async function writeFileAtomic(file: string, chunks: Iterable<Uint8Array>
   const target = path.resolve(file);
   const dir = path.dirname(target);
   const tmp = path.join(dir, `.${path.basename(target)}.tmp-${process.pid}-${++tmpCounter}-${Math.floor(Math.random() * 1e9).toString(36)}`);
-  const fh = await fs.promises.open(tmp, 'wx', 0o644);
   let renamed = false;
   try {
+    const fh = await fs.promises.open(tmp, 'wx', 0o644);
     try {
       for (const c of chunks) {
         let done = 0;
@@ -483,6 +532,9 @@ export async function writeFileAtomic(file: string, chunks: Iterable<Uint8Array>
     await fs.promises.rename(tmp, target);
     renamed = true;
     await syncDirectory(dir);
+  } catch (e) {
+    // One coded line naming the file (ERR_IO); the file at `target` is untouched.
+    throw ioError('write', target, e);
   } finally {
     if (!renamed) await fs.promises.unlink(tmp).catch(() => undefined);
   }

@@ -27,7 +27,8 @@ import { softmaxCrossEntropy } from '../ops/crossEntropy';
 import type { Tensor } from '../tensor';
 import { expectInt, expectKeys, expectObject, fail } from '../validate';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint';
-import { topK } from '../load';
+import { expectSavedConfig, topK } from '../load';
+import { expectFiniteWeights } from '../finite';
 import { LossScaler } from './lossScaler';
 import { mixImages, mixTargets, mixupActive, sampleMixup } from './mixup';
 import { noBiasDecay } from './noBiasDecay';
@@ -232,6 +233,11 @@ export class Trainer {
   step = 0;
   /** Epochs completed. */
   epoch = 0;
+  /**
+   * Batches consumed in the current epoch (steps skipped by the loss scaler included), where
+   * a resumed fit() picks up; undefined for a checkpoint that did not record it.
+   */
+  batchInEpoch: number | undefined = 0;
   private scaler: LossScaler;
   private rng: TrainRng;
   private readonly teacher?: Net;
@@ -310,7 +316,13 @@ export class Trainer {
     const history: EpochLogs[] = [];
     const last = this.epoch + epochs;
     let aborted = false;
-    while (this.epoch < last && !aborted && this.step < maxSteps) {
+    while (this.epoch < last && this.step < maxSteps) {
+      // Checked before any work: a signal that came during the last epoch's validation or
+      // its callbacks stops the run here, before another step.
+      if (signal?.aborted) {
+        aborted = true;
+        break;
+      }
       const e = this.epoch;
       await cb.onEpochBegin?.(e);
       const t0 = performance.now();
@@ -320,13 +332,24 @@ export class Trainer {
       let skipped = 0;
       let lrNow = lr(this.step);
       // Resume mid-epoch: the loader's draws depend on (seed, epoch, index) only, so
-      // skipping the batches already trained on gives the same remaining batches.
-      const done = this.step - e * stepsPerEpoch;
+      // skipping the batches already trained on gives the same remaining batches. Checkpoints
+      // record the batches consumed (older ones only the step: then steps of full epochs).
+      const done = this.batchInEpoch ?? Math.max(0, this.step - e * stepsPerEpoch);
       let b = 0;
+      // The epoch is complete when its batches run out, however many there were: files that
+      // fail to decode make an epoch shorter, never the run.
+      let exhausted = true;
       for await (const batch of train.epoch(e)) {
-        if (b++ < done) {
+        if (b < done) {
+          b++;
           batch.release?.();
           continue;
+        }
+        if (signal?.aborted) {
+          batch.release?.();
+          aborted = true;
+          exhausted = false;
+          break;
         }
         lrNow = lr(this.step);
         const r = await this.trainBatch(batch, lrNow, e, train.augmentOptions);
@@ -337,6 +360,8 @@ export class Trainer {
         }
         if (update.skipped) skipped++;
         else this.step++;
+        b++;
+        this.batchInEpoch = b;
         lossSum += r.loss * r.n;
         correct += r.correct;
         seen += r.n;
@@ -347,26 +372,35 @@ export class Trainer {
         });
         if (signal?.aborted || this.step >= maxSteps) {
           aborted = Boolean(signal?.aborted);
+          exhausted = false;
           break;
         }
       }
+      this.batchInEpoch = Math.max(b, done);
       const seconds = (performance.now() - t0) / 1000;
-      const complete = this.step - e * stepsPerEpoch >= stepsPerEpoch;
       const logs: EpochLogs = {
         epoch: e, loss: seen ? lossSum / seen : NaN, acc: seen ? correct / seen : NaN, lr: lrNow, imgPerSec: seen / seconds, seconds,
         skippedSteps: skipped, lossScale: this.scaler.scale,
       };
-      if (!complete) {
+      // Stopped inside the epoch, or at its end by a signal: no validation (a resume runs it).
+      if (!exhausted || signal?.aborted) {
+        aborted = aborted || Boolean(signal?.aborted);
         history.push(logs);
         break;
       }
-      this.epoch++;
       if (o.validation) {
-        const v = await this.evaluate(o.validation as BatchSource);
+        const v = await this.evaluateUntil(o.validation as BatchSource, signal);
+        if (!v) {
+          aborted = true;
+          history.push(logs);
+          break;
+        }
         logs.valTop1 = v.top1;
         logs.valTop5 = v.top5;
         logs.valLoss = v.loss;
       }
+      this.epoch++;
+      this.batchInEpoch = 0;
       history.push(logs);
       await cb.onEpochEnd?.(e, logs);
     }
@@ -400,11 +434,20 @@ export class Trainer {
 
   /** Top-1, top-5 and mean loss (no smoothing) of the Net in eval mode over every batch. */
   async evaluate(data: BatchSource, epoch = 0): Promise<EvalResult> {
+    return (await this.evaluateUntil(data, undefined, epoch))!;
+  }
+
+  /** evaluate(), stopped between batches by `signal` (then null). */
+  private async evaluateUntil(data: BatchSource, signal: AbortSignal | undefined, epoch = 0): Promise<EvalResult | null> {
     let n = 0;
     let top1 = 0;
     let top5 = 0;
     let loss = 0;
     for await (const batch of data.epoch(epoch)) {
+      if (signal?.aborted) {
+        batch.release?.();
+        return null;
+      }
       const raw = batch.images.data instanceof Uint8Array;
       const logits = raw
         ? await this.net.forward(batch.images as Tensor<Uint8Array>, { augment: data.augmentOptions ?? {} })
@@ -458,6 +501,7 @@ export class Trainer {
         seed: String(this.seed),
         step: String(this.step),
         epoch: String(this.epoch),
+        ...(this.batchInEpoch === undefined ? {} : { batch: String(this.batchInEpoch) }),
         lossScaler: JSON.stringify(this.scaler.state()),
         rng: JSON.stringify(this.rng.state()),
         ...extra,
@@ -487,8 +531,13 @@ export class Trainer {
       }
     };
     const model = parse('model') as { name: string; config: { numClasses: number; width: number; stem: 'imagenet' | 'cifar'; zeroGamma: boolean; seed: number } };
+    if (typeof model !== 'object' || model === null || typeof model.name !== 'string' || typeof model.config !== 'object' || model.config === null) {
+      throw new BagOfTricksError('ERR_CHECKPOINT_FORMAT', `${path}: metadata "model" has no name and config`);
+    }
     const recipe = parse('recipe') as Recipe;
     const created = createModel(model.name, { numClasses: model.config.numClasses, width: model.config.width, stem: model.config.stem, zeroGamma: model.config.zeroGamma, seed: model.config.seed });
+    expectSavedConfig(path, model.config, created);
+    expectFiniteWeights(path, Object.entries(tensors));
     const trainer = new Trainer(created, {
       recipe,
       overrides: options.overrides ?? {},
@@ -506,8 +555,14 @@ export class Trainer {
     }
     trainer.net.setParameters(weights);
     trainer.net.setMomentum(momentum);
-    trainer.step = Number(meta('step'));
-    trainer.epoch = Number(meta('epoch'));
+    const count = (key: string): number => {
+      const v = Number(meta(key));
+      if (!Number.isSafeInteger(v) || v < 0) throw new BagOfTricksError('ERR_CHECKPOINT_FORMAT', `${path}: Expected an integer ≥ 0 for metadata "${key}" but received ${JSON.stringify(metadata[key])}`);
+      return v;
+    };
+    trainer.step = count('step');
+    trainer.epoch = count('epoch');
+    trainer.batchInEpoch = metadata.batch === undefined ? undefined : count('batch');
     trainer.scaler = LossScaler.fromState(parse('lossScaler') as never);
     trainer.rng = TrainRng.fromState(parse('rng'));
     return trainer;
