@@ -197,8 +197,9 @@ class CudaNetDevice final : public NetDevice {
       float* d_affine = staged_affine_.as<float>(12 * n);
       cuda::copy_to_device(pixels, raw->pixels, size_t(count));
       cuda::copy_to_device(d_affine, affine.data(), sizeof(float) * affine.size());
-      if (perm == nullptr && narrow) return cuda::augment_affine_device(n, count / 3, pixels, d_affine, h(dst), st_);
-      cuda::augment_affine_device(n, count / 3, pixels, d_affine, out, st_);
+      const int64_t pixels_per_image = sample_numel / 3;  // RGB: three values per pixel
+      if (perm == nullptr && narrow) return cuda::augment_affine_device(n, pixels_per_image, pixels, d_affine, h(dst), st_);
+      cuda::augment_affine_device(n, pixels_per_image, pixels, d_affine, out, st_);
     } else {
       cuda::copy_to_device(out, images, sizeof(float) * size_t(count));
     }
