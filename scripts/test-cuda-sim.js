@@ -133,10 +133,21 @@ async function main() {
     .filter((f) => /^cuda.*\.test\.js$/.test(f) && (!only || only.test(f)))
     .map((f) => path.join(testDir, f));
   if (files.length === 0) fatal(`no CUDA test files in ${testDir}`);
-  // Largest files first, so the last to start is a short one.
-  files.sort((a, b) => fs.statSync(b).size - fs.statSync(a).size);
   const logDir = path.join(root, 'build-sim', 'logs');
   fs.mkdirSync(logDir, { recursive: true });
+  // Longest files first (by the last run's times, else by size), so the last to start is a
+  // short one and the workers finish together.
+  const timesFile = path.join(logDir, 'seconds.json');
+  let last = {};
+  try {
+    last = JSON.parse(fs.readFileSync(timesFile, 'utf8'));
+  } catch {
+    // first run: sizes decide
+  }
+  // Seconds each file took on 2 busy cores, for a first run.
+  const typical = { 'cuda-conv.test.js': 500, 'cuda-net-mixed.test.js': 330, 'cuda-net.test.js': 290, 'cuda.test.js': 50 };
+  const cost = (f) => last[path.basename(f)] ?? typical[path.basename(f)] ?? fs.statSync(f).size / 100;
+  files.sort((a, b) => cost(b) - cost(a));
   const jobs = Math.max(1, Number(process.env.CUDASIM_JOBS) || Math.min(2, os.cpus().length));
   console.log(`test:cuda-sim: ${files.length} files on the simulator in ${sim}, ${jobs} at a time; logs in build-sim/logs/`);
 
@@ -154,6 +165,8 @@ async function main() {
     }
   }
   await Promise.all(Array.from({ length: jobs }, worker));
+  for (const r of results) last[r.name] = Math.round(r.seconds);
+  fs.writeFileSync(timesFile, `${JSON.stringify(last, null, 2)}\n`);
 
   let total = 0;
   let passed = 0;

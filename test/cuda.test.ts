@@ -5,6 +5,7 @@
  * core — batch norm, pools, cross-entropy, SGD, linear, element-wise, conversion — the
  * lib's conv on CUDA and the async variants, bad arguments, and recoverable out-of-memory.
  */
+import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -144,7 +145,9 @@ if (!info.available) {
   });
 
   test('batch norm training, inference and backward against the CPU', () => {
-    for (const [i, shape] of [[4, 5, 7, 20], [3, 3], [2, 9, 11, 64]].entries()) {
+    // m = 140 (3 chunks of 64 rows), 3 (one), 198; C = 136 (two blocks of 128 channels in the
+    // finalize kernels); m = 40000 (the 512-chunk cap, 79 rows each).
+    for (const [i, shape] of [[4, 5, 7, 20], [3, 3], [2, 9, 11, 64], [2, 3, 5, 136], [4, 100, 100, 2]].entries()) {
       const rng = new Rng(300 + i);
       const c = shape[shape.length - 1];
       const x = rng.tensor(shape, 2);
@@ -322,6 +325,25 @@ if (!info.available) {
     const y = on('cuda', () => ops.relu({ data: Float32Array.from([-1, 2, -3, 4]), shape: [4] }));
     assert.equal(Array.from(y.data), [0, 2, 0, 4]);
   });
+
+  if (info.simulator) {
+    test('doctor says when CUDA is the simulator, in text and JSON', () => {
+      const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
+      const env = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' };
+      const json = spawnSync(process.execPath, [cli, 'doctor', '--json'], { encoding: 'utf8', env });
+      assert.is(json.status, 0, json.stderr);
+      // The simulator prints lines of its own around the report's one line.
+      const line = json.stdout.split('\n').find((l) => l.startsWith('{"bagoftricks"'));
+      assert.ok(line, `no report in: ${json.stdout.slice(-500)}`);
+      const report = JSON.parse(line!);
+      assert.is(report.cuda.simulator, true);
+      assert.is(report.backend, 'cuda');
+      assert.match(report.backendReason, /PTX simulator/);
+      const text = spawnSync(process.execPath, [cli, 'doctor'], { encoding: 'utf8', env });
+      assert.is(text.status, 0, text.stderr);
+      assert.match(text.stdout, /simulator build \(BAGOFTRICKS_CUDA_SIM\)/);
+    });
+  }
 
   test('out of memory is ERR_CUDA_OOM and recoverable: a small op works after it in the same process', () => {
     const total = info.devices[0].totalMemory;
