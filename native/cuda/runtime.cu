@@ -125,6 +125,12 @@ DeviceBuffer::DeviceBuffer(size_t bytes) {
   if (bytes == 0) return;
   BOT_CUDA_CHECK(cudaMallocAsync(&ptr_, bytes, st));
   bytes_ = bytes;
+#ifdef BOT_CUDA_SIM
+  // The simulator hands out zeroed memory where a GPU gives whatever was there: fill every
+  // new buffer with all-ones bytes (NaN as float and as half), so a kernel that reads memory
+  // nobody wrote fails its test here instead of passing by luck.
+  BOT_CUDA_CHECK(cudaMemsetAsync(ptr_, 0xFF, bytes, st));
+#endif
 }
 
 DeviceBuffer::~DeviceBuffer() { release(); }
