@@ -5,6 +5,7 @@
  * 130 training interrupted by Ctrl-C (after saving).
  */
 import * as os from 'os';
+import * as path from 'path';
 import { BagOfTricksError } from './errors';
 import { info } from './cli/info';
 import { benchTrainCli } from './bench/train';
@@ -14,6 +15,7 @@ import { evalCli } from './cli/eval';
 import { predictCli } from './cli/predict';
 import { exportCli } from './cli/export';
 import { cpuFeatures, cudaInfo, getThreads } from './runtime';
+import { nativeFile } from './native';
 
 const USAGE = `Usage: bagoftricks <command> [options]
 
@@ -42,6 +44,8 @@ export interface DoctorReport {
   node: string;
   napi: string;
   platform: string;
+  /** The addon file in use: a prebuild (prebuilds/<platform>-<arch>/...) or a source build (build/Release/...). */
+  addon: string;
   cpu: { model: string; cores: number; avx2: boolean; fma: boolean; f16c: boolean; avx512f: boolean; avx2KernelsUsed: boolean; avx512KernelsUsed: boolean };
   threads: number;
   /** The image decoder: sharp and its libvips (null with the reason when sharp cannot load). */
@@ -71,6 +75,7 @@ export function doctor(): DoctorReport {
     node: process.version,
     napi: process.versions.napi ?? 'unknown',
     platform: `${process.platform}-${process.arch}`,
+    addon: nativeFile(),
     cpu: { model: cpus[0]?.model ?? 'unknown', cores: cpus.length, ...f },
     threads: getThreads(),
     sharp: sharpInfo(),
@@ -91,6 +96,7 @@ function printDoctor(r: DoctorReport): void {
   const yes = (b: boolean) => (b ? 'yes' : 'no');
   const lines = [
     `bagoftricks ${r.bagoftricks} on Node ${r.node} (N-API ${r.napi}, ${r.platform})`,
+    `addon      ${r.addon}${r.addon.includes(`${path.sep}prebuilds${path.sep}`) ? ' (prebuilt)' : ''}`,
     `CPU        ${r.cpu.model}, ${r.cpu.cores} logical cores`,
     `           AVX2 ${yes(r.cpu.avx2)}, FMA ${yes(r.cpu.fma)}, F16C ${yes(r.cpu.f16c)}; AVX2/FMA kernels in use: ${yes(r.cpu.avx2KernelsUsed)}`,
     `           AVX-512F ${yes(r.cpu.avx512f)}; AVX-512 kernels in use: ${yes(r.cpu.avx512KernelsUsed)} (BAGOFTRICKS_NO_AVX512=1 turns them off)`,
