@@ -16,6 +16,7 @@ import { predictCli } from './cli/predict';
 import { exportCli } from './cli/export';
 import { cpuFeatures, cudaInfo, getThreads } from './runtime';
 import { nativeFile } from './native';
+import { nearest, unknownOption, usageLine } from './cli/args';
 
 const USAGE = `Usage: bagoftricks <command> [options]
 
@@ -31,13 +32,43 @@ Commands:
   doctor [--json]   what this machine offers: Node, N-API, CPU features, threads, CUDA
   info <model> [--size N] [--classes N] [--width X] [--stem imagenet|cifar] [--json]
                     a model's layers, parameters and multiply-adds
+  info [--json]     every model's parameters and multiply-adds
   bench train [--model NAME] [--batch-size N] [--size N] [--steps N] [--json]
                     training throughput (img/s) of a model on this machine
   bench data --data DIR [--size 224] [--batch-size 64] [--json]
                     decode + augment throughput (img/s) of the data pipeline on a folder
   version           the package version
   help              this text
+
+Every command answers -h and --help with its own usage.
 `;
+
+const DOCTOR_USAGE = `Usage: bagoftricks doctor [--json]
+
+What this machine offers bagoftricks: Node and N-API, the addon file in use (prebuilt or
+built from source), CPU features and the kernels they select, threads, sharp and libvips,
+CUDA (built in, driver, devices) and the backend a run would use, with the reason.
+
+  --json   one JSON line instead of text
+`;
+
+const BENCH_USAGE = `Usage: bagoftricks bench <train|data> [options]
+
+  bench train [--model NAME] [--batch-size N] [--size N] [--steps N] [--json]
+                    training throughput (img/s) of a model on this machine
+  bench data --data DIR [--size 224] [--batch-size 64] [--json]
+                    decode + augment throughput (img/s) of the data pipeline on a folder
+
+bagoftricks bench train --help and bench data --help list their options.
+`;
+
+const COMMANDS = ['train', 'eval', 'predict', 'export', 'doctor', 'info', 'bench', 'version', 'help'];
+
+/** "unknown command \"trian\"; did you mean train?" */
+function unknownCommand(scope: string, cmd: string, known: readonly string[]): string {
+  const near = nearest(cmd, known);
+  return `bagoftricks${scope ? ` ${scope}` : ''}: unknown command ${JSON.stringify(cmd)}${near ? `; did you mean ${near}?` : ''} (see bagoftricks${scope ? ` ${scope}` : ''} --help)`;
+}
 
 export interface DoctorReport {
   bagoftricks: string;
@@ -122,9 +153,17 @@ const BENCHES: Record<string, (argv: string[]) => Promise<number>> = {
 
 function bench(argv: string[]): Promise<number> | number {
   const [what, ...rest] = argv;
-  const run = what === undefined ? undefined : BENCHES[what];
+  if (what === '--help' || what === '-h') {
+    console.log(BENCH_USAGE);
+    return 0;
+  }
+  if (what === undefined) {
+    console.error(usageLine('bench', `which benchmark? one of ${Object.keys(BENCHES).join(', ')}`));
+    return 2;
+  }
+  const run = Object.prototype.hasOwnProperty.call(BENCHES, what) ? BENCHES[what] : undefined;
   if (!run) {
-    console.error(`bagoftricks bench: expected one of ${Object.keys(BENCHES).join(', ')}${what ? `, not "${what}"` : ''}\n\n${USAGE}`);
+    console.error(what.startsWith('-') ? usageLine('bench', unknownOption(what, ['--help']).message) : unknownCommand('bench', what, Object.keys(BENCHES)));
     return 2;
   }
   return run(rest);
@@ -135,9 +174,13 @@ export function main(argv: string[]): number | Promise<number> {
   try {
     switch (cmd) {
       case 'doctor': {
+        if (rest.includes('--help') || rest.includes('-h')) {
+          console.log(DOCTOR_USAGE);
+          return 0;
+        }
         const unknown = rest.filter((a) => a !== '--json');
         if (unknown.length) {
-          console.error(`bagoftricks doctor: unknown option ${unknown[0]}\n\n${USAGE}`);
+          console.error(usageLine('doctor', unknown[0].startsWith('-') ? unknownOption(unknown[0], ['--json', '--help']).message : `unexpected argument ${JSON.stringify(unknown[0])}`));
           return 2;
         }
         const r = doctor();
@@ -160,6 +203,10 @@ export function main(argv: string[]): number | Promise<number> {
       case 'version':
       case '--version':
       case '-v':
+        if (rest.includes('--help') || rest.includes('-h')) {
+          console.log('Usage: bagoftricks version\n\nPrints the package version.');
+          return 0;
+        }
         // eslint-disable-next-line @typescript-eslint/no-var-requires
         console.log(require('../package.json').version);
         return 0;
@@ -170,7 +217,7 @@ export function main(argv: string[]): number | Promise<number> {
         console.log(USAGE);
         return cmd === undefined ? 2 : 0;
       default:
-        console.error(`bagoftricks: unknown command "${cmd}"\n\n${USAGE}`);
+        console.error(cmd.startsWith('-') ? `bagoftricks: unknown option ${cmd} (see bagoftricks --help)` : unknownCommand('', cmd, COMMANDS));
         return 2;
     }
   } catch (e) {
