@@ -5,6 +5,7 @@
  * 130 training interrupted by Ctrl-C (after saving).
  */
 import * as os from 'os';
+import * as path from 'path';
 import { BagOfTricksError } from './errors';
 import { info } from './cli/info';
 import { benchTrainCli } from './bench/train';
@@ -14,6 +15,8 @@ import { evalCli } from './cli/eval';
 import { predictCli } from './cli/predict';
 import { exportCli } from './cli/export';
 import { cpuFeatures, cudaInfo, getThreads } from './runtime';
+import { nativeFile } from './native';
+import { nearest, unknownOption, usageLine } from './cli/args';
 
 const USAGE = `Usage: bagoftricks <command> [options]
 
@@ -29,19 +32,51 @@ Commands:
   doctor [--json]   what this machine offers: Node, N-API, CPU features, threads, CUDA
   info <model> [--size N] [--classes N] [--width X] [--stem imagenet|cifar] [--json]
                     a model's layers, parameters and multiply-adds
+  info [--json]     every model's parameters and multiply-adds
   bench train [--model NAME] [--batch-size N] [--size N] [--steps N] [--json]
                     training throughput (img/s) of a model on this machine
   bench data --data DIR [--size 224] [--batch-size 64] [--json]
                     decode + augment throughput (img/s) of the data pipeline on a folder
   version           the package version
   help              this text
+
+Every command answers -h and --help with its own usage.
 `;
+
+const DOCTOR_USAGE = `Usage: bagoftricks doctor [--json]
+
+What this machine offers bagoftricks: Node and N-API, the addon file in use (prebuilt or
+built from source), CPU features and the kernels they select, threads, sharp and libvips,
+CUDA (built in, driver, devices) and the backend a run would use, with the reason.
+
+  --json   one JSON line instead of text
+`;
+
+const BENCH_USAGE = `Usage: bagoftricks bench <train|data> [options]
+
+  bench train [--model NAME] [--batch-size N] [--size N] [--steps N] [--json]
+                    training throughput (img/s) of a model on this machine
+  bench data --data DIR [--size 224] [--batch-size 64] [--json]
+                    decode + augment throughput (img/s) of the data pipeline on a folder
+
+bagoftricks bench train --help and bench data --help list their options.
+`;
+
+const COMMANDS = ['train', 'eval', 'predict', 'export', 'doctor', 'info', 'bench', 'version', 'help'];
+
+/** "unknown command \"trian\"; did you mean train?" */
+function unknownCommand(scope: string, cmd: string, known: readonly string[]): string {
+  const near = nearest(cmd, known);
+  return `bagoftricks${scope ? ` ${scope}` : ''}: unknown command ${JSON.stringify(cmd)}${near ? `; did you mean ${near}?` : ''} (see bagoftricks${scope ? ` ${scope}` : ''} --help)`;
+}
 
 export interface DoctorReport {
   bagoftricks: string;
   node: string;
   napi: string;
   platform: string;
+  /** The addon file in use: a prebuild (prebuilds/<platform>-<arch>/...) or a source build (build/Release/...). */
+  addon: string;
   cpu: { model: string; cores: number; avx2: boolean; fma: boolean; f16c: boolean; avx512f: boolean; avx2KernelsUsed: boolean; avx512KernelsUsed: boolean };
   threads: number;
   /** The image decoder: sharp and its libvips (null with the reason when sharp cannot load). */
@@ -71,6 +106,7 @@ export function doctor(): DoctorReport {
     node: process.version,
     napi: process.versions.napi ?? 'unknown',
     platform: `${process.platform}-${process.arch}`,
+    addon: nativeFile(),
     cpu: { model: cpus[0]?.model ?? 'unknown', cores: cpus.length, ...f },
     threads: getThreads(),
     sharp: sharpInfo(),
@@ -91,6 +127,7 @@ function printDoctor(r: DoctorReport): void {
   const yes = (b: boolean) => (b ? 'yes' : 'no');
   const lines = [
     `bagoftricks ${r.bagoftricks} on Node ${r.node} (N-API ${r.napi}, ${r.platform})`,
+    `addon      ${r.addon}${r.addon.includes(`${path.sep}prebuilds${path.sep}`) ? ' (prebuilt)' : ''}`,
     `CPU        ${r.cpu.model}, ${r.cpu.cores} logical cores`,
     `           AVX2 ${yes(r.cpu.avx2)}, FMA ${yes(r.cpu.fma)}, F16C ${yes(r.cpu.f16c)}; AVX2/FMA kernels in use: ${yes(r.cpu.avx2KernelsUsed)}`,
     `           AVX-512F ${yes(r.cpu.avx512f)}; AVX-512 kernels in use: ${yes(r.cpu.avx512KernelsUsed)} (BAGOFTRICKS_NO_AVX512=1 turns them off)`,
@@ -116,9 +153,17 @@ const BENCHES: Record<string, (argv: string[]) => Promise<number>> = {
 
 function bench(argv: string[]): Promise<number> | number {
   const [what, ...rest] = argv;
-  const run = what === undefined ? undefined : BENCHES[what];
+  if (what === '--help' || what === '-h') {
+    console.log(BENCH_USAGE);
+    return 0;
+  }
+  if (what === undefined) {
+    console.error(usageLine('bench', `which benchmark? one of ${Object.keys(BENCHES).join(', ')}`));
+    return 2;
+  }
+  const run = Object.prototype.hasOwnProperty.call(BENCHES, what) ? BENCHES[what] : undefined;
   if (!run) {
-    console.error(`bagoftricks bench: expected one of ${Object.keys(BENCHES).join(', ')}${what ? `, not "${what}"` : ''}\n\n${USAGE}`);
+    console.error(what.startsWith('-') ? usageLine('bench', unknownOption(what, ['--help']).message) : unknownCommand('bench', what, Object.keys(BENCHES)));
     return 2;
   }
   return run(rest);
@@ -129,9 +174,13 @@ export function main(argv: string[]): number | Promise<number> {
   try {
     switch (cmd) {
       case 'doctor': {
+        if (rest.includes('--help') || rest.includes('-h')) {
+          console.log(DOCTOR_USAGE);
+          return 0;
+        }
         const unknown = rest.filter((a) => a !== '--json');
         if (unknown.length) {
-          console.error(`bagoftricks doctor: unknown option ${unknown[0]}\n\n${USAGE}`);
+          console.error(usageLine('doctor', unknown[0].startsWith('-') ? unknownOption(unknown[0], ['--json', '--help']).message : `unexpected argument ${JSON.stringify(unknown[0])}`));
           return 2;
         }
         const r = doctor();
@@ -154,6 +203,10 @@ export function main(argv: string[]): number | Promise<number> {
       case 'version':
       case '--version':
       case '-v':
+        if (rest.includes('--help') || rest.includes('-h')) {
+          console.log('Usage: bagoftricks version\n\nPrints the package version.');
+          return 0;
+        }
         // eslint-disable-next-line @typescript-eslint/no-var-requires
         console.log(require('../package.json').version);
         return 0;
@@ -164,7 +217,7 @@ export function main(argv: string[]): number | Promise<number> {
         console.log(USAGE);
         return cmd === undefined ? 2 : 0;
       default:
-        console.error(`bagoftricks: unknown command "${cmd}"\n\n${USAGE}`);
+        console.error(cmd.startsWith('-') ? `bagoftricks: unknown option ${cmd} (see bagoftricks --help)` : unknownCommand('', cmd, COMMANDS));
         return 2;
     }
   } catch (e) {

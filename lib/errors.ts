@@ -13,6 +13,8 @@
  * - ERR_CUDA_UNAVAILABLE, ERR_CUDA_OOM, ERR_CUDA_FATAL: the CUDA backend is absent, out of
  *   device memory, or failed.
  * - ERR_NATIVE_LOAD: the native addon could not be loaded (no prebuild, no build).
+ * - ERR_OPTIONAL_DEPENDENCY: a feature needs an optional package that is not installed (the
+ *   message names it, e.g. `mnist` for the embedded MNIST digits).
  * - ERR_BUSY: a Net is running a step; await it before reading or writing its parameters.
  * - ERR_NON_FINITE: training diverged (the loss or a gradient stayed NaN or infinite).
  * - ERR_DISPOSED: the object was disposed.
@@ -33,6 +35,7 @@ export type ErrorCode =
   | 'ERR_CUDA_OOM'
   | 'ERR_CUDA_FATAL'
   | 'ERR_NATIVE_LOAD'
+  | 'ERR_OPTIONAL_DEPENDENCY'
   | 'ERR_BUSY'
   | 'ERR_NON_FINITE'
   | 'ERR_DISPOSED'
@@ -78,7 +81,7 @@ export class BagOfTricksError extends Error {
 
 const KNOWN = new Set<string>([
   'ERR_SHAPE', 'ERR_DTYPE', 'ERR_ARGUMENT', 'ERR_OUT_OF_MEMORY', 'ERR_CUDA_UNAVAILABLE',
-  'ERR_CUDA_OOM', 'ERR_CUDA_FATAL', 'ERR_NATIVE_LOAD', 'ERR_BUSY', 'ERR_NON_FINITE', 'ERR_DISPOSED', 'ERR_CHECKPOINT_FORMAT', 'ERR_WEIGHTS_MISMATCH', 'ERR_IMAGE_DECODE', 'ERR_IMAGE_TOO_LARGE', 'ERR_DATASET', 'ERR_IO', 'ERR_INTERNAL',
+  'ERR_CUDA_OOM', 'ERR_CUDA_FATAL', 'ERR_NATIVE_LOAD', 'ERR_OPTIONAL_DEPENDENCY', 'ERR_BUSY', 'ERR_NON_FINITE', 'ERR_DISPOSED', 'ERR_CHECKPOINT_FORMAT', 'ERR_WEIGHTS_MISMATCH', 'ERR_IMAGE_DECODE', 'ERR_IMAGE_TOO_LARGE', 'ERR_DATASET', 'ERR_IO', 'ERR_INTERNAL',
 ]);
 
 /** Turns an error thrown by the addon (a plain Error with `code`) into a BagOfTricksError. */

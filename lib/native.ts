@@ -63,20 +63,36 @@ export interface CudaInfo {
 }
 
 let addon: NativeAddon | undefined;
+let addonFile: string | undefined;
+
+/** The message of a failed addon load: what happened (its first line) and what to run. */
+export function nativeLoadMessage(reason: string, file: string | undefined): string {
+  const first = reason.split('\n')[0].trim();
+  return (
+    `the native addon ${file ? `${file} ` : ''}could not be loaded: ${first}. ` +
+    'Run `npm rebuild bagoftricks --foreground-scripts` to build it from source (needs cmake ≥ 3.18 and a C++17 compiler).'
+  );
+}
 
 export function native(): NativeAddon {
   if (addon) return addon;
   const root = path.join(__dirname, '..');
+  let file: string | undefined;
   try {
     const override = process.env.BAGOFTRICKS_ADDON;
     // eslint-disable-next-line @typescript-eslint/no-var-requires
-    addon = override ? require(path.resolve(override)) : require('node-gyp-build')(root);
+    file = override ? path.resolve(override) : require('node-gyp-build').resolve(root);
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    addon = require(file!);
   } catch (e) {
-    throw new BagOfTricksError(
-      'ERR_NATIVE_LOAD',
-      `bagoftricks: the native addon could not be loaded (${(e as Error).message}). ` +
-        'Rebuild it with `npm rebuild bagoftricks` (needs cmake ≥ 3.18 and a C++17 compiler).',
-    );
+    throw new BagOfTricksError('ERR_NATIVE_LOAD', nativeLoadMessage((e as Error).message, file));
   }
+  addonFile = file;
   return addon!;
+}
+
+/** The file the addon was loaded from (loading it first), e.g. `.../prebuilds/linux-x64/bagoftricks.napi.glibc.node`. */
+export function nativeFile(): string {
+  native();
+  return addonFile!;
 }

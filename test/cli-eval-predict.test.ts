@@ -128,6 +128,29 @@ test('predict: top-k per image in the given order; bad files get ERR_IMAGE_DECOD
   assert.match(allBad.stderr, /ERR_IMAGE_DECODE/);
 });
 
+test('predict DIR: every image under the folder, recursively, in name order; other files are left out, said on stderr', () => {
+  const ckpt = path.join(folderRun, 'best.safetensors');
+  const dir = path.join(ROOT, 'to-predict');
+  fs.mkdirSync(path.join(dir, 'sub'), { recursive: true });
+  fs.copyFileSync(path.join(FOLDER, 'red', '1.jpg'), path.join(dir, 'c.jpg'));
+  fs.copyFileSync(path.join(FOLDER, 'blue', '1.jpg'), path.join(dir, 'a.jpg'));
+  fs.copyFileSync(path.join(FOLDER, 'green', '1.jpg'), path.join(dir, 'sub', 'b.jpg'));
+  fs.writeFileSync(path.join(dir, 'notes.txt'), 'not an image');
+  const single = path.join(FOLDER, 'red', '2.jpg');
+  const r = run('predict', '--checkpoint', ckpt, dir, single, '--json', '--topk', '1');
+  assert.is(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(lines.map((l) => l.path), [path.join(dir, 'a.jpg'), path.join(dir, 'c.jpg'), path.join(dir, 'sub', 'b.jpg'), single]);
+  for (const l of lines) assert.ok(CLASSES.includes(l.top[0].label), JSON.stringify(l));
+  assert.match(r.stderr, `bagoftricks predict: left out ${path.join(dir, 'notes.txt')} (`);
+
+  const empty = path.join(ROOT, 'empty-folder');
+  fs.mkdirSync(empty);
+  const none = run('predict', '--checkpoint', ckpt, empty);
+  assert.is(none.status, 2);
+  assert.is(none.stderr.trim(), `bagoftricks predict: no images in ${JSON.stringify(empty)} (see bagoftricks predict --help)`);
+});
+
 test('predict on an MNIST checkpoint decodes a PNG digit at the checkpoint\'s size', async () => {
   const png = path.join(ROOT, 'digit.png');
   await sharp(Buffer.alloc(28 * 28, 0), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(png);

@@ -49,7 +49,6 @@ test('bad usage exits 2 with a clear message on stderr', () => {
   assert.is(bad.stdout, '');
   assert.match(bad.stderr, /bagoftricks info: Expected one of resnet18a, .*resnet50d.* for model name but received "resnet51"/);
   const cases: [string[], RegExp][] = [
-    [[], /which model\?/],
     [['resnet50', '--depth', '3'], /unknown option --depth/],
     [['resnet50', '--size'], /--size needs a value/],
     [['resnet50', '--size', 'big'], /--size expects an integer but received "big"/],

@@ -33,6 +33,7 @@ import { DECODE_DEFAULTS, Decoded, Geometry, decodeImage, loadSharp, sharpSettin
 import { randomResizedCrop } from '../data/transforms';
 import { Rng } from '../data/rng';
 import { augmentInto, srgbFromProfileInPlace } from '../ops/augment';
+import { UsageError, unknownOption, usageLine } from '../cli/args';
 
 const USAGE = `Usage: bagoftricks bench data --data DIR [options]
 
@@ -64,9 +65,9 @@ interface Args {
   json: boolean;
 }
 
-class UsageError extends Error {}
 
-function parse(argv: string[]): Args {
+function parse(argv: string[]): Args | 'help' {
+  if (argv.includes('--help') || argv.includes('-h')) return 'help';
   const ints: Record<string, [keyof Args, number, number]> = {
     '--size': ['size', 1, 16384],
     '--batch-size': ['batchSize', 1, 65536],
@@ -100,7 +101,7 @@ function parse(argv: string[]): Args {
       const n = Number(raw);
       if (!Number.isInteger(n) || n < lo || n > hi) throw new UsageError(`${flag} expects an integer in [${lo}, ${hi}] but received ${JSON.stringify(raw)}`);
       (a as unknown as Record<string, number>)[key] = n;
-    } else throw new UsageError(`unknown option ${argv[i]}`);
+    } else throw unknownOption(flag, ['--data', '--transform', '--output', '--json', '--stages', ...Object.keys(ints)]);
   }
   if (!a.data) throw new UsageError('--data DIR is required');
   return a;
@@ -124,16 +125,21 @@ export interface DataBenchReport {
 
 /** Runs the benchmark; resolves to the exit code (0 ok, 1 failure, 2 usage). */
 export async function benchData(argv: string[]): Promise<number> {
-  let args: Args;
+  let parsed: Args | 'help';
   try {
-    args = parse(argv);
+    parsed = parse(argv);
   } catch (e) {
     if (e instanceof UsageError) {
-      console.error(`bagoftricks bench data: ${e.message}\n\n${USAGE}`);
+      console.error(usageLine('bench data', e.message));
       return 2;
     }
     throw e;
   }
+  if (parsed === 'help') {
+    console.log(USAGE);
+    return 0;
+  }
+  const args = parsed;
   // sharp runs on libuv's pool, 4 threads unless set before the pool starts: this process
   // has not used it yet, so the setting still applies.
   if (!process.env.UV_THREADPOOL_SIZE) process.env.UV_THREADPOOL_SIZE = String(Math.max(4, args.workers));

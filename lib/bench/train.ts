@@ -12,7 +12,7 @@ import { BagOfTricksError } from '../errors';
 import { createModel } from '../models';
 import { Net, ProfileEntry } from '../net';
 import { cudaInfo, getThreads } from '../runtime';
-import { parseFlags, UsageError } from '../cli/args';
+import { parseFlags, UsageError, usageLine } from '../cli/args';
 import { chooseBackend } from '../cli/train';
 
 export const BENCH_TRAIN_USAGE = `Usage: bagoftricks bench train [--model NAME] [--batch-size N] [--size N] [--steps N]
@@ -125,7 +125,7 @@ export async function benchTrainCli(argv: string[]): Promise<number> {
     }));
   } catch (e) {
     if (e instanceof UsageError) {
-      console.error(`bagoftricks bench train: ${e.message}\n\n${BENCH_TRAIN_USAGE}`);
+      console.error(usageLine('bench train', e.message));
       return 2;
     }
     throw e;

@@ -1,13 +1,55 @@
 /**
  * A small flag parser for the CLI's sub-commands: `--name value`, `--name=value` and
- * boolean `--flag`. Unknown flags and missing or malformed values are usage errors
- * (exit code 2), with a message naming the flag.
+ * boolean `--flag`; `-h` is `--help`. Unknown flags and missing or malformed values are
+ * usage errors (exit code 2), said in one line that names the flag, the nearest valid
+ * one, and where the full usage is.
  */
 export class UsageError extends Error {}
+
+/** Levenshtein distance between two short strings. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/**
+ * The candidate nearest to `word` when it is plausibly what was meant: a prefix of it or
+ * within a third of its length in edits (at least 2); else undefined.
+ */
+export function nearest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const d = c.startsWith(word) || word.startsWith(c) ? Math.min(0.5, distance(word, c)) : distance(word, c);
+    if (d < bestD) {
+      best = c;
+      bestD = d;
+    }
+  }
+  return bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+/** "unknown option --epoch; did you mean --epochs?" (the suggestion only when one is near). */
+export function unknownOption(flag: string, known: readonly string[]): UsageError {
+  const near = nearest(flag.replace(/^-+/, ''), known.map((k) => k.replace(/^-+/, '')));
+  return new UsageError(`unknown option ${flag}${near ? `; did you mean --${near}?` : ''}`);
+}
+
+/** The one line a usage error prints: "bagoftricks train: <problem> (see bagoftricks train --help)". */
+export function usageLine(command: string, message: string): string {
+  return `bagoftricks ${command}: ${message} (see bagoftricks ${command} --help)`;
+}
 
 export interface FlagSpec {
   /** 'int' and 'number' are checked; 'string' is taken as is; 'bool' takes no value. */
   type: 'int' | 'number' | 'string' | 'bool';
+  /** Not offered as a suggestion for a mistyped flag (options for tests). */
+  hidden?: boolean;
   min?: number;
   max?: number;
   choices?: readonly string[];
@@ -17,7 +59,7 @@ export function parseFlags(argv: string[], spec: Record<string, FlagSpec>): { fl
   const flags: Record<string, string | number | boolean> = {};
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
+    const a = argv[i] === '-h' && spec.help ? '--help' : argv[i];
     if (!a.startsWith('--')) {
       positional.push(a);
       continue;
@@ -25,7 +67,7 @@ export function parseFlags(argv: string[], spec: Record<string, FlagSpec>): { fl
     const eq = a.indexOf('=');
     const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
     const s = spec[name];
-    if (!s) throw new UsageError(`unknown option --${name}`);
+    if (!s) throw unknownOption(`--${name}`, Object.keys(spec).filter((k) => !spec[k].hidden));
     if (s.type === 'bool') {
       if (eq > 0) throw new UsageError(`--${name} takes no value`);
       flags[name] = true;
@@ -54,7 +96,7 @@ export function parseFlags(argv: string[], spec: Record<string, FlagSpec>): { fl
  * The common front of a sub-command: parse the flags, run `check` (which throws UsageError
  * for what the flags alone cannot say), and handle --help. Returns the parsed flags, or
  * the exit code when the command should stop: 0 after printing the usage for --help, 2
- * after printing the problem and the usage to stderr.
+ * after printing the problem in one line to stderr.
  */
 export function parseCommand(
   name: string,
@@ -69,7 +111,7 @@ export function parseCommand(
     if (!parsed.flags.help) check(parsed);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    console.error(`bagoftricks ${name}: ${e.message}\n\n${usage}`);
+    console.error(usageLine(name, e.message));
     return 2;
   }
   if (parsed.flags.help) {

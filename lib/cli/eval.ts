@@ -16,7 +16,7 @@
 import * as path from 'path';
 import { BagOfTricksError } from '../errors';
 import { BaseDataset, DataError, DataLoader, ImageList } from '../data';
-import { FlagSpec, parseCommand, UsageError } from './args';
+import { FlagSpec, parseCommand, UsageError, usageLine } from './args';
 import { asRole, chooseBackend, defaultEvalTransform, formatPct, leftOut, LeftOut, loadForInference, openDataset, readCheckpointInfo, resolveDataArg, runSplits, skippedLine } from './train';
 
 export const EVAL_USAGE = `Usage: bagoftricks eval --checkpoint F [--data DIR|mnist] [--split val|all] [--json]
@@ -106,7 +106,7 @@ export async function evalCli(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (e instanceof UsageError) {
-      console.error(`bagoftricks eval: ${e.message}\n\n${EVAL_USAGE}`);
+      console.error(usageLine('eval', e.message));
       return 2;
     }
     if (e instanceof BagOfTricksError) {

@@ -24,7 +24,7 @@ import { checkpointModel, ModelSpec, resolveWeights } from '../load';
 import { listModels, Model, RESNETS, ResNetName } from '../models';
 import { Tensor } from '../tensor';
 import { readSafetensorsHeader, writeFileAtomic } from '../train/safetensors';
-import { FlagSpec, parseCommand, UsageError } from './args';
+import { FlagSpec, parseCommand, UsageError, usageLine } from './args';
 
 export const EXPORT_USAGE = `Usage: bagoftricks export --checkpoint F --onnx OUT [--model NAME] [--opset 17] [--fold-bn] [--json]
 
@@ -133,7 +133,7 @@ export async function exportCli(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof UsageError) {
-      console.error(`bagoftricks export: ${e.message}\n\n${EXPORT_USAGE}`);
+      console.error(usageLine('export', e.message));
       return 2;
     }
     if (e instanceof BagOfTricksError) {

@@ -1,6 +1,7 @@
 /**
  * `bagoftricks info <model>`: a model's layers, parameters and multiply-adds.
  *
+ *   bagoftricks info                            every model: parameters and multiply-adds
  *   bagoftricks info resnet50d                  per-layer table and totals
  *   bagoftricks info resnet18 --stem cifar --classes 10 --width 0.5
  *   bagoftricks info resnet50 --json            one line: {"model","params","macs","inputSize","numClasses"}
@@ -10,10 +11,14 @@
  * lists the valid names or the expected value).
  */
 import { BagOfTricksError } from '../errors';
-import { createModel } from '../models';
+import { createModel, listModels } from '../models';
 import type { ModelSummary } from '../models';
 
 export const INFO_USAGE = `Usage: bagoftricks info <model> [--size N] [--classes N] [--width X] [--stem imagenet|cifar] [--json]
+       bagoftricks info [--size N] [--classes N] [--width X] [--stem imagenet|cifar] [--json]
+
+With a model: its layers, parameters and multiply-adds. Without one: every model's
+parameters and multiply-adds.
 
   --size N      input height and width (default 224, or 32 with --stem cifar)
   --classes N   classifier outputs (default 1000)
@@ -28,7 +33,8 @@ export function thousands(n: number): string {
 }
 
 interface InfoArgs {
-  model: string;
+  /** undefined: list every model. */
+  model?: string;
   size?: number;
   classes?: number;
   width?: number;
@@ -36,7 +42,7 @@ interface InfoArgs {
   json: boolean;
 }
 
-class UsageError extends Error {}
+import { UsageError, unknownOption, usageLine } from './args';
 
 function parse(argv: string[]): InfoArgs | 'help' {
   const args: Partial<InfoArgs> & { json: boolean } = { json: false };
@@ -69,14 +75,13 @@ function parse(argv: string[]): InfoArgs | 'help' {
           args.stem = v;
           break;
         }
-        default: throw new UsageError(`unknown option ${a}`);
+        default: throw unknownOption(flag, ['--size', '--classes', '--width', '--stem', '--json', '--help']);
       }
       continue;
     }
     if (args.model !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(a)} (one model at a time)`);
     args.model = a;
   }
-  if (args.model === undefined) throw new UsageError('which model? (for example: bagoftricks info resnet50d)');
   return args as InfoArgs;
 }
 
@@ -106,6 +111,28 @@ function table(s: ModelSummary, header: string): string {
   ].join('\n');
 }
 
+/** `info` without a model: one row per model (or one JSON line each) with its parameters and multiply-adds. */
+function listAll(args: InfoArgs): void {
+  const rows = listModels().map((name) => {
+    const options: Record<string, unknown> = {};
+    if (args.classes !== undefined) options.numClasses = args.classes;
+    if (args.width !== undefined) options.width = args.width;
+    if (args.stem !== undefined) options.stem = args.stem;
+    const model = createModel(name, options);
+    const size = args.size ?? (model.config.stem === 'cifar' ? 32 : 224);
+    const s = model.summary(size);
+    return { model: name, params: s.params, macs: s.macs, inputSize: size, numClasses: model.config.numClasses };
+  });
+  if (args.json) {
+    for (const r of rows) console.log(JSON.stringify(r));
+    return;
+  }
+  const cells = [['model', 'params', 'MACs', 'GMACs'], ...rows.map((r) => [r.model, thousands(r.params), thousands(r.macs), (r.macs / 1e9).toFixed(2)])];
+  const widths = [0, 1, 2, 3].map((c) => Math.max(...cells.map((row) => row[c].length)));
+  const line = (row: string[]) => row.map((v, c) => (c === 0 ? v.padEnd(widths[c]) : v.padStart(widths[c]))).join('  ');
+  console.log([`input ${rows[0].inputSize}×${rows[0].inputSize}, ${rows[0].numClasses} classes (bagoftricks info <model> for the layers)`, '', line(cells[0]), ...cells.slice(1).map(line)].join('\n'));
+}
+
 /** Runs `info` with the arguments after the command name; returns the exit code. */
 export function info(argv: string[]): number {
   let args: InfoArgs | 'help';
@@ -113,7 +140,7 @@ export function info(argv: string[]): number {
     args = parse(argv);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    console.error(`bagoftricks info: ${e.message}\n\n${INFO_USAGE}`);
+    console.error(usageLine('info', e.message));
     return 2;
   }
   if (args === 'help') {
@@ -121,6 +148,10 @@ export function info(argv: string[]): number {
     return 0;
   }
   try {
+    if (args.model === undefined) {
+      listAll(args);
+      return 0;
+    }
     const options: Record<string, unknown> = {};
     if (args.classes !== undefined) options.numClasses = args.classes;
     if (args.width !== undefined) options.width = args.width;

@@ -12,14 +12,19 @@
  *
  * Exit codes: 0 every image predicted, 1 some image failed (or another failure), 2 bad usage.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import { BagOfTricksError } from '../errors';
 import { DataError, DataLoader, ImageList } from '../data';
+import { listImages } from '../data/imagefolder';
 import type { Prediction } from '../train/trainer';
-import { FlagSpec, parseCommand, UsageError } from './args';
+import { FlagSpec, parseCommand, UsageError, usageLine } from './args';
 import { asRole, chooseBackend, defaultEvalTransform, loadForInference, readCheckpointInfo } from './train';
 
-export const PREDICT_USAGE = `Usage: bagoftricks predict --checkpoint F IMAGE... [--topk 5] [--json]
+export const PREDICT_USAGE = `Usage: bagoftricks predict --checkpoint F IMAGE|DIR... [--topk 5] [--json]
+
+A folder stands for every image under it (recursively, in name order); files in it that
+are not images are listed on stderr as left out.
 
   --checkpoint F   a checkpoint written by bagoftricks train (or Trainer.save)
   --topk K         classes per image (default 5, at most the checkpoint's classes)
@@ -40,14 +45,41 @@ const BATCH = 32;
 
 type Outcome = { top: Prediction[] } | { error: { code: string; reason: string; message: string } };
 
+/** The arguments with each folder replaced by the images under it, in name order; what is left out is said on stderr. */
+function expandFolders(args: string[]): string[] {
+  const out: string[] = [];
+  for (const a of args) {
+    let dir = false;
+    try {
+      dir = fs.statSync(a).isDirectory();
+    } catch {
+      dir = false; // a missing file is reported per image, as any unreadable one
+    }
+    if (!dir) {
+      out.push(a);
+      continue;
+    }
+    const { files, ignored } = listImages(a);
+    const abs = path.resolve(a);
+    for (const f of files) out.push(path.join(a, path.relative(abs, f)));
+    for (const f of ignored) console.error(`bagoftricks predict: left out ${path.join(a, path.relative(abs, f.path))} (${f.reason})`);
+  }
+  return out;
+}
+
 export async function predictCli(argv: string[]): Promise<number> {
   const parsed = parseCommand('predict', argv, FLAGS, PREDICT_USAGE, ({ flags, positional }) => {
     if (flags.checkpoint === undefined) throw new UsageError('--checkpoint is required');
     if (positional.length === 0) throw new UsageError('which images? (for example: bagoftricks predict --checkpoint best.safetensors digit.png)');
   });
   if (typeof parsed === 'number') return parsed;
-  const { flags, positional: images } = parsed;
+  const { flags, positional } = parsed;
   const json = flags.json === true;
+  const images = expandFolders(positional);
+  if (images.length === 0) {
+    console.error(usageLine('predict', `no images in ${positional.map((p) => JSON.stringify(p)).join(', ')}`));
+    return 2;
+  }
   try {
     const backend = chooseBackend((flags.backend as 'auto' | 'cpu' | 'cuda') ?? 'auto');
     const ckpt = path.resolve(flags.checkpoint as string);
@@ -103,7 +135,7 @@ export async function predictCli(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (e instanceof UsageError) {
-      console.error(`bagoftricks predict: ${e.message}\n\n${PREDICT_USAGE}`);
+      console.error(usageLine('predict', e.message));
       return 2;
     }
     if (e instanceof BagOfTricksError) {

@@ -42,7 +42,7 @@ import type { ResNet, ResNetName } from '../models';
 import type { Net } from '../net';
 import { checkpointModel, pretrainedWeights } from '../load';
 import type { PretrainedReport } from '../load';
-import { FlagSpec, parseFlags, UsageError } from './args';
+import { FlagSpec, parseFlags, UsageError, usageLine } from './args';
 import { METRICS_HEADER, MetricsRow, metricsLine, parseMetrics, renderReport } from './report';
 
 export const TRAIN_USAGE = `Usage: bagoftricks train [options]
@@ -105,7 +105,7 @@ const FLAGS: Record<string, FlagSpec> = {
   json: { type: 'bool' },
   help: { type: 'bool' },
   // Hidden: train on a stratified subset of N images (tests, quick trials).
-  limit: { type: 'int', min: 2, max: 1e9 },
+  limit: { type: 'int', min: 2, max: 1e9, hidden: true },
 };
 
 /**
@@ -432,7 +432,7 @@ export async function trainCli(argv: string[]): Promise<number> {
     flags = parsed.flags as Flags;
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    console.error(`bagoftricks train: ${e.message}\n\n${TRAIN_USAGE}`);
+    console.error(usageLine('train', e.message));
     return 2;
   }
   if (flags.help) {
@@ -443,7 +443,7 @@ export async function trainCli(argv: string[]): Promise<number> {
     return await train(flags, argv);
   } catch (e) {
     if (e instanceof UsageError) {
-      console.error(`bagoftricks train: ${e.message} (see bagoftricks train --help)`);
+      console.error(usageLine('train', e.message));
       return 2;
     }
     if (e instanceof BagOfTricksError) {
