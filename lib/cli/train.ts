@@ -44,6 +44,9 @@ import { checkpointModel, pretrainedWeights } from '../load';
 import type { PretrainedReport } from '../load';
 import { FlagSpec, parseFlags, UsageError, usageLine } from './args';
 import { readConfigFile } from './config';
+import { formatDuration, Progress } from './progress';
+
+export { formatDuration };
 import { METRICS_HEADER, MetricsRow, metricsLine, parseMetrics, renderReport } from './report';
 
 export const TRAIN_USAGE = `Usage: bagoftricks train [options]
@@ -201,7 +204,7 @@ export function chooseBackend(requested: 'auto' | 'cpu' | 'cuda'): { backend: 'c
   }
   if (requested === 'cuda') throw new BagOfTricksError('ERR_CUDA_UNAVAILABLE', `--backend cuda: ${cuda.reason}`);
   const why = requested === 'cpu' ? (cuda.available ? '--backend cpu' : `--backend cpu (and: ${cuda.reason})`) : cuda.reason;
-  return { backend: 'cpu', threads, cudaReason: cuda.available ? '--backend cpu' : cuda.reason, line: `backend: CPU, ${threads} threads; CUDA not used: ${why}` };
+  return { backend: 'cpu', threads, cudaReason: cuda.available ? '--backend cpu' : cuda.reason, line: `backend: CPU, ${threads} thread${threads === 1 ? '' : 's'}; CUDA not used: ${why}` };
 }
 
 /** A checkpoint's metadata (header only), with its `run` settings when it has them. */
@@ -337,70 +340,6 @@ function pretrainedLine(r: PretrainedReport, trainer: Trainer): string {
 
 export function formatPct(v: number | undefined): string {
   return v === undefined || !Number.isFinite(v) ? '-' : `${(v * 100).toFixed(2)}%`;
-}
-
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return '?';
-  const s = Math.round(seconds);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
-}
-
-// ---------------------------------------------------------------------------------------
-// Progress on stderr
-
-/** A progress bar on a TTY (redrawn at most 10 times a second), plain lines every --log-every steps otherwise. */
-class Progress {
-  private lastDraw = 0;
-  private drawn = false;
-  private readonly t0 = performance.now();
-  private readonly step0: number;
-  constructor(
-    private readonly stream: NodeJS.WriteStream,
-    private readonly tty: boolean,
-    private readonly plain: boolean,
-    private readonly totalSteps: number,
-    private readonly stepsPerEpoch: number,
-    private readonly epochs: number,
-    startStep: number,
-  ) {
-    this.step0 = startStep;
-  }
-
-  /** Seconds left at the pace of this process so far (validation included). */
-  eta(step: number): number {
-    const done = step - this.step0;
-    return done > 0 ? ((performance.now() - this.t0) / 1000 / done) * (this.totalSteps - step) : NaN;
-  }
-
-  update(l: BatchLogs, sampled: boolean): void {
-    const inEpoch = l.step - l.epoch * this.stepsPerEpoch;
-    const text = `epoch ${l.epoch + 1}/${this.epochs} step ${inEpoch}/${this.stepsPerEpoch}  ${l.imgPerSec.toFixed(0)} img/s  loss ${l.loss.toFixed(4)}  lr ${l.lr.toPrecision(3)}  ETA ${formatDuration(this.eta(l.step))}`;
-    if (this.tty) {
-      const now = performance.now();
-      if (now - this.lastDraw < 100 && inEpoch !== this.stepsPerEpoch) return;
-      this.lastDraw = now;
-      const width = 24;
-      const filled = Math.round((width * inEpoch) / this.stepsPerEpoch);
-      this.stream.write(`\r\x1b[K[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${text}`);
-      this.drawn = true;
-    } else if (this.plain && sampled) {
-      this.stream.write(`${text}\n`);
-    }
-  }
-
-  /** Clears the bar before other output. */
-  clear(): void {
-    if (this.tty && this.drawn) this.stream.write('\r\x1b[K');
-    this.drawn = false;
-  }
-
-  note(message: string): void {
-    this.clear();
-    this.stream.write(`${message}\n`);
-  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -887,6 +826,9 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
     }
   };
   const progress = new Progress(process.stderr, process.stderr.isTTY === true, !json, totalSteps, stepsPerEpoch, recipe.epochs, trainer.step);
+  // Top-5 of 5 classes or fewer is 100% by definition: left out everywhere.
+  const withTop5 = classNames.length > 5;
+  const top5 = (v: number | undefined) => (withTop5 ? v : undefined);
   const t0 = performance.now();
   const elapsed0 = run.elapsed;
   const elapsed = () => elapsed0 + (performance.now() - t0) / 1000;
@@ -930,12 +872,13 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
       run.bestStep = trainer.step;
     }
     if (l.valTop1 !== undefined) lastVal = { top1: l.valTop1, top5: l.valTop5! };
+    const valTop5 = top5(l.valTop5);
     // Under a kill at any moment the files stay consistent. The row comes first: a resume
     // from the previous checkpoint drops it. Then best, then last: killed between the two,
     // last is the previous epoch's and the resumed run adopts the newer best (repairBest).
     addRow({
       kind: 'epoch', epoch: e + 1, step: trainer.step, time_s: run.elapsed, loss: l.loss, acc: l.acc, lr: l.lr, img_per_s: l.imgPerSec,
-      val_loss: l.valLoss, val_top1: l.valTop1, val_top5: l.valTop5, loss_scale: l.lossScale, skipped: l.skippedSteps,
+      val_loss: l.valLoss, val_top1: l.valTop1, val_top5: valTop5, loss_scale: l.lossScale, skipped: l.skippedSteps,
     });
     faultPoint('epoch-row');
     if (best) await save(files.best);
@@ -945,10 +888,10 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
     faultPoint('last');
     await writeReport();
     progress.clear();
-    out(`epoch ${e + 1}/${recipe.epochs}  train loss ${l.loss.toFixed(4)} acc ${formatPct(l.acc)}  val top-1 ${formatPct(l.valTop1)} top-5 ${formatPct(l.valTop5)}  ` +
+    out(`epoch ${e + 1}/${recipe.epochs}  train loss ${l.loss.toFixed(4)} acc ${formatPct(l.acc)}  val top-1 ${formatPct(l.valTop1)}${withTop5 ? ` top-5 ${formatPct(valTop5)}` : ''}  ` +
       `${l.imgPerSec.toFixed(0)} img/s  ${l.seconds.toFixed(1)} s${best ? '  (best)' : ''}`);
     event({
-      event: 'epoch', epoch: e + 1, step: trainer.step, loss: l.loss, acc: l.acc, valTop1: l.valTop1, valTop5: l.valTop5, valLoss: l.valLoss,
+      event: 'epoch', epoch: e + 1, step: trainer.step, loss: l.loss, acc: l.acc, valTop1: l.valTop1, ...(withTop5 ? { valTop5: l.valTop5 } : {}), valLoss: l.valLoss,
       lr: l.lr, imgPerSec: l.imgPerSec, seconds: l.seconds, skippedSteps: l.skippedSteps, best,
     });
   };
@@ -1031,13 +974,13 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
   if (skipped.length > s.splits.skipped.length) await writeConfig();
   await writeReport();
   const imgPerSec = trainedSeconds > 0 ? trainedImages / trainedSeconds : 0;
-  out(`done in ${formatDuration((performance.now() - t0) / 1000)}: val top-1 ${formatPct(lastVal.top1)} top-5 ${formatPct(lastVal.top5)}, ${imgPerSec.toFixed(0)} img/s; ` +
+  out(`done in ${formatDuration((performance.now() - t0) / 1000)}: val top-1 ${formatPct(lastVal.top1)}${withTop5 ? ` top-5 ${formatPct(lastVal.top5)}` : ''}, ${imgPerSec.toFixed(0)} img/s; ` +
     `best top-1 ${formatPct(run.bestTop1)}`);
   if (skipped.length) out(`skipped: ${skippedLine(skipped)} (every one in ${files.config})`);
   out(`checkpoints: ${files.last}, ${files.best}`);
   out(`report: ${files.report}`);
   event({
-    event: 'done', top1: lastVal.top1, top5: lastVal.top5, imgPerSec, checkpoint: files.last, best: files.best, bestTop1: run.bestTop1,
+    event: 'done', top1: lastVal.top1, ...(withTop5 ? { top5: lastVal.top5 } : {}), imgPerSec, checkpoint: files.last, best: files.best, bestTop1: run.bestTop1,
     step: trainer.step, epoch: trainer.epoch, seconds: (performance.now() - t0) / 1000, report: files.report, skipped: skipped.length,
   });
   return 0;
