@@ -34,7 +34,7 @@ test('the learning rate shows the warmup\'s small steps', () => {
   assert.is(formatLr(0), '0');
 });
 
-const logs = (step: number) => ({ step, epoch: 0, batch: step - 1, loss: 1.23456, acc: 0.5, lr: 0.0123456, lossScale: 1, imgPerSec: 1234.5, skipped: false }) as Parameters<Progress['update']>[0];
+const logs = (step: number) => ({ step, epoch: 1, batch: step - 1, loss: 1.23456, acc: 0.5, lr: 0.0123456, lossScale: 1, imgPerSec: 1234.5, skipped: false }) as Parameters<Progress['update']>[0];
 
 test('on a TTY the bar fits the width and redraws in place', () => {
   for (const columns of [40, 60, 80, 200]) {

@@ -72,8 +72,8 @@ export class Progress {
   }
 
   update(l: BatchLogs, sampled: boolean): void {
-    const inEpoch = l.step - l.epoch * this.stepsPerEpoch;
-    const text = `epoch ${l.epoch + 1}/${this.epochs} step ${inEpoch}/${this.stepsPerEpoch}  ${l.imgPerSec.toFixed(0)} img/s  loss ${l.loss.toFixed(4)}  lr ${formatLr(l.lr)}  ETA ${formatDuration(this.eta(l.step))}`;
+    const inEpoch = l.step - (l.epoch - 1) * this.stepsPerEpoch;
+    const text = `epoch ${l.epoch}/${this.epochs} step ${inEpoch}/${this.stepsPerEpoch}  ${l.imgPerSec.toFixed(0)} img/s  loss ${l.loss.toFixed(4)}  lr ${formatLr(l.lr)}  ETA ${formatDuration(this.eta(l.step))}`;
     if (this.tty) {
       const now = performance.now();
       if (now - this.lastDraw < 100 && inEpoch !== this.stepsPerEpoch) return;

@@ -858,8 +858,8 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
     progress.update(l, sampled);
     if (!sampled) return;
     const time = elapsed();
-    addRow({ kind: 'step', epoch: l.epoch + 1, step: l.step, time_s: time, loss: l.loss, acc: l.acc, lr: l.lr, img_per_s: l.imgPerSec, loss_scale: l.lossScale, skipped: l.skipped ? 1 : 0 });
-    event({ event: 'step', epoch: l.epoch + 1, step: l.step, loss: l.loss, acc: l.acc, lr: l.lr, imgPerSec: l.imgPerSec, lossScale: l.lossScale, time });
+    addRow({ kind: 'step', epoch: l.epoch, step: l.step, time_s: time, loss: l.loss, acc: l.acc, lr: l.lr, img_per_s: l.imgPerSec, loss_scale: l.lossScale, skipped: l.skipped ? 1 : 0 });
+    event({ event: 'step', epoch: l.epoch, step: l.step, loss: l.loss, acc: l.acc, lr: l.lr, imgPerSec: l.imgPerSec, lossScale: l.lossScale, time });
   };
   const onEpochEnd = async (e: number, l: EpochLogs) => {
     reportNewSkips();
@@ -877,7 +877,7 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
     // from the previous checkpoint drops it. Then best, then last: killed between the two,
     // last is the previous epoch's and the resumed run adopts the newer best (repairBest).
     addRow({
-      kind: 'epoch', epoch: e + 1, step: trainer.step, time_s: run.elapsed, loss: l.loss, acc: l.acc, lr: l.lr, img_per_s: l.imgPerSec,
+      kind: 'epoch', epoch: e, step: trainer.step, time_s: run.elapsed, loss: l.loss, acc: l.acc, lr: l.lr, img_per_s: l.imgPerSec,
       val_loss: l.valLoss, val_top1: l.valTop1, val_top5: valTop5, loss_scale: l.lossScale, skipped: l.skippedSteps,
     });
     faultPoint('epoch-row');
@@ -888,10 +888,10 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
     faultPoint('last');
     await writeReport();
     progress.clear();
-    out(`epoch ${e + 1}/${recipe.epochs}  train loss ${l.loss.toFixed(4)} acc ${formatPct(l.acc)}  val top-1 ${formatPct(l.valTop1)}${withTop5 ? ` top-5 ${formatPct(valTop5)}` : ''}  ` +
+    out(`epoch ${e}/${recipe.epochs}  train loss ${l.loss.toFixed(4)} acc ${formatPct(l.acc)}  val top-1 ${formatPct(l.valTop1)}${withTop5 ? ` top-5 ${formatPct(valTop5)}` : ''}  ` +
       `${l.imgPerSec.toFixed(0)} img/s  ${l.seconds.toFixed(1)} s${best ? '  (best)' : ''}`);
     event({
-      event: 'epoch', epoch: e + 1, step: trainer.step, loss: l.loss, acc: l.acc, valTop1: l.valTop1, ...(withTop5 ? { valTop5: l.valTop5 } : {}), valLoss: l.valLoss,
+      event: 'epoch', epoch: e, step: trainer.step, loss: l.loss, acc: l.acc, valTop1: l.valTop1, ...(withTop5 ? { valTop5: l.valTop5 } : {}), valLoss: l.valLoss,
       lr: l.lr, imgPerSec: l.imgPerSec, seconds: l.seconds, skippedSteps: l.skippedSteps, best,
     });
   };
