@@ -67,7 +67,8 @@ Trains a ResNet with the tricks of He et al. 2019 and writes a run folder
   --mixup ALPHA           mixup α (tricks 0.2; 0 = off, the MNIST default)
   --weight-decay X        L2 weight decay (the recipe's: 1e-4)
   --warmup-epochs X       linear warmup from 0, in epochs; fractions allowed (0.5)
-                          (the recipe's 5, at most a quarter of the run: 1 on MNIST)
+                          (the recipe's 5, at most a quarter of the run in whole epochs:
+                          none for runs of 2 or 3 epochs, 1 for MNIST's 4)
   --teacher CKPT          distil from a trained checkpoint (T = 20)
   --pretrained F          fine-tune: start from a checkpoint, or a timm/torchvision
                           safetensors state dict (then --model is required); the
