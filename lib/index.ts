@@ -32,10 +32,11 @@ export * as models from './models';
  */
 export * as train from './train';
 export { createModel, listModels } from './models';
+export type { ModelName, ModelOptions } from './models';
 export { Net } from './net';
 export { Trainer } from './train/trainer';
 export { load, Classifier, WeightsMismatchError, pretrainedWeights } from './load';
-export type { LoadOptions, ModelSpec, ImageInput, WeightsMismatch, Prediction, PretrainedReport } from './load';
+export type { LoadOptions, ModelSpec, ImageInput, WeightsMismatch, Prediction, PretrainedReport, PredictOptions, Settled } from './load';
 export type { NetOptions, TrainBatch, StepResult, ParameterInfo } from './net';
 export { BagOfTricksError } from './errors';
 export type { ErrorCode } from './errors';

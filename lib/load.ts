@@ -18,14 +18,16 @@ import * as fs from 'fs';
 import { BagOfTricksError } from './errors';
 import { expectFiniteWeights } from './finite';
 import { BaseDataset, DataLoader, ImageSource, TransformSpec } from './data';
-import { createModel, ModelOptions, ResNet } from './models';
+import { createModel, ModelName, ModelOptions, ResNet } from './models';
 import { Net } from './net';
 import { cudaInfo } from './runtime';
 import { Tensor } from './tensor';
 import { MOMENTUM_PREFIX, loadCheckpoint } from './train/checkpoint';
 import { readSafetensorsHeader } from './train/safetensors';
 import type { Prediction } from './train/trainer';
-import { expectInt, expectKeys, expectObject, fail } from './validate';
+import { expectBool, expectInt, expectKeys, expectObject, fail } from './validate';
+import { imageError } from './data/errors';
+import { disposeSymbol } from './dispose';
 
 function expectList(name: string, v: unknown): unknown[] {
   if (!Array.isArray(v)) fail('ERR_ARGUMENT', 'array', name, v);
@@ -34,8 +36,8 @@ function expectList(name: string, v: unknown): unknown[] {
 
 export type { Prediction };
 
-/** The model of a plain state dict: a name, or a name with model options. */
-export type ModelSpec = string | ({ name: string } & ModelOptions);
+/** The model of a plain state dict: a name (checked by TypeScript), or a name with model options (checked when loading). */
+export type ModelSpec = ModelName | ({ name: string } & ModelOptions);
 
 /** Options of load(). Unknown keys throw ERR_ARGUMENT. */
 export interface LoadOptions {
@@ -213,7 +215,7 @@ export async function resolveWeights(file: string, options: Pick<LoadOptions, 'm
       throw new BagOfTricksError('ERR_ARGUMENT', `options.model is ${modelSpec(options.model).name} but ${file} holds a ${saved.name}`);
     }
     const c = saved.config;
-    model = createModel(saved.name, { numClasses: c.numClasses, width: c.width, stem: c.stem, zeroGamma: c.zeroGamma, seed: c.seed, inputChannels: c.inputChannels });
+    model = createModel(saved.name as ModelName, { numClasses: c.numClasses, width: c.width, stem: c.stem, zeroGamma: c.zeroGamma, seed: c.seed, inputChannels: c.inputChannels });
     expectSavedConfig(file, c, model);
   } else {
     if (options.model === undefined) {
@@ -222,7 +224,7 @@ export async function resolveWeights(file: string, options: Pick<LoadOptions, 'm
     const { name, options: o } = modelSpec(options.model);
     const fc = tensors['fc.weight'];
     const numClasses = o.numClasses ?? (fc && fc.shape.length === 2 ? fc.shape[0] : undefined);
-    model = createModel(name, { ...o, ...(numClasses === undefined ? {} : { numClasses }) });
+    model = createModel(name as ModelName, { ...o, ...(numClasses === undefined ? {} : { numClasses }) });
   }
   const m = compareWeights(model, tensors);
   if (m.missing.length || m.unexpected.length || m.conflicts.length) throw new WeightsMismatchError(m, file);
@@ -282,6 +284,17 @@ function toSource(x: unknown, i: number): ImageSource {
   }
   return fail('ERR_ARGUMENT', 'a file path, a Buffer/Uint8Array of an encoded image, or { data, width, height, channels }', `images[${i}]`, x);
 }
+
+/** Options of Classifier.predict(). */
+export interface PredictOptions {
+  /** Classes per image, best first (default: 5, or every class when there are fewer). */
+  topk?: number;
+  /** Per-image results: an image that fails gives `{ error }` instead of rejecting the call (default false). */
+  settle?: boolean;
+}
+
+/** One image's result under `settle: true`: its predictions, or why it failed. */
+export type Settled = Prediction[] | { error: BagOfTricksError };
 
 /** A trained model ready for inference. Create with load(); free with dispose(). */
 export class Classifier {
@@ -436,14 +449,19 @@ export class Classifier {
   /**
    * Top-k classes with softmax scores. One image (a path, encoded bytes, or raw pixels)
    * gives one list; an array of images gives one list per image, in order. An image that
-   * cannot be decoded rejects with ERR_IMAGE_DECODE (or ERR_IMAGE_TOO_LARGE) naming it.
+   * cannot be decoded rejects with ERR_IMAGE_DECODE (or ERR_IMAGE_TOO_LARGE) naming it;
+   * with `settle: true` it gives `{ error }` in that image's place instead, and the others
+   * their predictions (as Promise.allSettled does).
    */
-  predict(image: ImageInput, options?: { topk?: number }): Promise<Prediction[]>;
-  predict(images: ImageInput[], options?: { topk?: number }): Promise<Prediction[][]>;
-  async predict(images: ImageInput | ImageInput[], options: { topk?: number } = {}): Promise<Prediction[] | Prediction[][]> {
+  predict(image: ImageInput, options: PredictOptions & { settle: true }): Promise<Settled>;
+  predict(images: ImageInput[], options: PredictOptions & { settle: true }): Promise<Settled[]>;
+  predict(image: ImageInput, options?: PredictOptions & { settle?: false }): Promise<Prediction[]>;
+  predict(images: ImageInput[], options?: PredictOptions & { settle?: false }): Promise<Prediction[][]>;
+  async predict(images: ImageInput | ImageInput[], options: PredictOptions = {}): Promise<Settled | Settled[]> {
     this.expectLive();
     const o = expectObject('options', options);
-    expectKeys('options', o, ['topk']);
+    expectKeys('options', o, ['topk', 'settle']);
+    const settle = o.settle === undefined ? false : expectBool('options.settle', o.settle);
     const topk = o.topk === undefined ? Math.min(5, this.classes.length) : expectInt('options.topk', o.topk, 1, this.classes.length);
     const single = !Array.isArray(images);
     const items = (single ? [images] : images) as unknown[];
@@ -454,15 +472,29 @@ export class Classifier {
       transform: this.transform,
       size: this.inputSize,
       shuffle: false,
-      onError: 'throw',
+      onError: settle ? 'skip' : 'throw',
     });
-    const out: Prediction[][] = new Array(items.length);
-    // A bad image fails the loop with the loader's DataError (ERR_IMAGE_DECODE or ERR_IMAGE_TOO_LARGE).
-    for await (const batch of loader.epoch(0)) {
-      const logits = await this.forwardNHWC({ data: batch.images.data as Float32Array, shape: batch.images.shape.slice() });
-      const k = this.classes.length;
-      batch.indices.forEach((idx, i) => (out[idx] = topK(logits.data.subarray(i * k, (i + 1) * k) as Float32Array, this.classes, topk)));
-      batch.release();
+    const out: Settled[] = new Array(items.length);
+    // A bad image fails the loop with the loader's DataError (ERR_IMAGE_DECODE or ERR_IMAGE_TOO_LARGE);
+    // settling, the loader skips it, and stops with ERR_DATASET when no image at all decodes.
+    try {
+      for await (const batch of loader.epoch(0)) {
+        const logits = await this.forwardNHWC({ data: batch.images.data as Float32Array, shape: batch.images.shape.slice() });
+        const k = this.classes.length;
+        batch.indices.forEach((idx, i) => (out[idx] = topK(logits.data.subarray(i * k, (i + 1) * k) as Float32Array, this.classes, topk)));
+        batch.release();
+      }
+    } catch (e) {
+      if (!(settle && e instanceof BagOfTricksError && e.code === 'ERR_DATASET' && loader.skipped.length > 0)) throw e;
+    }
+    if (settle) {
+      // The images the loader skipped: each given its own error (one entry per file, by name).
+      const sources = loader.dataset as Sources;
+      for (let i = 0; i < out.length; i++) {
+        if (out[i] !== undefined) continue;
+        const skip = loader.skipped.find((f) => f.path === sources.name(i));
+        out[i] = { error: skip ? imageError(skip) : new BagOfTricksError('ERR_IMAGE_DECODE', `${sources.name(i)}: could not be decoded`) };
+      }
     }
     return single ? out[0] : out;
   }
@@ -472,6 +504,11 @@ export class Classifier {
     this.disposed = true;
     this.net?.dispose();
     this.net = null;
+  }
+
+  /** `using model = await load(...)` disposes at the end of the block. */
+  [disposeSymbol](): void {
+    this.dispose();
   }
 }
 

@@ -12,6 +12,7 @@ import type { Model } from './models/model';
 import { native } from './native';
 import { augmentConstants, AugmentOptions, AugmentParams, augmentParamArrays } from './ops/augment';
 import { Tensor } from './tensor';
+import { disposeSymbol } from './dispose';
 import {
   expectArray, expectBool, expectInt, expectKeys, expectNumber, expectObject, expectShape, expectTensor, fail, numel,
 } from './validate';
@@ -391,6 +392,11 @@ export class Net {
   dispose(): void {
     if (this.handle) this.handle.dispose();
     this.handle = null;
+  }
+
+  /** `using net = Net.fromModel(...)` disposes at the end of the block (dispose() does not wait, so no async form). */
+  [disposeSymbol](): void {
+    this.dispose();
   }
 
   /** True once dispose() has run; every later call throws ERR_DISPOSED. */

@@ -18,6 +18,7 @@ import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import { expectCode, Rng } from './helpers/compare';
 import { bot } from './helpers/lib';
+import type { ModelName } from '../lib/models';
 
 type Model = Parameters<typeof bot.exportOnnx>[0];
 type Params = Map<string, Float32Array>;
@@ -106,7 +107,7 @@ const CASES: { name: string; stem: 'imagenet' | 'cifar'; size: number }[] = [
 
 for (const [i, c] of CASES.entries()) {
   test(`${c.name} (${c.stem} stem, ${c.size}²) matches onnxruntime, with BN kept and folded`, async () => {
-    const model = bot.createModel(c.name, { width: 0.25, numClasses: 7, stem: c.stem, zeroGamma: false, seed: i });
+    const model = bot.createModel(c.name as ModelName, { width: 0.25, numClasses: 7, stem: c.stem, zeroGamma: false, seed: i });
     const params = randomParameters(model, 100 + i);
     const images = new Rng(200 + i).tensor([3, c.size, c.size, 3]);
     const ours = await netLogits(model, params, images);

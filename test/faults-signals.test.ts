@@ -79,7 +79,7 @@ test('a signal during the last step of an epoch: no validation, no epoch end, an
       const r2 = await u.fit(source(3), { validation, epochs: 1, callbacks: { onEpochEnd: (e) => { ends.push(e); } } });
       assert.equal([r2.step, r2.epoch], [3, 1], 'no step retrained');
       assert.is(validated, 1);
-      assert.equal(ends, [0]);
+      assert.equal(ends, [1]);
     } finally {
       u.dispose();
     }

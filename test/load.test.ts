@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { Rng, expectCodeAsync } from './helpers/compare';
 import { rmDir, tmpDir, writeJpeg } from './helpers/data-images';
 import { bot } from './helpers/lib';
+import type { ModelName } from '../lib/models';
 
 const { Net, createModel, load, train } = bot;
 const dir = tmpDir('bot-load-');
@@ -151,7 +152,7 @@ test('a state dict that does not fit lists missing, unexpected and mis-shaped ke
   await expectCodeAsync(() => load(good, { model: { name: 'resnet18d', width: 0.25 } }), 'ERR_WEIGHTS_MISMATCH');
   // A plain state dict needs the architecture; unknown names and bad files have their codes.
   await expectCodeAsync(() => load(good), 'ERR_ARGUMENT');
-  await expectCodeAsync(() => load(good, { model: 'resnet17' }), 'ERR_ARGUMENT');
+  await expectCodeAsync(() => load(good, { model: 'resnet17' as ModelName }), 'ERR_ARGUMENT');
   await expectCodeAsync(() => load(path.join(dir, 'nope.safetensors'), { model: 'resnet18' }), 'ERR_ARGUMENT');
   const broken = path.join(dir, 'broken.safetensors');
   fs.writeFileSync(broken, fs.readFileSync(good).subarray(0, 100));

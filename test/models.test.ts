@@ -9,6 +9,7 @@ import type { GraphDesc, ParameterSpec } from '../lib/models';
 import { deriveSeed, Random } from '../lib/random';
 import { expectCode, Rng } from './helpers/compare';
 import { bot } from './helpers/lib';
+import type { ModelName } from '../lib/models';
 
 // The models as users load them: through the package's entry point.
 const { analyzeGraph, createModel, listModels, xavierBound } = bot.models;
@@ -41,12 +42,12 @@ test('parameter counts equal the published ones for every row (C and D add 19,23
   for (const d of DEPTHS) {
     for (const v of VARIANTS) {
       const name = `resnet${d}${v}`;
-      const s = createModel(name).summary();
+      const s = createModel(name as ModelName).summary();
       const expected = PUBLISHED_PARAMS[d] + (v === 'c' || v === 'd' ? DEEP_STEM_EXTRA : 0);
       assert.is(s.params, expected, name);
       assert.is(s.trainableParams, expected, `${name} trainable`);
       assert.is(s.rows.reduce((n, r) => n + r.params, 0), expected, `${name}: rows add up`);
-      const specs = createModel(name).parameters();
+      const specs = createModel(name as ModelName).parameters();
       assert.is(s.buffers, specs.filter((p) => !p.trainable).reduce((n, p) => n + numel(p.shape), 0));
     }
   }
@@ -67,9 +68,9 @@ test('multiply-adds at 224²: exact conv+linear counts, and timm-table counts th
     resnet50: [4_109_906_944, 4.11],
     resnet50d: [4_351_153_152, 4.35],
   };
-  for (const [name, macs] of Object.entries(MACS)) assert.is(createModel(name).summary(224).macs, macs, name);
+  for (const [name, macs] of Object.entries(MACS)) assert.is(createModel(name as ModelName).summary(224).macs, macs, name);
   for (const [name, [macs, published]] of Object.entries(TIMM)) {
-    const s = createModel(name).summary();
+    const s = createModel(name as ModelName).summary();
     assert.is(s.timmMacs, macs, name);
     assert.is(Math.round(s.timmMacs / 1e7) / 100, published, `${name} rounds to timm's ${published} G`);
   }
@@ -96,7 +97,7 @@ test('A and B differ only in multiply-adds (bottlenecks), not in parameters; bas
   }
   // C and D: the same tensors (D's shortcut keys shift by one for the pool), and the same MACs
   // since pooling is not counted.
-  const shapes = (n: string) => createModel(n).parameters().map((p) => p.shape);
+  const shapes = (n: string) => createModel(n as ModelName).parameters().map((p) => p.shape);
   assert.equal(shapes('resnet50c'), shapes('resnet50d'));
   assert.is(createModel('resnet50c').summary().macs, createModel('resnet50d').summary().macs);
 });
@@ -137,7 +138,7 @@ test('ImageNet shapes at 224 and at odd sizes (ceil-mode D shortcut agrees with 
   assert.equal(shapeOf('global_pool'), [2048]);
   for (const size of [225, 97, 33, 1]) {
     for (const name of ['resnet50d', 'resnet50a', 'resnet18d']) {
-      const t = createModel(name).summary(size); // an add of mismatched shapes would throw ERR_SHAPE
+      const t = createModel(name as ModelName).summary(size); // an add of mismatched shapes would throw ERR_SHAPE
       assert.equal(t.rows[t.rows.length - 1].outputShape, [1000], `${name} at ${size}`);
     }
   }
@@ -402,7 +403,7 @@ test('initialisation is deterministic per seed; each tensor has its own stream',
 
 test('unknown names and bad options throw ERR_ARGUMENT with the expectation in the message', () => {
   try {
-    createModel('resnet51');
+    createModel('resnet51' as ModelName);
     assert.unreachable('resnet51 accepted');
   } catch (e) {
     const err = e as { code: string; message: string; name: string };
@@ -411,8 +412,8 @@ test('unknown names and bad options throw ERR_ARGUMENT with the expectation in t
     for (const n of listModels()) assert.ok(err.message.includes(n), `message lists ${n}: ${err.message}`);
     assert.match(err.message, '"resnet51"');
   }
-  expectCode(() => createModel(42 as unknown as string), 'ERR_ARGUMENT', 'non-string name');
-  expectCode(() => createModel('toString'), 'ERR_ARGUMENT', 'prototype key');
+  expectCode(() => createModel(42 as unknown as ModelName), 'ERR_ARGUMENT', 'non-string name');
+  expectCode(() => createModel('toString' as ModelName), 'ERR_ARGUMENT', 'prototype key');
   const bad: [string, unknown][] = [
     ['numClasses', 0], ['numClasses', 2.5], ['numClasses', '10'], ['width', 0], ['width', -1], ['width', NaN],
     ['width', 17], ['width', Infinity], ['stem', 'deep'], ['zeroGamma', 1], ['seed', -1], ['seed', 2 ** 32],

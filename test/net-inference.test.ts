@@ -8,6 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Rng, expectCode, expectCodeAsync } from './helpers/compare';
 import { bot } from './helpers/lib';
+import type { ModelName } from '../lib/models';
 
 const { Net, createModel } = bot;
 const rng = new Rng(11);
@@ -22,7 +23,7 @@ const cases = [
 
 for (const c of cases) {
   test(`${c.name} (${c.stem} stem, ${c.size}²): inference logits equal the training Net's eval logits, in less memory`, async () => {
-    const model = createModel(c.name, { numClasses: 7, stem: c.stem, width: c.width, seed: 4 });
+    const model = createModel(c.name as ModelName, { numClasses: 7, stem: c.stem, width: c.width, seed: 4 });
     const train = Net.fromModel(model, { batchSize: c.batch, inputSize: c.size });
     const infer = Net.fromModel(model, { batchSize: c.batch, inputSize: c.size, training: false });
     assert.is(infer.training, false);

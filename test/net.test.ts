@@ -9,11 +9,12 @@ import { Rng, expectClose, expectCode, expectCodeAsync, gradCheck } from './help
 import { composedStep, loss64 } from './helpers/graph';
 import { bot } from './helpers/lib';
 import type { GraphDesc } from '../lib/models/graph';
+import type { ModelName } from '../lib/models';
 
 const { Net, createModel } = bot;
 
 function smallModel(name = 'resnet18d', classes = 4, width = 0.25) {
-  return createModel(name, { numClasses: classes, width, stem: 'cifar', seed: 3, zeroGamma: false });
+  return createModel(name as ModelName, { numClasses: classes, width, stem: 'cifar', seed: 3, zeroGamma: false });
 }
 
 function batch(rng: Rng, n: number, size: number, classes: number) {

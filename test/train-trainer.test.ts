@@ -71,7 +71,7 @@ test('fit learns a separable task with the tricks recipe, and evaluate reports i
     validation: val,
     callbacks: { onEpochEnd: (e) => void seen.push(e), onBatchEnd: (_s, l) => void lrs.push(l.lr) },
   });
-  assert.equal(seen, [0, 1, 2, 3, 4, 5]);
+  assert.equal(seen, [1, 2, 3, 4, 5, 6]);
   assert.is(result.epoch, 6);
   assert.is(result.step, 6 * 8);
   // Warmup from 0 over the first epoch, then cosine down.

@@ -14,6 +14,7 @@ import { Net, ProfileEntry } from '../net';
 import { cudaInfo, getThreads } from '../runtime';
 import { parseFlags, UsageError, usageLine } from '../cli/args';
 import { chooseBackend } from '../cli/train';
+import type { ModelName } from '../models';
 
 export const BENCH_TRAIN_USAGE = `Usage: bagoftricks bench train [--model NAME] [--batch-size N] [--size N] [--steps N]
                               [--classes N] [--width X] [--stem imagenet|cifar] [--precision fp32|fp16]
@@ -58,7 +59,7 @@ export async function benchTrain(o: {
   model: string; batchSize: number; size: number; steps: number; classes: number; width: number; stem: 'imagenet' | 'cifar';
   profile?: boolean; precision?: 'fp32' | 'fp16'; warmup?: number; backend?: 'cpu' | 'cuda';
 }): Promise<TrainBenchResult> {
-  const model = createModel(o.model, { numClasses: o.classes, width: o.width, stem: o.stem, seed: 0 });
+  const model = createModel(o.model as ModelName, { numClasses: o.classes, width: o.width, stem: o.stem, seed: 0 });
   const summary = model.summary(o.size);
   const precision = o.precision ?? 'fp32';
   const warmup = o.warmup ?? 1;

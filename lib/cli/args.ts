@@ -55,6 +55,28 @@ export interface FlagSpec {
   choices?: readonly string[];
 }
 
+/**
+ * One flag's value checked against its spec: `raw` is the command line's text or a JSON value
+ * (from a --config file: `json`, where a number must be a JSON number). Returns the value, or the problem, to follow the flag's name:
+ * "expects an integer in [1, 1000000] but received \"x\"".
+ */
+export function checkValue(s: FlagSpec, raw: unknown, json = false): { value: string | number | boolean } | string {
+  if (s.type === 'bool') return typeof raw === 'boolean' ? { value: raw } : `expects true or false but received ${JSON.stringify(raw)}`;
+  if (s.type === 'string') {
+    if (typeof raw !== 'string' || raw === '') return `expects a non-empty string but received ${JSON.stringify(raw)}`;
+    if (s.choices && !s.choices.includes(raw)) return `must be one of ${s.choices.join(', ')}, not ${JSON.stringify(raw)}`;
+    return { value: raw };
+  }
+  const n = typeof raw === 'string' && !json ? Number(raw) : typeof raw === 'number' ? raw : NaN;
+  const lo = s.min ?? -Infinity;
+  const hi = s.max ?? Infinity;
+  if (!Number.isFinite(n) || (s.type === 'int' && !Number.isInteger(n)) || n < lo || n > hi) {
+    const range = Number.isFinite(lo) && Number.isFinite(hi) ? ` in [${lo}, ${hi}]` : Number.isFinite(lo) ? ` ≥ ${lo}` : '';
+    return `expects ${s.type === 'int' ? 'an integer' : 'a number'}${range} but received ${JSON.stringify(raw)}`;
+  }
+  return { value: n };
+}
+
 export function parseFlags(argv: string[], spec: Record<string, FlagSpec>): { flags: Record<string, string | number | boolean>; positional: string[] } {
   const flags: Record<string, string | number | boolean> = {};
   const positional: string[] = [];
@@ -75,19 +97,9 @@ export function parseFlags(argv: string[], spec: Record<string, FlagSpec>): { fl
     }
     const raw = eq > 0 ? a.slice(eq + 1) : argv[++i];
     if (raw === undefined || raw === '') throw new UsageError(`--${name} needs a value`);
-    if (s.type === 'string') {
-      if (s.choices && !s.choices.includes(raw)) throw new UsageError(`--${name} must be one of ${s.choices.join(', ')}, not ${JSON.stringify(raw)}`);
-      flags[name] = raw;
-      continue;
-    }
-    const n = Number(raw);
-    const lo = s.min ?? -Infinity;
-    const hi = s.max ?? Infinity;
-    if (!Number.isFinite(n) || (s.type === 'int' && !Number.isInteger(n)) || n < lo || n > hi) {
-      const range = Number.isFinite(lo) && Number.isFinite(hi) ? ` in [${lo}, ${hi}]` : Number.isFinite(lo) ? ` ≥ ${lo}` : '';
-      throw new UsageError(`--${name} expects ${s.type === 'int' ? 'an integer' : 'a number'}${range} but received ${JSON.stringify(raw)}`);
-    }
-    flags[name] = n;
+    const problem = checkValue(s, raw);
+    if (typeof problem === 'string') throw new UsageError(`--${name} ${problem}`);
+    flags[name] = problem.value;
   }
   return { flags, positional };
 }

@@ -27,6 +27,7 @@ export const EVAL_USAGE = `Usage: bagoftricks eval --checkpoint F [--data DIR|mn
   --batch-size N     images per forward pass (default 64)
   --backend B        auto (default: CUDA when a usable GPU exists), cpu or cuda
   --json             one JSON line {"checkpoint","data","split","n","top1","top5","loss","skipped"}
+                     (top5 only with more than 5 classes)
 `;
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -92,11 +93,13 @@ export async function evalCli(argv: string[]): Promise<number> {
       // Every file left out, once: at listing and checking, then while evaluating.
       const all = [...listed, ...loader.skipped.map(leftOut).filter((s) => !listed.some((l) => l.path === s.path))];
       const skipped = all.map((s) => ({ path: s.path, reason: s.reason }));
+      // Top-5 of 5 classes or fewer is 100% by definition: left out.
+      const top5 = trainer.classes.length > 5;
       if (json) {
-        console.log(JSON.stringify({ checkpoint: ckpt, data, split, n: v.n, top1: v.top1, top5: v.top5, loss: v.loss, skipped }));
+        console.log(JSON.stringify({ checkpoint: ckpt, data, split, n: v.n, top1: v.top1, ...(top5 ? { top5: v.top5 } : {}), loss: v.loss, skipped }));
       } else {
         console.log(`eval ${ckpt} on ${what} (${split === 'val' ? 'the run\'s validation split' : 'every image'}, ${v.n} images, ${trainer.inputSize}×${trainer.inputSize}):`);
-        console.log(`top-1 ${formatPct(v.top1)}  top-5 ${formatPct(v.top5)}  loss ${v.loss.toFixed(4)}`);
+        console.log(`top-1 ${formatPct(v.top1)}${top5 ? `  top-5 ${formatPct(v.top5)}` : ''}  loss ${v.loss.toFixed(4)}`);
         if (all.length) console.log(`skipped: ${skippedLine(all)}`);
         for (const s of all) console.error(`skipped ${s.path}: ${s.reason}${s.message ? ` (${s.message})` : ''}`);
       }

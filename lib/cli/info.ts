@@ -43,6 +43,7 @@ interface InfoArgs {
 }
 
 import { UsageError, unknownOption, usageLine } from './args';
+import type { ModelName } from '../models';
 
 function parse(argv: string[]): InfoArgs | 'help' {
   const args: Partial<InfoArgs> & { json: boolean } = { json: false };
@@ -156,7 +157,7 @@ export function info(argv: string[]): number {
     if (args.classes !== undefined) options.numClasses = args.classes;
     if (args.width !== undefined) options.width = args.width;
     if (args.stem !== undefined) options.stem = args.stem;
-    const model = createModel(args.model, options);
+    const model = createModel(args.model as ModelName, options);
     const size = args.size ?? (model.config.stem === 'cifar' ? 32 : 224);
     const s = model.summary(size);
     if (args.json) {

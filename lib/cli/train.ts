@@ -43,6 +43,10 @@ import type { Net } from '../net';
 import { checkpointModel, pretrainedWeights } from '../load';
 import type { PretrainedReport } from '../load';
 import { FlagSpec, parseFlags, UsageError, usageLine } from './args';
+import { readConfigFile } from './config';
+import { formatDuration, Progress } from './progress';
+
+export { formatDuration };
 import { METRICS_HEADER, MetricsRow, metricsLine, parseMetrics, renderReport } from './report';
 
 export const TRAIN_USAGE = `Usage: bagoftricks train [options]
@@ -61,6 +65,10 @@ Trains a ResNet with the tricks of He et al. 2019 and writes a run folder
   --precision P           fp32 (default on the CPU, where FP16 is emulated) or fp16
   --label-smoothing X     ε (the recipe's: tricks 0.1, baseline 0)
   --mixup ALPHA           mixup α (tricks 0.2; 0 = off, the MNIST default)
+  --weight-decay X        L2 weight decay (the recipe's: 1e-4)
+  --warmup-epochs X       linear warmup from 0, in epochs; fractions allowed (0.5)
+                          (the recipe's 5, at most a quarter of the run in whole epochs:
+                          none for runs of 2 or 3 epochs, 1 for MNIST's 4)
   --teacher CKPT          distil from a trained checkpoint (T = 20)
   --pretrained F          fine-tune: start from a checkpoint, or a timm/torchvision
                           safetensors state dict (then --model is required); the
@@ -75,7 +83,10 @@ Trains a ResNet with the tricks of He et al. 2019 and writes a run folder
   --resume CKPT           continue a run from its checkpoint (same data and seed)
   --seed N                seed of the model, split, order and augmentation (default 0)
   --backend B             auto (default: CUDA when a usable GPU exists, else the CPU), cpu or cuda
+  --workers N             images decoded at once (default: twice the cores)
   --log-every N           steps between step events and metrics rows (default: ~10 per epoch)
+  --config FILE           options from a JSON file ({"epochs": 2, "weight-decay": 5e-5}, or a
+                          run's config.json to run it again); flags given override it
   --json                  NDJSON events on stdout (start, step, epoch, done)
 `;
 
@@ -89,6 +100,10 @@ const FLAGS: Record<string, FlagSpec> = {
   precision: { type: 'string', choices: ['fp32', 'fp16'] },
   'label-smoothing': { type: 'number', min: 0, max: 0.999 },
   mixup: { type: 'number', min: 0, max: 1e6 },
+  'weight-decay': { type: 'number', min: 0, max: 1 },
+  'warmup-epochs': { type: 'number', min: 0, max: 1e6 },
+  workers: { type: 'int', min: 1, max: 1024 },
+  config: { type: 'string' },
   teacher: { type: 'string' },
   pretrained: { type: 'string' },
   'freeze-backbone': { type: 'bool' },
@@ -190,7 +205,7 @@ export function chooseBackend(requested: 'auto' | 'cpu' | 'cuda'): { backend: 'c
   }
   if (requested === 'cuda') throw new BagOfTricksError('ERR_CUDA_UNAVAILABLE', `--backend cuda: ${cuda.reason}`);
   const why = requested === 'cpu' ? (cuda.available ? '--backend cpu' : `--backend cpu (and: ${cuda.reason})`) : cuda.reason;
-  return { backend: 'cpu', threads, cudaReason: cuda.available ? '--backend cpu' : cuda.reason, line: `backend: CPU, ${threads} threads; CUDA not used: ${why}` };
+  return { backend: 'cpu', threads, cudaReason: cuda.available ? '--backend cpu' : cuda.reason, line: `backend: CPU, ${threads} thread${threads === 1 ? '' : 's'}; CUDA not used: ${why}` };
 }
 
 /** A checkpoint's metadata (header only), with its `run` settings when it has them. */
@@ -328,70 +343,6 @@ export function formatPct(v: number | undefined): string {
   return v === undefined || !Number.isFinite(v) ? '-' : `${(v * 100).toFixed(2)}%`;
 }
 
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return '?';
-  const s = Math.round(seconds);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
-}
-
-// ---------------------------------------------------------------------------------------
-// Progress on stderr
-
-/** A progress bar on a TTY (redrawn at most 10 times a second), plain lines every --log-every steps otherwise. */
-class Progress {
-  private lastDraw = 0;
-  private drawn = false;
-  private readonly t0 = performance.now();
-  private readonly step0: number;
-  constructor(
-    private readonly stream: NodeJS.WriteStream,
-    private readonly tty: boolean,
-    private readonly plain: boolean,
-    private readonly totalSteps: number,
-    private readonly stepsPerEpoch: number,
-    private readonly epochs: number,
-    startStep: number,
-  ) {
-    this.step0 = startStep;
-  }
-
-  /** Seconds left at the pace of this process so far (validation included). */
-  eta(step: number): number {
-    const done = step - this.step0;
-    return done > 0 ? ((performance.now() - this.t0) / 1000 / done) * (this.totalSteps - step) : NaN;
-  }
-
-  update(l: BatchLogs, sampled: boolean): void {
-    const inEpoch = l.step - l.epoch * this.stepsPerEpoch;
-    const text = `epoch ${l.epoch + 1}/${this.epochs} step ${inEpoch}/${this.stepsPerEpoch}  ${l.imgPerSec.toFixed(0)} img/s  loss ${l.loss.toFixed(4)}  lr ${l.lr.toPrecision(3)}  ETA ${formatDuration(this.eta(l.step))}`;
-    if (this.tty) {
-      const now = performance.now();
-      if (now - this.lastDraw < 100 && inEpoch !== this.stepsPerEpoch) return;
-      this.lastDraw = now;
-      const width = 24;
-      const filled = Math.round((width * inEpoch) / this.stepsPerEpoch);
-      this.stream.write(`\r\x1b[K[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${text}`);
-      this.drawn = true;
-    } else if (this.plain && sampled) {
-      this.stream.write(`${text}\n`);
-    }
-  }
-
-  /** Clears the bar before other output. */
-  clear(): void {
-    if (this.tty && this.drawn) this.stream.write('\r\x1b[K');
-    this.drawn = false;
-  }
-
-  note(message: string): void {
-    this.clear();
-    this.stream.write(`${message}\n`);
-  }
-}
-
 // ---------------------------------------------------------------------------------------
 // The command
 
@@ -405,6 +356,10 @@ interface Flags {
   precision?: 'fp32' | 'fp16';
   'label-smoothing'?: number;
   mixup?: number;
+  'weight-decay'?: number;
+  'warmup-epochs'?: number;
+  workers?: number;
+  config?: string;
   teacher?: string;
   pretrained?: string;
   'freeze-backbone'?: boolean;
@@ -430,7 +385,13 @@ export async function trainCli(argv: string[]): Promise<number> {
     const parsed = parseFlags(argv, FLAGS);
     if (parsed.positional.length) throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positional[0])}`);
     flags = parsed.flags as Flags;
+    // The file's options, then the command line's over them.
+    if (flags.config !== undefined && !flags.help) flags = { ...readConfigFile(path.resolve(flags.config), FLAGS), ...flags } as Flags;
   } catch (e) {
+    if (e instanceof BagOfTricksError) {
+      console.error(`bagoftricks: ${e.code}: ${e.message}`);
+      return 1;
+    }
     if (!(e instanceof UsageError)) throw e;
     console.error(usageLine('train', e.message));
     return 2;
@@ -453,6 +414,41 @@ export async function trainCli(argv: string[]): Promise<number> {
     }
     throw e;
   }
+}
+
+/**
+ * The options of a run as resolved, named as the flags (config.json's `options`: `--config`
+ * reads them back). Null: an option the run does not use. --out and --resume are left out
+ * (a re-run gets a folder of its own), and so is --json (how to print, not what to train).
+ */
+function runOptions(flags: Flags, trainer: Trainer, run: RunInfo, workers: number, logEvery: number): Record<string, string | number | boolean | null> {
+  const r = trainer.recipe;
+  const config = trainer.model.config as { stem: string; width: number };
+  return {
+    data: run.data,
+    model: trainer.model.name,
+    recipe: r.name,
+    epochs: r.epochs,
+    'batch-size': r.batchSize,
+    lr: r.lr,
+    precision: r.precision,
+    'label-smoothing': r.labelSmoothing,
+    mixup: r.mixupAlpha,
+    'weight-decay': r.weightDecay,
+    'warmup-epochs': r.warmupEpochs,
+    teacher: run.teacher ?? null,
+    pretrained: run.pretrained ?? null,
+    'backbone-lr-scale': run.pretrained ? r.backboneLrScale : null,
+    size: run.size,
+    stem: config.stem,
+    width: config.width,
+    'val-split': run.valSplit,
+    seed: run.seed,
+    backend: flags.backend ?? 'auto',
+    workers,
+    'log-every': logEvery,
+    limit: run.limit ?? null,
+  };
 }
 
 /** What `--resume` fixes: a flag given with it must repeat the checkpoint's value. */
@@ -536,7 +532,7 @@ async function setup(flags: Flags, backend: 'cpu' | 'cuda'): Promise<Setup> {
     if (flags.pretrained !== undefined) throw new UsageError('--pretrained starts a new run; a resumed run continues from its own checkpoint');
     const ckpt = path.resolve(flags.resume);
     const info = await readCheckpointInfo(ckpt, '--resume');
-    const recipe = metaJson<{ name?: string; batchSize?: number; lr?: number; precision?: string; labelSmoothing?: number; mixupAlpha?: number; distillation?: { teacher: string } | null } | null>('--resume', ckpt, info.metadata, 'recipe') ?? null;
+    const recipe = metaJson<{ name?: string; batchSize?: number; lr?: number; precision?: string; labelSmoothing?: number; mixupAlpha?: number; weightDecay?: number; warmupEpochs?: number; distillation?: { teacher: string } | null } | null>('--resume', ckpt, info.metadata, 'recipe') ?? null;
     const model = metaJson<{ name?: string; config?: { width?: number; stem?: string } } | null>('--resume', ckpt, info.metadata, 'model') ?? null;
     if (info.run !== undefined && (typeof info.run !== 'object' || info.run === null || typeof info.run.data !== 'string')) {
       throw new BagOfTricksError('ERR_CHECKPOINT_FORMAT', `--resume ${ckpt}: metadata "run" has no data`);
@@ -549,7 +545,7 @@ async function setup(flags: Flags, backend: 'cpu' | 'cuda'): Promise<Setup> {
     checkResumeFlags(flags, {
       model: model?.name, width: model?.config?.width, stem: model?.config?.stem, size, recipe: recipe?.name,
       'batch-size': recipe?.batchSize, lr: recipe?.lr, precision: recipe?.precision, 'label-smoothing': recipe?.labelSmoothing,
-      mixup: recipe?.mixupAlpha, seed: info.run?.seed ?? Number(info.metadata.seed), 'val-split': info.run?.valSplit, limit: info.run?.limit,
+      mixup: recipe?.mixupAlpha, 'weight-decay': recipe?.weightDecay, 'warmup-epochs': recipe?.warmupEpochs, seed: info.run?.seed ?? Number(info.metadata.seed), 'val-split': info.run?.valSplit, limit: info.run?.limit,
     });
     const teacherFile = flags.teacher !== undefined ? path.resolve(flags.teacher) : info.run?.teacher ?? recipe?.distillation?.teacher;
     if (recipe?.distillation && teacherFile) {
@@ -600,6 +596,8 @@ async function setup(flags: Flags, backend: 'cpu' | 'cuda'): Promise<Setup> {
       batchSize,
       precision: flags.precision ?? 'fp32',
       ...(lr !== undefined ? { lr } : {}),
+      ...(flags['warmup-epochs'] !== undefined ? { warmupEpochs: flags['warmup-epochs'] } : {}),
+      ...(flags['weight-decay'] !== undefined ? { weightDecay: flags['weight-decay'] } : {}),
       ...(flags['label-smoothing'] !== undefined ? { labelSmoothing: flags['label-smoothing'] } : {}),
       ...(flags.mixup !== undefined ? { mixupAlpha: flags.mixup } : mnist ? { mixupAlpha: MNIST_DEFAULTS.mixup } : {}),
       ...(flags['freeze-backbone'] ? { backboneLrScale: 0 } : flags['backbone-lr-scale'] !== undefined ? { backboneLrScale: flags['backbone-lr-scale'] } : {}),
@@ -690,8 +688,9 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
     size: run.size,
     dropLast: trainSet.length > recipe.batchSize, // no tiny last batch for BN
     output,
+    workers: flags.workers,
   });
-  const valLoader = new DataLoader(valSet, { batchSize: recipe.batchSize, transform: run.evalTransform, size: run.size, cache: run.data === 'mnist', output });
+  const valLoader = new DataLoader(valSet, { batchSize: recipe.batchSize, transform: run.evalTransform, size: run.size, cache: run.data === 'mnist', output, workers: flags.workers });
   const stepsPerEpoch = trainLoader.length;
   const totalSteps = recipe.epochs * stepsPerEpoch;
   const logEvery = flags['log-every'] ?? Math.max(1, Math.round(stepsPerEpoch / 10));
@@ -719,6 +718,8 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
   }
   const config = {
     command: ['bagoftricks', 'train', ...argv].join(' '),
+    /** Every option as resolved: `train --config config.json` runs this again. */
+    options: runOptions(flags, trainer, run, trainLoader.options.workers, logEvery),
     createdAt: new Date().toISOString(),
     versions: {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -826,6 +827,9 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
     }
   };
   const progress = new Progress(process.stderr, process.stderr.isTTY === true, !json, totalSteps, stepsPerEpoch, recipe.epochs, trainer.step);
+  // Top-5 of 5 classes or fewer is 100% by definition: left out everywhere.
+  const withTop5 = classNames.length > 5;
+  const top5 = (v: number | undefined) => (withTop5 ? v : undefined);
   const t0 = performance.now();
   const elapsed0 = run.elapsed;
   const elapsed = () => elapsed0 + (performance.now() - t0) / 1000;
@@ -855,8 +859,8 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
     progress.update(l, sampled);
     if (!sampled) return;
     const time = elapsed();
-    addRow({ kind: 'step', epoch: l.epoch + 1, step: l.step, time_s: time, loss: l.loss, acc: l.acc, lr: l.lr, img_per_s: l.imgPerSec, loss_scale: l.lossScale, skipped: l.skipped ? 1 : 0 });
-    event({ event: 'step', epoch: l.epoch + 1, step: l.step, loss: l.loss, acc: l.acc, lr: l.lr, imgPerSec: l.imgPerSec, lossScale: l.lossScale, time });
+    addRow({ kind: 'step', epoch: l.epoch, step: l.step, time_s: time, loss: l.loss, acc: l.acc, lr: l.lr, img_per_s: l.imgPerSec, loss_scale: l.lossScale, skipped: l.skipped ? 1 : 0 });
+    event({ event: 'step', epoch: l.epoch, step: l.step, loss: l.loss, acc: l.acc, lr: l.lr, imgPerSec: l.imgPerSec, lossScale: l.lossScale, time });
   };
   const onEpochEnd = async (e: number, l: EpochLogs) => {
     reportNewSkips();
@@ -869,12 +873,13 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
       run.bestStep = trainer.step;
     }
     if (l.valTop1 !== undefined) lastVal = { top1: l.valTop1, top5: l.valTop5! };
+    const valTop5 = top5(l.valTop5);
     // Under a kill at any moment the files stay consistent. The row comes first: a resume
     // from the previous checkpoint drops it. Then best, then last: killed between the two,
     // last is the previous epoch's and the resumed run adopts the newer best (repairBest).
     addRow({
-      kind: 'epoch', epoch: e + 1, step: trainer.step, time_s: run.elapsed, loss: l.loss, acc: l.acc, lr: l.lr, img_per_s: l.imgPerSec,
-      val_loss: l.valLoss, val_top1: l.valTop1, val_top5: l.valTop5, loss_scale: l.lossScale, skipped: l.skippedSteps,
+      kind: 'epoch', epoch: e, step: trainer.step, time_s: run.elapsed, loss: l.loss, acc: l.acc, lr: l.lr, img_per_s: l.imgPerSec,
+      val_loss: l.valLoss, val_top1: l.valTop1, val_top5: valTop5, loss_scale: l.lossScale, skipped: l.skippedSteps,
     });
     faultPoint('epoch-row');
     if (best) await save(files.best);
@@ -884,10 +889,10 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
     faultPoint('last');
     await writeReport();
     progress.clear();
-    out(`epoch ${e + 1}/${recipe.epochs}  train loss ${l.loss.toFixed(4)} acc ${formatPct(l.acc)}  val top-1 ${formatPct(l.valTop1)} top-5 ${formatPct(l.valTop5)}  ` +
+    out(`epoch ${e}/${recipe.epochs}  train loss ${l.loss.toFixed(4)} acc ${formatPct(l.acc)}  val top-1 ${formatPct(l.valTop1)}${withTop5 ? ` top-5 ${formatPct(valTop5)}` : ''}  ` +
       `${l.imgPerSec.toFixed(0)} img/s  ${l.seconds.toFixed(1)} s${best ? '  (best)' : ''}`);
     event({
-      event: 'epoch', epoch: e + 1, step: trainer.step, loss: l.loss, acc: l.acc, valTop1: l.valTop1, valTop5: l.valTop5, valLoss: l.valLoss,
+      event: 'epoch', epoch: e, step: trainer.step, loss: l.loss, acc: l.acc, valTop1: l.valTop1, ...(withTop5 ? { valTop5: l.valTop5 } : {}), valLoss: l.valLoss,
       lr: l.lr, imgPerSec: l.imgPerSec, seconds: l.seconds, skippedSteps: l.skippedSteps, best,
     });
   };
@@ -970,13 +975,13 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
   if (skipped.length > s.splits.skipped.length) await writeConfig();
   await writeReport();
   const imgPerSec = trainedSeconds > 0 ? trainedImages / trainedSeconds : 0;
-  out(`done in ${formatDuration((performance.now() - t0) / 1000)}: val top-1 ${formatPct(lastVal.top1)} top-5 ${formatPct(lastVal.top5)}, ${imgPerSec.toFixed(0)} img/s; ` +
+  out(`done in ${formatDuration((performance.now() - t0) / 1000)}: val top-1 ${formatPct(lastVal.top1)}${withTop5 ? ` top-5 ${formatPct(lastVal.top5)}` : ''}, ${imgPerSec.toFixed(0)} img/s; ` +
     `best top-1 ${formatPct(run.bestTop1)}`);
   if (skipped.length) out(`skipped: ${skippedLine(skipped)} (every one in ${files.config})`);
   out(`checkpoints: ${files.last}, ${files.best}`);
   out(`report: ${files.report}`);
   event({
-    event: 'done', top1: lastVal.top1, top5: lastVal.top5, imgPerSec, checkpoint: files.last, best: files.best, bestTop1: run.bestTop1,
+    event: 'done', top1: lastVal.top1, ...(withTop5 ? { top5: lastVal.top5 } : {}), imgPerSec, checkpoint: files.last, best: files.best, bestTop1: run.bestTop1,
     step: trainer.step, epoch: trainer.epoch, seconds: (performance.now() - t0) / 1000, report: files.report, skipped: skipped.length,
   });
   return 0;

@@ -26,7 +26,8 @@ export function listModels(): ModelName[] {
 }
 
 /**
- * Builds the named model. Unknown names throw ERR_ARGUMENT listing the valid ones;
+ * Builds the named model. `name` is a ModelName, so TypeScript refuses a misspelt one; from
+ * JavaScript, unknown names throw ERR_ARGUMENT listing the valid ones;
  * options are checked (unknown keys too) and throw ERR_ARGUMENT.
  *
  * @param name - A name of listModels(): `resnet18` … `resnet152`, with suffix `a`, `c` or
@@ -43,7 +44,7 @@ export function listModels(): ModelName[] {
  * const net = Net.fromModel(model, { batchSize: 32, inputSize: 224 });
  * ```
  */
-export function createModel(name: string, options: ModelOptions = {}): ResNet {
+export function createModel(name: ModelName, options: ModelOptions = {}): ResNet {
   if (typeof name !== 'string' || !Object.prototype.hasOwnProperty.call(RESNETS, name)) {
     throw new BagOfTricksError('ERR_ARGUMENT', `Expected one of ${listModels().join(', ')} for model name but received ${describe(name)}`);
   }

@@ -54,7 +54,7 @@ export interface Recipe {
   milestones: number[];
   /** 'step' only: multiplier at each milestone. */
   decayFactor: number;
-  /** Epochs of linear warmup from 0 to lr. */
+  /** Epochs of linear warmup from 0 to lr (fractions allowed: 0.5 is half an epoch). */
   warmupEpochs: number;
   /** 'fp16': FP16 convolutions with FP32 master weights and dynamic loss scaling. */
   precision: Precision;
@@ -205,6 +205,7 @@ function checkField(key: keyof Recipe, v: unknown, name: string): unknown {
     case 'decayFactor':
       return expectNumber(name, v, 0, 1);
     case 'warmupEpochs':
+      return expectNumber(name, v, 0, 1e6);
     case 'mixupOffEpochs':
       return expectInt(name, v, 0, 1e6);
     case 'precision':

@@ -156,7 +156,7 @@ export interface EpochScheduleOptions {
   epochs: number;
   /** Iterations per epoch (⌈samples / batch⌉ or ⌊samples / batch⌋, as the loader drops the last batch or not). */
   stepsPerEpoch: number;
-  /** Epochs of linear warmup from 0 (the paper: 5 with large batches). Default 0. */
+  /** Epochs of linear warmup from 0 (the paper: 5 with large batches; fractions allowed). Default 0. */
   warmupEpochs?: number;
   /** Peak learning rate (after warmup), e.g. linearScaling(batchSize). */
   baseLr: number;
@@ -185,10 +185,11 @@ export function scheduleFromEpochs(options: EpochScheduleOptions): Schedule {
   if (o.kind !== 'step' && o.kind !== 'cosine') fail('ERR_ARGUMENT', `'step' or 'cosine'`, 'options.kind', o.kind);
   const epochs = expectInt('options.epochs', o.epochs, 1);
   const perEpoch = expectInt('options.stepsPerEpoch', o.stepsPerEpoch, 1);
-  const warmupEpochs = o.warmupEpochs === undefined ? 0 : expectInt('options.warmupEpochs', o.warmupEpochs, 0, epochs - 1);
+  // Fractions of an epoch are allowed (0.5: half an epoch), rounded to whole steps.
+  const warmupEpochs = o.warmupEpochs === undefined ? 0 : expectNumber('options.warmupEpochs', o.warmupEpochs, 0, epochs - 1);
   const baseLr = expectNumber('options.baseLr', o.baseLr, 0);
-  const warmupSteps = warmupEpochs * perEpoch;
-  const mainSteps = (epochs - warmupEpochs) * perEpoch;
+  const warmupSteps = Math.round(warmupEpochs * perEpoch);
+  const mainSteps = epochs * perEpoch - warmupSteps;
   let main: Schedule;
   if (o.kind === 'step') {
     if (o.final !== undefined) fail('ERR_ARGUMENT', `no 'final' with kind 'step'`, 'options.final', o.final);
@@ -200,7 +201,7 @@ export function scheduleFromEpochs(options: EpochScheduleOptions): Schedule {
     for (let i = 1; i < milestones.length; i++) {
       if (milestones[i] <= milestones[i - 1]) fail('ERR_ARGUMENT', 'strictly ascending epochs', 'options.milestones', o.milestones);
     }
-    main = stepDecay({ base: baseLr, milestones: milestones.map((m) => (m - warmupEpochs) * perEpoch), factor: o.factor as number | undefined });
+    main = stepDecay({ base: baseLr, milestones: milestones.map((m) => m * perEpoch - warmupSteps), factor: o.factor as number | undefined });
   } else {
     if (o.milestones !== undefined) fail('ERR_ARGUMENT', `no 'milestones' with kind 'cosine'`, 'options.milestones', o.milestones);
     if (o.factor !== undefined) fail('ERR_ARGUMENT', `no 'factor' with kind 'cosine'`, 'options.factor', o.factor);

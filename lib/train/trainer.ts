@@ -20,6 +20,7 @@
  */
 import { BagOfTricksError } from '../errors';
 import { createModel } from '../models';
+import type { ModelName } from '../models';
 import type { Model } from '../models/model';
 import { Net, StepResult } from '../net';
 import { augmentAsync, AugmentOptions, AugmentParams } from '../ops/augment';
@@ -36,6 +37,7 @@ import { Recipe, RecipeName, RecipeOverrides, recipeSchedule, resolveRecipe } fr
 import { TrainRng } from './rng';
 import type { Schedule } from './schedule';
 import { smoothLabels } from './smoothing';
+import { disposeSymbol } from '../dispose';
 
 /** What the trainer reads from a batch (a DataLoader batch with output 'f32' fits). */
 export interface TrainBatchLike {
@@ -90,7 +92,7 @@ export interface TrainerOptions {
 
 /** What fit() measured over one epoch, passed to onEpochEnd and kept in FitResult.history. */
 export interface EpochLogs {
-  /** The epoch (0-based). */
+  /** The epoch, counted from 1 (as the CLI counts them): after it, Trainer.epoch is this number. */
   epoch: number;
   /** Mean training loss per image over the epoch. */
   loss: number;
@@ -118,7 +120,7 @@ export interface EpochLogs {
 export interface BatchLogs {
   /** Optimizer steps taken so far, this one included (a skipped step does not count). */
   step: number;
-  /** The epoch (0-based). */
+  /** The epoch, counted from 1 (as the CLI counts them): after it, Trainer.epoch is this number. */
   epoch: number;
   /** The batch's index within the epoch. */
   batch: number;
@@ -138,9 +140,9 @@ export interface BatchLogs {
 
 /** Hooks fit() awaits during training (each may return a Promise). */
 export interface Callbacks {
-  /** Before the first batch of an epoch. */
+  /** Before the first batch of an epoch (epochs counted from 1, as in the logs and the CLI). */
   onEpochBegin?(epoch: number): void | Promise<void>;
-  /** After a complete epoch and its validation. */
+  /** After a complete epoch and its validation (the epoch counted from 1: Trainer.epoch after it). */
   onEpochEnd?(epoch: number, logs: EpochLogs): void | Promise<void>;
   /** After every training step. */
   onBatchEnd?(step: number, logs: BatchLogs): void | Promise<void>;
@@ -251,7 +253,7 @@ export class Trainer {
    * @throws BagOfTricksError ERR_ARGUMENT for bad options (a distilling recipe without a
    * teacher too), ERR_SHAPE for a teacher with another number of classes.
    */
-  constructor(model: string | Model, options: TrainerOptions) {
+  constructor(model: ModelName | Model, options: TrainerOptions) {
     const o = expectObject('options', options);
     expectKeys('options', o, OPTION_KEYS);
     this.recipe = resolveRecipe((o.recipe as RecipeName | Recipe | undefined) ?? 'tricks', (o.overrides as RecipeOverrides | undefined) ?? {});
@@ -324,7 +326,8 @@ export class Trainer {
         break;
       }
       const e = this.epoch;
-      await cb.onEpochBegin?.(e);
+      // Callbacks and logs count epochs from 1; `e` (0-based) indexes the data's epochs.
+      await cb.onEpochBegin?.(e + 1);
       const t0 = performance.now();
       let lossSum = 0;
       let correct = 0;
@@ -356,7 +359,7 @@ export class Trainer {
         batch.release?.();
         const update = this.scaler.update(r.finite);
         if (update.fatal) {
-          throw new BagOfTricksError('ERR_NON_FINITE', `training stopped at step ${this.step} (epoch ${e}): ${update.reason ?? 'the loss or a gradient is not finite'}; no checkpoint was written for this step`);
+          throw new BagOfTricksError('ERR_NON_FINITE', `training stopped at step ${this.step} (epoch ${e + 1}): ${update.reason ?? 'the loss or a gradient is not finite'}; no checkpoint was written for this step`);
         }
         if (update.skipped) skipped++;
         else this.step++;
@@ -367,7 +370,7 @@ export class Trainer {
         seen += r.n;
         const seconds = (performance.now() - t0) / 1000;
         await cb.onBatchEnd?.(this.step, {
-          step: this.step, epoch: e, batch: b - 1, loss: r.loss, acc: r.correct / r.n, lr: lrNow, lossScale: update.scale,
+          step: this.step, epoch: e + 1, batch: b - 1, loss: r.loss, acc: r.correct / r.n, lr: lrNow, lossScale: update.scale,
           skipped: update.skipped, imgPerSec: seen / seconds,
         });
         if (signal?.aborted || this.step >= maxSteps) {
@@ -379,7 +382,7 @@ export class Trainer {
       this.batchInEpoch = Math.max(b, done);
       const seconds = (performance.now() - t0) / 1000;
       const logs: EpochLogs = {
-        epoch: e, loss: seen ? lossSum / seen : NaN, acc: seen ? correct / seen : NaN, lr: lrNow, imgPerSec: seen / seconds, seconds,
+        epoch: e + 1, loss: seen ? lossSum / seen : NaN, acc: seen ? correct / seen : NaN, lr: lrNow, imgPerSec: seen / seconds, seconds,
         skippedSteps: skipped, lossScale: this.scaler.scale,
       };
       // Stopped inside the epoch, or at its end by a signal: no validation (a resume runs it).
@@ -402,7 +405,7 @@ export class Trainer {
       this.epoch++;
       this.batchInEpoch = 0;
       history.push(logs);
-      await cb.onEpochEnd?.(e, logs);
+      await cb.onEpochEnd?.(e + 1, logs);
     }
     return { history, aborted, step: this.step, epoch: this.epoch };
   }
@@ -535,7 +538,7 @@ export class Trainer {
       throw new BagOfTricksError('ERR_CHECKPOINT_FORMAT', `${path}: metadata "model" has no name and config`);
     }
     const recipe = parse('recipe') as Recipe;
-    const created = createModel(model.name, { numClasses: model.config.numClasses, width: model.config.width, stem: model.config.stem, zeroGamma: model.config.zeroGamma, seed: model.config.seed });
+    const created = createModel(model.name as ModelName, { numClasses: model.config.numClasses, width: model.config.width, stem: model.config.stem, zeroGamma: model.config.zeroGamma, seed: model.config.seed });
     expectSavedConfig(path, model.config, created);
     expectFiniteWeights(path, Object.entries(tensors));
     const trainer = new Trainer(created, {
@@ -571,6 +574,11 @@ export class Trainer {
   /** Frees the Net. */
   dispose(): void {
     this.net.dispose();
+  }
+
+  /** `using trainer = new Trainer(...)` disposes at the end of the block. */
+  [disposeSymbol](): void {
+    this.dispose();
   }
 }
 
