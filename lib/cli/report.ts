@@ -133,6 +133,9 @@ function short(v: number): string {
   return String(Number(v.toPrecision(3)));
 }
 
+/** Width of a legend entry in chart units: swatch, name at up to 17 units per em (~9.5 per character), gap. */
+const legendWidth = (name: string) => 16 + name.length * 9.5 + 12;
+
 /** An inline SVG line chart; series without finite points are left out. */
 export function lineChart(o: ChartOptions): string {
   const series = o.series.map((s) => ({ ...s, points: s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)) })).filter((s) => s.points.length > 0);
@@ -175,8 +178,8 @@ export function lineChart(o: ChartOptions): string {
     if (s.dots || s.points.length === 1) {
       for (const [x, y] of s.points) parts.push(`<circle cx="${f(sx(x))}" cy="${f(sy(y))}" r="3" fill="${s.colour}"><title>${escapeHtml(`${s.name}: ${fmt(y)}`)}</title></circle>`);
     }
-    // Legend, right-aligned in the title row.
-    const lx = W - M.right - (series.length - i) * 130;
+    // Legend, right-aligned in the title row; each entry as wide as its name at the phone's larger text.
+    const lx = W - M.right - series.slice(i).reduce((w, t) => w + legendWidth(t.name), 0);
     parts.push(`<rect x="${lx}" y="12" width="12" height="3" fill="${s.colour}"/><text x="${lx + 16}" y="17" font-size="11">${escapeHtml(s.name)}</text>`);
   });
   return `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeHtml(o.title)}">${parts.join('')}</svg>`;
@@ -284,6 +287,13 @@ table.cm td.diag { font-weight: 600; }
 .gallery figcaption { overflow-wrap: anywhere; }
 .bad { color: #b00020; }
 pre { background: #f6f6f6; padding: 12px; overflow: auto; }
+/* A phone shows a chart at about half its drawn size: larger text in the chart's units, tighter tables. */
+@media (max-width: 600px) {
+  .charts svg text { font-size: 17px; }
+  .charts svg text[font-weight] { font-size: 22px; }
+  th, td { padding: 2px 4px; }
+  table.cm td, table.cm th { padding: 2px 3px; }
+}
 </style>
 </head>
 <body>
