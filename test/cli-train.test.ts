@@ -93,7 +93,7 @@ test('train --json: NDJSON events, and a complete run folder', async () => {
   assert.ok(html.startsWith('<!doctype html>'));
   assert.is((html.match(/<svg /g) ?? []).length, 4, 'loss, accuracy, learning rate and throughput charts');
   assert.not.match(html, /https?:\/\//, 'no external URLs');
-  assert.not.match(html, /<script|<link|src=/i, 'self-contained');
+  assert.not.match(html, /<script|<link|src="(?!data:)/i, 'self-contained (thumbnails inline as data: URIs)');
 });
 
 test('train: the first line names the backend (and why CUDA is not used); progress and epoch lines without a TTY', () => {

@@ -19,6 +19,8 @@ import * as ort from 'onnxruntime-node';
 import { expectCode, Rng } from './helpers/compare';
 import { bot } from './helpers/lib';
 import type { ModelName } from '../lib/models';
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const schema: typeof import('../lib/export/onnxSchema') = require('../../dist/export/onnxSchema');
 
 type Model = Parameters<typeof bot.exportOnnx>[0];
 type Params = Map<string, Float32Array>;
@@ -58,6 +60,12 @@ function toNchw(x: Float32Array, [n, h, w, c]: number[]): Float32Array {
     }
   }
   return out;
+}
+
+/** An ONNX file's metadata_props as a record. */
+function onnxMetadata(bytes: Uint8Array): Record<string, string> {
+  const m = schema.onnxModelType().toObject(schema.onnxModelType().decode(bytes)) as { metadata_props?: { key: string; value: string }[] };
+  return Object.fromEntries((m.metadata_props ?? []).map((p) => [p.key, p.value]));
 }
 
 async function ortLogits(session: ort.InferenceSession, nhwc: Float32Array, shape: number[]): Promise<{ data: Float32Array; dims: readonly number[] }> {
@@ -246,6 +254,19 @@ test('CLI: export a training checkpoint and a plain state dict; onnxruntime give
     assert.ok(report.nodes > 40, `nodes ${report.nodes}`);
     const session = await ort.InferenceSession.create(fs.readFileSync(out));
     expectMatch(ours, (await ortLogits(session, images.data, images.shape)).data, 'CLI checkpoint export');
+    // The preprocessing beside the classes: input side and the eval transform's mean/std.
+    const props = onnxMetadata(fs.readFileSync(out));
+    assert.equal(JSON.parse(props['bagoftricks.classes']), classes);
+    assert.is(props['bagoftricks.inputSize'], '32');
+    assert.equal(JSON.parse(props['bagoftricks.mean']), [123.68, 116.779, 103.939]);
+    assert.equal(JSON.parse(props['bagoftricks.std']), [58.393, 57.12, 57.375]);
+    assert.match(props['bagoftricks.normalization'], /\(RGB pixel on the 0-255 scale - mean\) \/ std/);
+    // A run's own eval transform (its normalisation) and --size are what the file records.
+    const custom = path.join(ROOT, 'custom.safetensors');
+    await trainer.save(custom, { run: JSON.stringify({ evalTransform: { type: 'eval', resizeRatio: 1, mean: [10, 20, 30], std: [2, 3, 4] } }) });
+    assert.is(runCli('export', '--checkpoint', custom, '--onnx', path.join(ROOT, 'custom.onnx'), '--size', '40').status, 0);
+    const customProps = onnxMetadata(fs.readFileSync(path.join(ROOT, 'custom.onnx')));
+    assert.equal([customProps['bagoftricks.inputSize'], JSON.parse(customProps['bagoftricks.mean']), JSON.parse(customProps['bagoftricks.std'])], ['40', [10, 20, 30], [2, 3, 4]]);
     assert.equal(fs.readdirSync(ROOT).filter((f) => f.includes('.tmp-')), [], 'no temporary file left');
 
     const text = runCli('export', '--checkpoint', ckpt, '--onnx', path.join(ROOT, 'folded.onnx'), '--fold-bn', '--opset', '13');

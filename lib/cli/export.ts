@@ -22,6 +22,7 @@ import { BagOfTricksError } from '../errors';
 import { buildOnnxModel, encodeOnnxModel, ONNX_OPSET } from '../export/onnx';
 import { checkpointModel, ModelSpec, resolveWeights } from '../load';
 import { listModels, Model, RESNETS, ResNetName } from '../models';
+import { resolveTransform } from '../data/transforms';
 import { Tensor } from '../tensor';
 import { readSafetensorsHeader, writeFileAtomic } from '../train/safetensors';
 import { FlagSpec, parseCommand, UsageError, usageLine } from './args';
@@ -43,7 +44,9 @@ export const EXPORT_USAGE = `Usage: bagoftricks export --checkpoint F --onnx OUT
   --json           one JSON line {"onnx","bytes","model","opset","irVersion","nodes","initializers","foldBatchNorm"}
 
 The file's input is "input", float32 (batch, C, H, W) images preprocessed as for training;
-its output "logits", float32 (batch, classes).
+its output "logits", float32 (batch, classes). The metadata_props give the preprocessing:
+bagoftricks.inputSize, bagoftricks.mean and bagoftricks.std (RGB, 0-255 scale), and
+bagoftricks.classes.
 `;
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -80,9 +83,17 @@ async function resolveCheckpoint(file: string, flags: Flags): Promise<{ model: M
     spec = await plainStateDictModel(file, flags.model as ResNetName, flags);
   }
   const r = await resolveWeights(file, spec === undefined ? {} : { model: spec });
+  // The preprocessing a consumer of the file needs, with load()'s defaults: the input side,
+  // and the eval transform's normalisation x = (pixel − mean) / std per RGB channel, 0–255 scale.
+  const stem = (r.model.config as { stem?: string }).stem;
+  const inputSize = (flags.size as number | undefined) ?? r.inputSize ?? (stem === 'cifar' ? 32 : 224);
+  const transform = resolveTransform(r.evalTransform ?? (stem === 'cifar' ? { type: 'eval', resizeRatio: 1 } : 'eval'), 'evalTransform');
   const metadata: Record<string, string> = {};
   if (r.classes) metadata['bagoftricks.classes'] = JSON.stringify(r.classes);
-  if (r.inputSize) metadata['bagoftricks.inputSize'] = String(r.inputSize);
+  metadata['bagoftricks.inputSize'] = String(inputSize);
+  metadata['bagoftricks.mean'] = JSON.stringify(transform.mean);
+  metadata['bagoftricks.std'] = JSON.stringify(transform.std);
+  metadata['bagoftricks.normalization'] = 'input = (RGB pixel on the 0-255 scale - mean) / std, per channel';
   return { model: r.model, parameters: r.parameters, metadata };
 }
 

@@ -6,7 +6,8 @@
  *   metrics.csv        one row per epoch and per --log-every steps (columns: see report.ts)
  *   last.safetensors   the latest state (each epoch end, and on Ctrl-C)
  *   best.safetensors   the state with the best validation top-1 so far
- *   report.html        self-contained charts of loss, accuracy, learning rate and throughput
+ *   report.html        self-contained charts of loss, accuracy, learning rate and throughput,
+ *                      and at the end the validation confusion matrix and confident mistakes
  *
  * It only composes: the Trainer (lib/train) trains, lib/data feeds it, report.ts draws.
  * Checkpoints carry the run's data settings in their `run` metadata, so `--resume` and
@@ -48,6 +49,8 @@ import { formatDuration, Progress } from './progress';
 
 export { formatDuration };
 import { METRICS_HEADER, MetricsRow, metricsLine, parseMetrics, renderReport } from './report';
+import { validationDetails } from './report-validation';
+import type { ValidationDetails } from './report-validation';
 
 export const TRAIN_USAGE = `Usage: bagoftricks train [options]
 
@@ -766,6 +769,7 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
     : [];
   await writeText(files.metrics, [METRICS_HEADER, ...kept.map(metricsLine)].join('\n') + '\n');
   const addRow = (r: MetricsRow) => io('append to', files.metrics, () => fs.appendFileSync(files.metrics, metricsLine(r) + '\n'));
+  let validation: ValidationDetails | undefined; // the report's confusion matrix and mistakes, once training has finished
   const writeReport = async () => {
     const rows = parseMetrics(io('read', files.metrics, () => fs.readFileSync(files.metrics, 'utf8')));
     const dataName = run.data === 'mnist' ? 'MNIST (embedded)' : run.data;
@@ -782,6 +786,9 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
       ],
       rows,
       config,
+      stepsPerEpoch,
+      epochs: recipe.epochs,
+      validation,
     }));
   };
 
@@ -972,6 +979,9 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
     if (!fs.existsSync(files.last)) await save(files.last);
     if (!fs.existsSync(files.best)) await ioAsync('copy', files.best, () => writeFileAtomic(files.best, [fs.readFileSync(files.last)]));
   }
+  // One more pass over the validation set, for the report's confusion matrix and mistakes.
+  validation = await validationDetails(trainer.net, valLoader, valSet, `weights at the end of training (epoch ${trainer.epoch}, ${path.basename(files.last)})`);
+  reportNewSkips();
   if (skipped.length > s.splits.skipped.length) await writeConfig();
   await writeReport();
   const imgPerSec = trainedSeconds > 0 ? trainedImages / trainedSeconds : 0;
