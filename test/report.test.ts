@@ -145,6 +145,16 @@ test('renderReport: matrix and gallery from given validation details; class name
   assert.ok(early.includes('font-size="11">3</text>'), 'the x axis spans the epochs asked for');
 });
 
+test('renderReport: top-5 is shown where metrics.csv has it and left out where it is empty (5 classes or fewer)', () => {
+  const row = (top5: number | undefined) => ({ kind: 'epoch' as const, epoch: 1, step: 4, time_s: 3, loss: 1.5, acc: 0.4, lr: 0.05, img_per_s: 11, val_loss: 1.2, val_top1: 0.5, val_top5: top5, loss_scale: 1, skipped: 0 });
+  const withTop5 = report.renderReport({ title: 't', facts: [], rows: [row(0.9)], config: {}, stepsPerEpoch: 4, epochs: 1 });
+  assert.ok(withTop5.includes('<th>val top-5</th>') && withTop5.includes('val top-5</text>'), 'top-5 column and chart series');
+  assert.ok(withTop5.includes('<td>90%</td>') || withTop5.includes('<td>90.00%</td>'), 'the top-5 value');
+  const without = report.renderReport({ title: 't', facts: [], rows: [row(undefined)], config: {}, stepsPerEpoch: 4, epochs: 1 });
+  assert.not.ok(without.includes('top-5'), 'no top-5 column, series or legend');
+  assert.ok(without.includes('<th>val top-1</th>'));
+});
+
 test('validationDetails: the cap on the gallery, the most confident mistakes first, JPEG thumbnails of files', async () => {
   // Six 20×20 images of two classes in files; an untrained model's mistakes, capped at 2.
   const dir = path.join(ROOT, 'files');

@@ -222,6 +222,8 @@ export function renderReport(input: ReportInput): string {
   const xMax = spe ? Math.max(input.epochs ?? 0, ...input.rows.map(x), 1) : undefined;
   const axis = spe ? { xLabel: 'epoch', xRange: [0, xMax!] as [number, number], xTicks: epochTicks(xMax!) } : { xLabel: 'step' };
   const pts = (rows: MetricsRow[], key: keyof MetricsRow): [number, number][] => rows.map((r) => [x(r), r[key] as number]);
+  // Top-5 is left out where it says nothing (5 classes or fewer: metrics.csv leaves it empty).
+  const hasTop5 = epochs.some((r) => r.val_top5 !== undefined && Number.isFinite(r.val_top5));
   const charts = [
     lineChart({
       title: 'Loss', ...axis, yLabel: 'loss', zero: true,
@@ -236,7 +238,7 @@ export function renderReport(input: ReportInput): string {
       series: [
         { name: 'train (epoch)', points: pts(epochs, 'acc'), colour: PALETTE[2], dots: true },
         { name: 'val top-1', points: pts(epochs, 'val_top1'), colour: PALETTE[1], dots: true },
-        { name: 'val top-5', points: pts(epochs, 'val_top5'), colour: PALETTE[3], dots: true },
+        ...(hasTop5 ? [{ name: 'val top-5', points: pts(epochs, 'val_top5'), colour: PALETTE[3], dots: true }] : []),
       ],
     }),
     lineChart({ title: 'Learning rate', ...axis, yLabel: 'lr', zero: true, series: [{ name: 'lr', points: pts(steps, 'lr'), colour: PALETTE[0] }] }),
@@ -252,9 +254,9 @@ export function renderReport(input: ReportInput): string {
   // time_s is cumulative: an epoch's time is the difference to the epoch row before it.
   const epochSeconds = epochs.map((r, i) => r.time_s - (i > 0 ? epochs[i - 1].time_s : 0));
   const table = epochs.length === 0 ? '<p>No epoch completed yet.</p>' : [
-    '<div class="scroll"><table><thead><tr><th>epoch</th><th>step</th><th>train loss</th><th>train acc</th><th>val loss</th><th>val top-1</th><th>val top-5</th><th>img/s</th><th>epoch time</th><th>total time</th></tr></thead><tbody>',
+    `<div class="scroll"><table><thead><tr><th>epoch</th><th>step</th><th>train loss</th><th>train acc</th><th>val loss</th><th>val top-1</th>${hasTop5 ? '<th>val top-5</th>' : ''}<th>img/s</th><th>epoch time</th><th>total time</th></tr></thead><tbody>`,
     ...epochs.map((r, i) => `<tr><td>${r.epoch}</td><td>${r.step}</td><td>${cell(r.loss, (v) => v.toFixed(4))}</td><td>${cell(r.acc, pct)}</td>` +
-      `<td>${cell(r.val_loss, (v) => v.toFixed(4))}</td><td>${cell(r.val_top1, pct)}</td><td>${cell(r.val_top5, pct)}</td>` +
+      `<td>${cell(r.val_loss, (v) => v.toFixed(4))}</td><td>${cell(r.val_top1, pct)}</td>${hasTop5 ? `<td>${cell(r.val_top5, pct)}</td>` : ''}` +
       `<td>${cell(r.img_per_s, (v) => v.toFixed(1))}</td><td>${cell(epochSeconds[i], (v) => `${v.toFixed(1)} s`)}</td><td>${cell(r.time_s, (v) => `${v.toFixed(1)} s`)}</td></tr>`),
     '</tbody></table></div>',
   ].join('\n');
