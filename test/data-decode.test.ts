@@ -213,4 +213,20 @@ test('embedded RGB profiles: the core-side conversion matches libvips (and sRGB 
   assert.is(data.parseRgbProfile(Buffer.from('not a profile')), null);
 });
 
+test('a cut JPEG is truncated by its own structure even when libvips says only "corrupt header:"', async () => {
+  const jpeg = await sharp({ create: { width: 48, height: 40, channels: 3, background: '#a52' } }).jpeg().toBuffer();
+  const { classifyDecodeError } = bot.data;
+  // The message libvips gives when several images fail at once and its detail is lost.
+  const bare = 'Input buffer has corrupt header:';
+  for (const f of [0.9, 0.4, 0.05]) {
+    assert.is(classifyDecodeError(bare, jpeg.subarray(0, Math.floor(jpeg.length * f))), 'truncated', `cut at ${f}`);
+  }
+  assert.is(classifyDecodeError(bare, jpeg), 'corrupt', 'a whole JPEG that failed is corrupt');
+  const badMarker = Buffer.from(jpeg);
+  badMarker[2] = 0x12;
+  assert.is(classifyDecodeError(bare, badMarker), 'corrupt', 'no marker where one must be');
+  assert.is(classifyDecodeError(bare), 'corrupt', 'without the bytes');
+  assert.is(classifyDecodeError('VipsJpeg: premature end of JPEG image'), 'truncated', 'the full message');
+});
+
 test.run();

@@ -129,12 +129,48 @@ function failure(path: string, reason: ImageFailure, message: string): DataError
   return imageError({ path, reason, message });
 }
 
-/** Maps a sharp/libvips message to a reason. */
-export function classifyDecodeError(message: string): ImageFailure {
+/**
+ * A JPEG cut short: its marker segments run past the end of the bytes, or its scan has no
+ * EOI marker (FF D9) after it. In entropy-coded data an FF byte is always followed by 00 or
+ * a restart marker, so an FF D9 there can only be the end of the image.
+ */
+export function jpegIsTruncated(buf: Uint8Array): boolean {
+  if (buf.length < 4 || buf[0] !== 0xff || buf[1] !== 0xd8) return false;
+  let i = 2;
+  while (i + 4 <= buf.length) {
+    if (buf[i] !== 0xff) return false; // not a marker where one must be: corrupt, not cut
+    const marker = buf[i + 1];
+    if (marker === 0xff) {
+      i += 1; // fill byte
+      continue;
+    }
+    if (marker === 0xd9) return false; // EOI before any scan
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      i += 2; // markers without a length
+      continue;
+    }
+    const length = (buf[i + 2] << 8) | buf[i + 3];
+    if (i + 2 + length > buf.length) return true; // the segment runs past the end
+    if (marker === 0xda) {
+      for (let k = i + 2 + length; k + 1 < buf.length; k++) if (buf[k] === 0xff && buf[k + 1] === 0xd9) return false;
+      return true; // the scan never ends
+    }
+    i += 2 + length;
+  }
+  return true; // the bytes end inside a marker
+}
+
+/**
+ * Maps a sharp/libvips message to a reason. libvips' message can lose its detail when
+ * several images fail at once ("Input buffer has corrupt header:" and nothing more), so a
+ * JPEG's own structure decides between truncated and corrupt when the bytes are given.
+ */
+export function classifyDecodeError(message: string, bytes?: Uint8Array): ImageFailure {
   if (/pixel limit/i.test(message)) return 'too-large';
   if (/unsupported image format/i.test(message)) return 'not-image';
   if (/buffer is empty/i.test(message)) return 'empty';
   if (/premature end|truncated|unexpected end|end of (file|stream|data)|not enough data/i.test(message)) return 'truncated';
+  if (bytes && jpegIsTruncated(bytes)) return 'truncated';
   return 'corrupt';
 }
 
@@ -249,9 +285,11 @@ export async function decodeImage(source: ImageSource, plan: Plan, options: Deco
   let parsed = false;
   let orientation = 1;
   let late: { rotate: number; flop: boolean } | null = null;
+  let bytes: Uint8Array | undefined; // the encoded image, for classifying a decode failure
   if (source.kind === 'file' || source.kind === 'bytes') {
     const t0 = performance.now();
     const buf = source.kind === 'file' ? await readFile(source.path, options.maxFileBytes) : bytesOf(source.data, name, options.maxFileBytes);
+    bytes = buf;
     const t1 = performance.now();
     const base: sharp.SharpOptions = { limitInputPixels: options.limitInputPixels, failOn: options.failOn, sequentialRead: true };
     // The header from the bytes when they are plain JPEG/PNG, else from sharp.
@@ -270,7 +308,7 @@ export async function decodeImage(source: ImageSource, plan: Plan, options: Deco
         meta = await sharp(buf, base).metadata();
       } catch (e) {
         const msg = (e as Error).message;
-        throw failure(name, classifyDecodeError(msg), msg);
+        throw failure(name, classifyDecodeError(msg, buf), msg);
       }
       ({ width, height } = uprightSize(meta));
       orientation = meta.orientation && meta.orientation >= 1 && meta.orientation <= 8 ? meta.orientation : 1;
@@ -331,7 +369,7 @@ export async function decodeImage(source: ImageSource, plan: Plan, options: Deco
     // A box outside the image means libvips saw another size or orientation than the
     // header parser: ask libvips for the header and try once more.
     if (parsed && /extract/i.test(msg)) return decodeImage(source, plan, options, timings, false);
-    throw failure(name, classifyDecodeError(msg), msg);
+    throw failure(name, classifyDecodeError(msg, bytes), msg);
   }
   if (timings) timings.pixelsMs += performance.now() - t2;
   const { info, data } = out;
