@@ -37,7 +37,7 @@ function expectList(name: string, v: unknown): unknown[] {
 export type { Prediction };
 
 /** The model of a plain state dict: a name (checked by TypeScript), or a name with model options (checked when loading). */
-export type ModelSpec = ModelName | ({ name: string } & ModelOptions);
+export type ModelSpec = ModelName | ({ name: ModelName } & ModelOptions);
 
 /** Options of load(). Unknown keys throw ERR_ARGUMENT. */
 export interface LoadOptions {

@@ -44,10 +44,11 @@ test('a misspelt model name does not compile; ModelName, using and settle do', (
 createModel('resnet50e');
 new Trainer('resnet50e', { inputSize: 32 });
 void load('x.safetensors', { model: 'resnet50e' });
+void load('x.safetensors', { model: { name: 'resnet50e', width: 0.5 } });
 export {};
 `);
   assert.is(bad.status, 2, bad.out);
-  assert.is((bad.out.match(/error TS\d+: .*"resnet50e"/g) ?? []).length, 3, bad.out);
+  assert.is((bad.out.match(/error TS\d+: .*"resnet50e"/g) ?? []).length, 4, bad.out);
   const good = typecheck(`import { createModel, Net, Trainer, load, listModels } from 'bagoftricks';
 import type { ModelName, Settled } from 'bagoftricks';
 const name: ModelName = listModels()[0];

@@ -46,7 +46,7 @@ test('load(): a bad backend is ERR_ARGUMENT; cuda without a device is ERR_CUDA_U
   await bot.train.writeSafetensors(file, net.getParameters(), {});
   net.dispose();
   await expectCodeAsync(() => bot.load(file, { model: { name: 'resnet18d', stem: 'cifar', width: 0.25 }, backend: 'gpu' as 'cpu' }), 'ERR_ARGUMENT');
-  const spec = { name: 'resnet18d', stem: 'cifar' as const, width: 0.25 };
+  const spec = { name: 'resnet18d' as const, stem: 'cifar' as const, width: 0.25 };
   if (!info.available) {
     await expectCodeAsync(() => bot.load(file, { model: spec, backend: 'cuda' }), 'ERR_CUDA_UNAVAILABLE');
     return;
