@@ -9,16 +9,10 @@ import * as assert from 'uvu/assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { bot } from './helpers/lib';
-import { rmDir, tmpDir, truncateFile, writePngBomb } from './helpers/data-images';
-import { cli, events, folder, jpeg, TINY } from './helpers/faults';
+import { truncateFile, writePngBomb } from './helpers/data-images';
+import { cli, events, folder, jpeg, TINY, tempDirs } from './helpers/faults';
 
-const made: string[] = [];
-const tmp = (prefix: string) => {
-  const d = tmpDir(`faults-data-${prefix}`);
-  made.push(d);
-  return d;
-};
-test.after(() => made.forEach(rmDir));
+const tmp = tempDirs(test, 'faults-data');
 
 test('a truncated JPEG: every epoch asked for runs, the epoch follows the files that decode, the file is reported everywhere', async () => {
   const root = await folder(path.join(tmp('trunc'), 'data'));

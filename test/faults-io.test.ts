@@ -11,16 +11,10 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { bot } from './helpers/lib';
-import { rmDir, tmpDir } from './helpers/data-images';
-import { cli, folder, TINY } from './helpers/faults';
 
-const made: string[] = [];
-const tmp = (prefix: string) => {
-  const d = tmpDir(`faults-io-${prefix}`);
-  made.push(d);
-  return d;
-};
-test.after(() => made.forEach(rmDir));
+import { cli, folder, TINY, tempDirs } from './helpers/faults';
+
+const tmp = tempDirs(test, 'faults-io');
 
 let data = '';
 let run = '';

@@ -8,16 +8,10 @@ import * as assert from 'uvu/assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { bot } from './helpers/lib';
-import { rmDir, tmpDir } from './helpers/data-images';
-import { cli, cliLive, events, folder, TINY } from './helpers/faults';
 
-const made: string[] = [];
-const tmp = (prefix: string) => {
-  const d = tmpDir(`faults-sig-${prefix}`);
-  made.push(d);
-  return d;
-};
-test.after(() => made.forEach(rmDir));
+import { cli, cliLive, events, folder, TINY, tempDirs } from './helpers/faults';
+
+const tmp = tempDirs(test, 'faults-sig');
 
 let data = '';
 test.before(async () => {

@@ -7,16 +7,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as path from 'path';
 import { bot } from './helpers/lib';
-import { rmDir, tmpDir } from './helpers/data-images';
-import { cli, folder, TINY } from './helpers/faults';
 
-const made: string[] = [];
-const tmp = (prefix: string) => {
-  const d = tmpDir(`faults-w-${prefix}`);
-  made.push(d);
-  return d;
-};
-test.after(() => made.forEach(rmDir));
+import { cli, folder, TINY, tempDirs } from './helpers/faults';
+
+const tmp = tempDirs(test, 'faults-w');
 
 let data = '';
 let ckpt = '';

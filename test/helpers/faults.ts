@@ -6,7 +6,8 @@ import { spawn, spawnSync, SpawnSyncReturns } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
-import { ROOT } from './data-images';
+import type { Test } from 'uvu';
+import { ROOT, rmDir, tmpDir } from './data-images';
 
 export const CLI = path.join(ROOT, 'dist', 'cli.js');
 export const ENV = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' };
@@ -71,4 +72,15 @@ export function cliLive(
       resolve({ code, signal, stdout, stderr });
     });
   });
+}
+
+/** `tmp(name)`: a new temporary folder named `<suite>-<name>-…`, removed after the suite's tests. */
+export function tempDirs(test: Test, suite: string): (name: string) => string {
+  const made: string[] = [];
+  test.after(() => made.forEach(rmDir));
+  return (name: string) => {
+    const d = tmpDir(`${suite}-${name}`);
+    made.push(d);
+    return d;
+  };
 }
