@@ -83,6 +83,13 @@ test('fit learns a separable task with the tricks recipe, and evaluate reports i
   assert.ok(v.top5 === 1, 'four classes: top-5 is always right');
   const last = result.history[result.history.length - 1];
   assert.ok(last.valTop1 === v.top1 && last.loss < result.history[0].loss);
+  // A source whose batches are larger than the Net's (16) is evaluated in chunks: the same
+  // 48 images in one batch of 48 or in three of 16 give the same result.
+  const whole = await trainer.evaluate(source(48, 16, 48, 2));
+  const chunked = await trainer.evaluate(source(48, 16, 16, 2));
+  assert.is(whole.n, 48);
+  assert.equal([whole.n, whole.top1, whole.top5], [chunked.n, chunked.top1, chunked.top5]);
+  assert.ok(Math.abs(whole.loss - chunked.loss) <= 1e-6 * chunked.loss, `loss ${whole.loss} vs ${chunked.loss}`);
   const pred = await trainer.predict((await val.epoch(0).next()).value!.images, 2);
   assert.is(pred.length, 16);
   assert.ok(pred.every((p) => p.length === 2 && p[0].score >= p[1].score && ['tl', 'tr', 'bl', 'br'].includes(p[0].label)));

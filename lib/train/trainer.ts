@@ -452,22 +452,30 @@ export class Trainer {
         return null;
       }
       const raw = batch.images.data instanceof Uint8Array;
-      const logits = raw
-        ? await this.net.forward(batch.images as Tensor<Uint8Array>, { augment: data.augmentOptions ?? {} })
-        : await this.net.forward(asF32(batch.images));
-      batch.release?.();
-      const k = this.net.numClasses;
-      const rows = logits.shape[0];
-      loss += softmaxCrossEntropy(logits, { labels: batch.labels }).loss * rows;
-      for (let i = 0; i < rows; i++) {
-        const row = logits.data.subarray(i * k, (i + 1) * k);
-        const y = batch.labels[i];
-        let above = 0; // classes scored strictly higher than the label
-        for (let j = 0; j < k; j++) if (row[j] > row[y]) above++;
-        if (above === 0) top1++;
-        if (above < 5) top5++;
+      const total = batch.images.shape[0];
+      const sample = batch.images.data.length / total;
+      // Batches larger than the Net's are evaluated in chunks of its batch size.
+      for (let start = 0; start < total; start += this.net.batchSize) {
+        const rows = Math.min(this.net.batchSize, total - start);
+        const shape = [rows, ...batch.images.shape.slice(1)];
+        const pixels = batch.images.data.subarray(start * sample, (start + rows) * sample);
+        const logits = raw
+          ? await this.net.forward({ data: pixels, shape } as Tensor<Uint8Array>, { augment: data.augmentOptions ?? {} })
+          : await this.net.forward(asF32({ data: pixels, shape }));
+        const labels = batch.labels.subarray(start, start + rows);
+        const k = this.net.numClasses;
+        loss += softmaxCrossEntropy(logits, { labels }).loss * rows;
+        for (let i = 0; i < rows; i++) {
+          const row = logits.data.subarray(i * k, (i + 1) * k);
+          const y = labels[i];
+          let above = 0; // classes scored strictly higher than the label
+          for (let j = 0; j < k; j++) if (row[j] > row[y]) above++;
+          if (above === 0) top1++;
+          if (above < 5) top5++;
+        }
+        n += rows;
       }
-      n += rows;
+      batch.release?.();
     }
     if (n === 0) fail('ERR_ARGUMENT', 'a data source with at least one image', 'data', data);
     return { top1: top1 / n, top5: top5 / n, loss: loss / n, n };
