@@ -40,6 +40,13 @@ test('a fractional warmup is rounded to whole steps', () => {
   assert.is(bot.train.resolveRecipe('tricks', { epochs: 2, warmupEpochs: 0.5 }).warmupEpochs, 0.5);
 });
 
+test('without --warmup-epochs a short run warms up for a quarter of its epochs, in fractions', () => {
+  const out = path.join(tmp('warm'), 'a');
+  const r = run('train', '--limit', '64', '--width', '0.125', '--size', '16', '--batch-size', '32', '--epochs', '2', '--out', out);
+  assert.is(r.status, 0, r.stderr);
+  assert.is(readJson(path.join(out, 'config.json')).recipe.warmupEpochs, 0.5);
+});
+
 test('the flags reach the recipe, the loader and config.json; the run\'s config.json runs it again', () => {
   const dir = tmp('run');
   const out = path.join(dir, 'a');

@@ -70,8 +70,8 @@ Trains a ResNet with the tricks of He et al. 2019 and writes a run folder
   --mixup ALPHA           mixup α (tricks 0.2; 0 = off, the MNIST default)
   --weight-decay X        L2 weight decay (the recipe's: 1e-4)
   --warmup-epochs X       linear warmup from 0, in epochs; fractions allowed (0.5)
-                          (the recipe's 5, at most a quarter of the run in whole epochs:
-                          none for runs of 2 or 3 epochs, 1 for MNIST's 4)
+                          (the recipe's 5, at most a quarter of the run: 0.5 for a
+                          2-epoch run, 1 for MNIST's 4)
   --teacher CKPT          distil from a trained checkpoint (T = 20)
   --pretrained F          fine-tune: start from a checkpoint, or a timm/torchvision
                           safetensors state dict (then --model is required); the
@@ -464,11 +464,15 @@ function checkResumeFlags(flags: Flags, fixed: Partial<Record<keyof Flags, unkno
   }
 }
 
-/** Epochs other than the recipe's: warmup at most a quarter of the run, step milestones scaled. */
+/**
+ * Epochs other than the recipe's: the warmup is the recipe's (5 epochs for tricks) but at most a
+ * quarter of the run, in fractions of an epoch (2 epochs warm up for half an epoch, 3 for
+ * three quarters), and step milestones scale with the run.
+ */
 function epochOverrides(name: RecipeName, epochs: number): RecipeOverrides {
   const base = recipes[name];
   if (epochs === base.epochs) return { epochs };
-  const warmupEpochs = Math.min(base.warmupEpochs, Math.floor(epochs / 4));
+  const warmupEpochs = Math.min(base.warmupEpochs, epochs / 4);
   const milestones: number[] = [];
   for (const m of base.milestones) {
     const s = Math.round((m * epochs) / base.epochs);
