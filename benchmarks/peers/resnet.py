@@ -10,7 +10,8 @@ Sequential conv1.0, conv1.1 (BN), conv1.3, conv1.4 (BN), conv1.6) then `bn1`; bl
 Variants (He et al. 2019, Figure 2): A strides a bottleneck's first 1×1 conv, B/C/D its
 3×3 conv; C/D have the deep 32-32-64 stem; D's strided shortcut is a 2×2 average pool
 (ceil_mode, count_include_pad=False) then a stride-1 1×1 conv. `width` multiplies every
-channel count c as max(1, round(c · width)), as lib/models/resnet.ts does."""
+channel count c as max(1, round(c · width)), as lib/models/resnet.ts does. `stem='cifar'`
+is the stem for 32×32 inputs: every stem conv of stride 1 and no max pool."""
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -63,21 +64,22 @@ class Block(nn.Module):
 
 
 class ResNet(nn.Module):
-    def __init__(self, name, classes=1000, width=1.0):
+    def __init__(self, name, classes=1000, width=1.0, stem="imagenet"):
         super().__init__()
         depth, variant = parse(name)
+        st = 1 if stem == "cifar" else 2
         kind, layers = ROWS[depth]
         w = lambda c: max(1, round(c * width))
         if variant in "cd":
             s = [w(32), w(32), w(64)]
             self.conv1 = nn.Sequential(
-                nn.Conv2d(3, s[0], 3, 2, 1, bias=False), nn.BatchNorm2d(s[0]), nn.ReLU(),
+                nn.Conv2d(3, s[0], 3, st, 1, bias=False), nn.BatchNorm2d(s[0]), nn.ReLU(),
                 nn.Conv2d(s[0], s[1], 3, 1, 1, bias=False), nn.BatchNorm2d(s[1]), nn.ReLU(),
                 nn.Conv2d(s[1], s[2], 3, 1, 1, bias=False))
         else:
-            self.conv1 = nn.Conv2d(3, w(64), 7, 2, 3, bias=False)
+            self.conv1 = nn.Conv2d(3, w(64), 3, 1, 1, bias=False) if stem == "cifar" else nn.Conv2d(3, w(64), 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(w(64))
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.maxpool = nn.Identity() if stem == "cifar" else nn.MaxPool2d(3, 2, 1)
         cin = w(64)
         for i, n in enumerate(layers):
             mid = w(64 * 2 ** i)
