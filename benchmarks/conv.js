@@ -8,13 +8,16 @@
  *
  *   node benchmarks/conv.js [--batch 32] [--size 224] [--threads 1,2] [--reps 2]
  *                           [--only stem,layer3] [--no-peer] [--peer-isa AVX2] [--out results.json]
+ *                           [--net resnet50|resnet18d|resnet18d-cifar] [--width 1]
+ * --net picks the network whose convolutions are measured (default ResNet-50's);
+ * resnet18d-cifar is ResNet-18-D with the CIFAR stem (use --size 32), at --width.
  * Prints a table per thread count and one final JSON line.
  */
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 const bot = require('..');
-const { resnet50Convs, convFlops } = require('./shapes');
+const { resnet50Convs, resnet18dConvs, convFlops } = require('./shapes');
 const { machine } = require('./machine');
 
 function arg(name, dflt) {
@@ -29,7 +32,9 @@ const only = arg('only', '');
 const usePeer = !process.argv.includes('--no-peer');
 const outFile = arg('out', '');
 
-let shapes = resnet50Convs(size);
+const net = arg('net', 'resnet50');
+const width = Number(arg('width', 1));
+let shapes = net === 'resnet50' ? resnet50Convs(size) : resnet18dConvs(size, width, net === 'resnet18d-cifar');
 if (only) shapes = shapes.filter((s) => only.split(',').some((o) => s.name.includes(o)));
 
 function best(fn) {
@@ -126,7 +131,7 @@ for (const threads of threadList) {
     console.log(line);
   });
   const summary = {};
-  let line = 'ResNet-50 total (weighted)'.padEnd(30);
+  let line = `${net} total (weighted)`.padEnd(30);
   for (const p of PASSES) {
     const g = flopsTotal / totals.ours[p] / 1e9;
     summary[p] = { gflops: g, percentOfPeak: (100 * g) / peak };

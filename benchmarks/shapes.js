@@ -36,4 +36,38 @@ function convFlops(sh, n) {
   return 2 * n * p * q * sh.k * sh.r * sh.s * sh.c;
 }
 
-module.exports = { resnet50Convs, convFlops };
+/**
+ * The distinct convolutions of ResNet-18-D (deep 32-32-64 stem, basic blocks, 2×2 average
+ * pool then 1×1 conv on the strided shortcuts) at `width`, NHWC. With the CIFAR stem
+ * (`cifar`, 32×32 inputs) every stem conv has stride 1 and there is no max pool, as in
+ * lib/models/resnet.ts.
+ */
+function resnet18dConvs(size = 224, width = 1, cifar = false) {
+  const ch = (c) => Math.max(1, Math.round(c * width));
+  const rows = [];
+  const add = (name, h, c, k, r, stride, pad, count) => rows.push({ name, h, w: h, c, k, r, s: r, stride, pad, count });
+  const st = cifar ? 1 : 2;
+  add(`stem 3x3${st > 1 ? '/2' : ''} (1)`, size, 3, ch(32), 3, st, 1, 1);
+  const h0 = Math.floor((size + 2 - 3) / st) + 1;
+  add('stem 3x3 (2)', h0, ch(32), ch(32), 3, 1, 1, 1);
+  add('stem 3x3 (3)', h0, ch(32), ch(64), 3, 1, 1, 1);
+  let h = cifar ? h0 : Math.floor((h0 + 2 - 3) / 2) + 1; // the 3×3/2 max pool
+  let cin = ch(64);
+  for (let i = 0; i < 4; i++) {
+    const c = ch(64 * 2 ** i);
+    const L = `layer${i + 1}`;
+    if (i === 0) {
+      add(`${L} 3x3`, h, cin, c, 3, 1, 1, 4);
+    } else {
+      const ho = Math.floor((h + 2 - 3) / 2) + 1;
+      add(`${L} 3x3/2 (first)`, h, cin, c, 3, 2, 1, 1);
+      add(`${L} downsample 1x1 (after the pool)`, ho, cin, c, 1, 1, 0, 1);
+      add(`${L} 3x3`, ho, c, c, 3, 1, 1, 3);
+      h = ho;
+    }
+    cin = c;
+  }
+  return rows;
+}
+
+module.exports = { resnet50Convs, resnet18dConvs, convFlops };

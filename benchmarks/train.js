@@ -4,7 +4,8 @@
  * Training throughput against PyTorch on the same cores, in the same run:
  *
  *   node benchmarks/train.js [--model resnet50d,resnet18d] [--batch-size 32] [--size 224]
- *                            [--steps 3] [--no-peer] [--out benchmarks/results/train-DATE.json]
+ *                            [--steps 3] [--classes 1000] [--width 1] [--stem imagenet|cifar]
+ *                            [--no-peer] [--out benchmarks/results/train-DATE.json]
  *
  * For each model: `bagoftricks bench train` in-process (with its per-op profile), then
  * the PyTorch peer (benchmarks/peers/torch_train.py, both memory formats, the faster kept)
@@ -20,7 +21,7 @@ const bot = require('..');
 const { benchTrain } = require('../dist/bench/train');
 const { machine } = require('./machine');
 
-const TRAIN_DEFAULTS = { models: ['resnet50d', 'resnet18d'], batchSize: 32, size: 224, steps: 3, classes: 1000, width: 1, peer: true };
+const TRAIN_DEFAULTS = { models: ['resnet50d', 'resnet18d'], batchSize: 32, size: 224, steps: 3, classes: 1000, width: 1, stem: 'imagenet', peer: true };
 
 /** Options from argv (flags as in the header), defaults filled in. */
 function parseTrainArgs(argv) {
@@ -36,6 +37,7 @@ function parseTrainArgs(argv) {
     steps: Number(arg('steps', d.steps)),
     classes: Number(arg('classes', d.classes)),
     width: Number(arg('width', d.width)),
+    stem: String(arg('stem', d.stem)),
     peer: !argv.includes('--no-peer'),
     out: arg('out', ''),
   };
@@ -47,7 +49,7 @@ function peer(o, model, threads, isa, formats) {
   const env = { ...process.env };
   if (isa) env.ONEDNN_MAX_CPU_ISA = isa;
   const r = spawnSync('/usr/bin/python3', [path.join(__dirname, 'peers', 'torch_train.py')], {
-    input: JSON.stringify({ model, batch: o.batchSize, size: o.size, steps: o.steps, classes: o.classes, width: o.width, threads, ...(formats ? { formats } : {}) }),
+    input: JSON.stringify({ model, batch: o.batchSize, size: o.size, steps: o.steps, classes: o.classes, width: o.width, stem: o.stem, threads, ...(formats ? { formats } : {}) }),
     encoding: 'utf8',
     env,
     maxBuffer: 16 << 20,
@@ -66,10 +68,10 @@ function peer(o, model, threads, isa, formats) {
  */
 async function runTrain(o, m = machine()) {
   const threads = bot.runtime.getThreads();
-  console.log(`training benchmark on ${m.cpu} (${m.cores} cores, ${threads} threads), batch ${o.batchSize}, ${o.size}², fp32, ${o.steps} timed steps`);
+  console.log(`training benchmark on ${m.cpu} (${m.cores} cores, ${threads} threads), batch ${o.batchSize}, ${o.size}², width ${o.width}, ${o.stem} stem, fp32, ${o.steps} timed steps`);
   const rows = [];
   for (const model of o.models) {
-    const ours = await benchTrain({ model, batchSize: o.batchSize, size: o.size, steps: o.steps, classes: o.classes, width: o.width, stem: 'imagenet', profile: true });
+    const ours = await benchTrain({ model, batchSize: o.batchSize, size: o.size, steps: o.steps, classes: o.classes, width: o.width, stem: o.stem, profile: true });
     const torch = peer(o, model, threads);
     const torchAvx2 = torch ? peer(o, model, threads, 'AVX2', [torch.bestFormat]) : null;
     const ratio = torch ? ours.imgPerSec / torch.imgPerSec : null;
@@ -84,7 +86,7 @@ async function runTrain(o, m = machine()) {
     console.log(`  where our time goes: ${ours.profile.slice(0, 6).map((e) => `${e.op} ${e.phase} ${((100 * e.seconds) / total).toFixed(0)}%`).join(', ')}`);
     rows.push({ model, ours, torch, torchAvx2, ratio, ratioAvx2 });
   }
-  return { benchmark: 'train', date: new Date().toISOString(), machine: m, threads, batchSize: o.batchSize, size: o.size, steps: o.steps, rows };
+  return { benchmark: 'train', date: new Date().toISOString(), machine: m, threads, batchSize: o.batchSize, size: o.size, width: o.width, stem: o.stem, steps: o.steps, rows };
 }
 
 /** The final JSON line (numbers only). */

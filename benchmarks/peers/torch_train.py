@@ -3,7 +3,7 @@ with the same batch, input size, loss (label smoothing 0.1) and optimizer (SGD, 
 momentum 0.9, weight decay 1e-4) on the CPU, in both memory formats; reports the faster.
 
 Reads a JSON job on stdin: {"model": "resnet50d", "batch": 32, "size": 224, "steps": 3,
-"classes": 1000, "width": 1, "threads": 2, "formats": ["channels_last", "contiguous"]};
+"classes": 1000, "width": 1, "stem": "imagenet", "threads": 2, "formats": ["channels_last", "contiguous"]};
 prints one JSON object. The caller limits oneDNN's instruction set with the environment
 variable ONEDNN_MAX_CPU_ISA (e.g. AVX2) when it wants an AVX2-only peer."""
 import json
@@ -18,7 +18,7 @@ from resnet import ResNet  # benchmarks/peers/resnet.py: the same variants as li
 
 def run(job, fmt):
     torch.manual_seed(0)
-    model = ResNet(job["model"], job["classes"], job.get("width", 1.0)).to(memory_format=fmt)
+    model = ResNet(job["model"], job["classes"], job.get("width", 1.0), job.get("stem", "imagenet")).to(memory_format=fmt)
     params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4)
     x = torch.randn(job["batch"], 3, job["size"], job["size"]).to(memory_format=fmt)
