@@ -88,4 +88,28 @@ async function prepare(protocol, archive, cache) {
   return { dir, classes: m.classes, sha256: m.sha256, train: load('train'), eval: load('eval') };
 }
 
-module.exports = { prepare, CLASSES, SIDE, IMAGE };
+/**
+ * Raw (N, 32, 32, 3) bytes and their labels as a data set of the package (`bot`: the
+ * package's exports), named `<name>[i]` in errors and reports.
+ */
+function pixelsDataset(bot, pixels, labels, classes, name) {
+  class Pixels extends bot.data.BaseDataset {
+    constructor() {
+      super();
+      this.length = labels.length;
+      this.classes = classes;
+    }
+    label(i) {
+      return labels[i];
+    }
+    source(i) {
+      return { kind: 'pixels', data: pixels.subarray(i * IMAGE, (i + 1) * IMAGE), width: SIDE, height: SIDE, channels: 3 };
+    }
+    name(i) {
+      return `${name}[${i}]`;
+    }
+  }
+  return new Pixels();
+}
+
+module.exports = { prepare, pixelsDataset, CLASSES, SIDE, IMAGE };

@@ -15,35 +15,20 @@ const p = { ...spec.protocols[a.protocol], ...(a.set ? JSON.parse(a.set) : {}) }
 const seed = Number(a.seed);
 
 const bot = require('../..');
-const { SIDE, IMAGE } = require('./data');
+const { pixelsDataset, SIDE } = require('./data');
 
-/** Raw (N, 32, 32, 3) bytes in memory as a data set of the package. */
-class Pixels extends bot.data.BaseDataset {
-  constructor(dir, name, classes) {
-    super();
-    this.pixels = new Uint8Array(fs.readFileSync(path.join(dir, `${name}.u8`)));
-    this.labels = new Uint8Array(fs.readFileSync(path.join(dir, `${name}.labels`)));
-    this.length = this.labels.length;
-    this.classes = classes;
-    this.split = name;
-  }
-  label(i) {
-    return this.labels[i];
-  }
-  source(i) {
-    return { kind: 'pixels', data: this.pixels.subarray(i * IMAGE, (i + 1) * IMAGE), width: SIDE, height: SIDE, channels: 3 };
-  }
-  name(i) {
-    return `${this.split}[${i}]`;
-  }
+/** The split's `name` arrays (train or eval) as a data set of the package. */
+function load(dir, name, classes) {
+  const read = (ext) => new Uint8Array(fs.readFileSync(path.join(dir, `${name}.${ext}`)));
+  return pixelsDataset(bot, read('u8'), read('labels'), classes, name);
 }
 
 async function main() {
   bot.runtime.setThreads(spec.threads);
   const t0 = performance.now();
   const classes = JSON.parse(fs.readFileSync(path.join(a.split, 'meta.json'), 'utf8')).classes;
-  const train = new Pixels(a.split, 'train', classes);
-  const evalSet = new Pixels(a.split, 'eval', classes);
+  const train = load(a.split, 'train', classes);
+  const evalSet = load(a.split, 'eval', classes);
   const trainLoader = new bot.data.DataLoader(train, {
     batchSize: p.batchSize, seed, dropLast: true, size: SIDE, output: 'f32',
     transform: { type: 'padcrop', padding: p.padding, flip: p.flip },

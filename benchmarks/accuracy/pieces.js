@@ -16,7 +16,7 @@ const os = require('os');
 const path = require('path');
 const { spawnSync } = require('child_process');
 const { parseArgs } = require('util');
-const { prepare, SIDE, IMAGE } = require('./data');
+const { prepare, pixelsDataset, SIDE, IMAGE } = require('./data');
 
 const { values: a } = parseArgs({
   options: {
@@ -140,17 +140,7 @@ async function main() {
   };
 
   // 6. Augmented images over one epoch: per-channel mean and std, ours through the DataLoader.
-  class Pixels extends bot.data.BaseDataset {
-    constructor() {
-      super();
-      this.length = split.train.count;
-      this.classes = classes;
-    }
-    label(i) { return split.train.labels[i]; }
-    source(i) { return { kind: 'pixels', data: split.train.pixels.subarray(i * IMAGE, (i + 1) * IMAGE), width: SIDE, height: SIDE, channels: 3 }; }
-    name(i) { return `train[${i}]`; }
-  }
-  const loader = new bot.data.DataLoader(new Pixels(), { batchSize: B, seed: 0, dropLast: true, size: SIDE, output: 'f32', transform: { type: 'padcrop', padding: p.padding, flip: p.flip } });
+  const loader = new bot.data.DataLoader(pixelsDataset(bot, split.train.pixels, split.train.labels, classes, 'train'), { batchSize: B, seed: 0, dropLast: true, size: SIDE, output: 'f32', transform: { type: 'padcrop', padding: p.padding, flip: p.flip } });
   const sum = [0, 0, 0], sq = [0, 0, 0];
   let count = 0, pad = 0;
   for await (const bt of loader.epoch(0)) {
