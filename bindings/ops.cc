@@ -24,6 +24,7 @@ void InitOps(Napi::Env env, Napi::Object ops) {
   InitSgdOps(env, ops);
   InitConvertOps(env, ops);
   InitAugmentOps(env, ops);
+  InitJpegOps(env, ops);
 }
 
 }  // namespace botjs
