@@ -1,9 +1,11 @@
 // The JPEG path and the crop/resize/turn of the data pipeline (see bot/ops/jpeg.h and
 // bot/ops/resize.h).
 //   jpegInfo() -> {compiled: boolean, version: string}
-//   jpegDecodeAsync(bytes: Uint8Array, geometry..., dctScaling: boolean, maxPixels)
+//   jpegDecodeAsync(bytes: Uint8Array, geometry..., dctScaling: boolean, maxPixels,
+//       readToEnd: boolean)
 //       -> Promise of {ok: true, data: Uint8Array(out_h * out_w * 3), width, height, scale}
-//          or {ok: false, unsupported: boolean, message}. bytes are copied first.
+//          or {ok: false, outcome: 'unsupported' | 'failed' | 'truncated', message}. bytes
+//          are copied first.
 //       geometry = boxLeft, boxTop, boxWidth, boxHeight (whole pixels of the stored image),
 //       gridWidth, gridHeight, winLeft, winTop, winWidth, winHeight, flop, rotate.
 //   cropResize(x: Uint8Array, [H, W, 3], boxX, boxY, boxW, boxH (fractional), gridWidth,
@@ -58,6 +60,7 @@ Napi::Value JpegDecodeAsync(const Napi::CallbackInfo& info) {
   read_grid(info, 5, &g);
   p->dct_scaling = bool_arg(info, 13, "dctScaling");
   p->max_pixels = int_arg(info, 14, "maxPixels", 0, int64_t(1) << 50);
+  p->read_to_end = bool_arg(info, 15, "readToEnd");
   // Everything but the source, which the header gives, is checked now (throws ERR_ARGUMENT).
   bot::CropResizeProblem check = g;
   check.src_w = check.src_h = kMaxSide;
@@ -80,7 +83,9 @@ Napi::Value JpegDecodeAsync(const Napi::CallbackInfo& info) {
           o.Set("height", double(p->geometry.out_h()));
           o.Set("scale", result->scale_eighths / 8.0);
         } else {
-          o.Set("unsupported", result->outcome == bot::JpegOutcome::kUnsupported);
+          o.Set("outcome", result->outcome == bot::JpegOutcome::kUnsupported ? "unsupported"
+                           : result->outcome == bot::JpegOutcome::kTruncated ? "truncated"
+                                                                               : "failed");
           o.Set("message", result->message);
         }
         return o;

@@ -48,6 +48,8 @@ Options:
   --repeat N          list the images N times (default 1)
   --transform T       train (default) or eval
   --output T          f32 (default), f16 or uint8 (no colour pass)
+  --decoder D         auto (default: the core's JPEG path for plain JPEGs, sharp for the
+                      rest) or sharp (sharp for every image)
   --stages            also time each stage alone (CPU ms per image, one at a time)
   --json              one JSON line instead of text
 `;
@@ -61,6 +63,7 @@ interface Args {
   repeat: number;
   transform: 'train' | 'eval';
   output: OutputType;
+  decoder: 'auto' | 'sharp';
   stages: boolean;
   json: boolean;
 }
@@ -76,7 +79,7 @@ function parse(argv: string[]): Args | 'help' {
     '--repeat': ['repeat', 1, 1_000_000],
   };
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  const a: Args = { data: '', size: 224, batchSize: 64, workers: 2 * cores, prefetch: 2, repeat: 1, transform: 'train', output: 'f32', stages: false, json: false };
+  const a: Args = { data: '', size: 224, batchSize: 64, workers: 2 * cores, prefetch: 2, repeat: 1, transform: 'train', output: 'f32', decoder: 'auto', stages: false, json: false };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].includes('=') ? [argv[i].slice(0, argv[i].indexOf('=')), argv[i].slice(argv[i].indexOf('=') + 1)] : [argv[i], undefined];
     const value = () => {
@@ -95,13 +98,17 @@ function parse(argv: string[]): Args | 'help' {
       const v = value();
       if (v !== 'f32' && v !== 'f16' && v !== 'uint8') throw new UsageError(`--output must be f32, f16 or uint8, not ${JSON.stringify(v)}`);
       a.output = v;
+    } else if (flag === '--decoder') {
+      const v = value();
+      if (v !== 'auto' && v !== 'sharp') throw new UsageError(`--decoder must be auto or sharp, not ${JSON.stringify(v)}`);
+      a.decoder = v;
     } else if (flag in ints) {
       const [key, lo, hi] = ints[flag];
       const raw = value();
       const n = Number(raw);
       if (!Number.isInteger(n) || n < lo || n > hi) throw new UsageError(`${flag} expects an integer in [${lo}, ${hi}] but received ${JSON.stringify(raw)}`);
       (a as unknown as Record<string, number>)[key] = n;
-    } else throw unknownOption(flag, ['--data', '--transform', '--output', '--json', '--stages', ...Object.keys(ints)]);
+    } else throw unknownOption(flag, ['--data', '--transform', '--output', '--decoder', '--json', '--stages', ...Object.keys(ints)]);
   }
   if (!a.data) throw new UsageError('--data DIR is required');
   return a;
@@ -160,6 +167,7 @@ export async function benchData(argv: string[]): Promise<number> {
       prefetch: args.prefetch,
       transform: args.transform,
       output: args.output,
+      jpegPath: args.decoder === 'auto',
       seed: 0,
     });
     const cpu0 = process.cpuUsage();
@@ -190,7 +198,7 @@ export async function benchData(argv: string[]): Promise<number> {
       waitMs: round(s.waitMs, 1),
       settings: {
         data: args.data, size: args.size, batchSize: args.batchSize, workers: args.workers, prefetch: args.prefetch,
-        repeat: args.repeat, transform: args.transform, output: args.output,
+        repeat: args.repeat, transform: args.transform, output: args.output, decoder: args.decoder,
         uvThreadpoolSize: Number(process.env.UV_THREADPOOL_SIZE) || 4, sharpConcurrency: sh.concurrency, vips: sh.vips,
       },
     };

@@ -103,6 +103,12 @@ export interface DataLoaderOptions {
    * before it. See data/icc.ts.
    */
   iccFastPath?: boolean;
+  /**
+   * Decode plain JPEGs with the core's libjpeg-turbo path where the build has it (default
+   * true; see data/decode.ts): DCT-scaled, only the crop's rows, no libvips pipeline. false:
+   * sharp decodes every image, as before.
+   */
+  jpegPath?: boolean;
 }
 
 /** The colour pass's per-image parameters of a batch (N values each, alpha N×3). */
@@ -191,7 +197,7 @@ export interface ResolvedLoaderOptions {
   decode: DecodeOptions;
 }
 
-const KEYS = ['batchSize', 'shuffle', 'seed', 'dropLast', 'transform', 'size', 'prefetch', 'workers', 'onError', 'output', 'cache', 'limitInputPixels', 'maxFileBytes', 'failOn', 'iccFastPath'] as const;
+const KEYS = ['batchSize', 'shuffle', 'seed', 'dropLast', 'transform', 'size', 'prefetch', 'workers', 'onError', 'output', 'cache', 'limitInputPixels', 'maxFileBytes', 'failOn', 'iccFastPath', 'jpegPath'] as const;
 
 function cores(): number {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : Math.max(1, os.cpus().length);
@@ -227,6 +233,8 @@ function resolveOptions(o: DataLoaderOptions): ResolvedLoaderOptions {
       kernel: transform.kernel,
       deferIcc: expectBool('options.iccFastPath', o.iccFastPath ?? true),
       orientAfterResize: true,
+      jpegPath: expectBool('options.jpegPath', o.jpegPath ?? true),
+      dctScaling: true,
     },
   };
 }
@@ -261,7 +269,7 @@ export class DataLoader implements AsyncIterable<Batch> {
   /** Every file skipped so far (each path once). */
   readonly skipped: SkippedImage[] = [];
   /** Counters and timings since the loader was created. */
-  readonly stats: LoaderStats = { images: 0, batches: 0, skipped: 0, readMs: 0, headerMs: 0, pixelsMs: 0, colourMs: 0, waitMs: 0, cacheBytes: 0 };
+  readonly stats: LoaderStats = { images: 0, batches: 0, skipped: 0, readMs: 0, headerMs: 0, pixelsMs: 0, jpegPathImages: 0, sharpImages: 0, colourMs: 0, waitMs: 0, cacheBytes: 0 };
   private nextEpoch = 0;
   private readonly skippedPaths = new Set<string>();
   /** Decoded images by data set index: full-size upright RGB, or size×size for 'padcrop'. */

@@ -53,6 +53,31 @@ struct Decoded {
   int eighths = 8;
 };
 
+// Whether an EOI marker (FF D9) follows the first scan header. The header segments are
+// walked by their lengths; in entropy-coded data an FF is always followed by 00 or a restart
+// marker, so an FF D9 after the scan header can only be the end of the image (of the last
+// scan, for a progressive file). The search runs back from the end: a whole file costs a
+// few bytes, a cut one a pass over its data.
+bool ends_with_eoi(const uint8_t* b, size_t size) {
+  size_t i = 2;
+  while (i + 4 <= size) {
+    if (b[i] != 0xFF) return false;
+    const uint8_t m = b[i + 1];
+    if (m == 0xFF) { ++i; continue; }
+    if (m == 0x01 || (m >= 0xD0 && m <= 0xD8)) { i += 2; continue; }
+    if (m == 0xD9) return false;
+    const size_t end = i + 2 + ((size_t(b[i + 2]) << 8) | b[i + 3]);
+    if (end > size) return false;
+    if (m == 0xDA) {
+      for (size_t k = size; k >= end + 2; --k)
+        if (b[k - 2] == 0xFF && b[k - 1] == 0xD9) return true;
+      return false;
+    }
+    i = end;
+  }
+  return false;
+}
+
 // Smallest of 1/8, 1/4, 1/2, 1 at which the box keeps at least the grid's pixels.
 int choose_eighths(const CropResizeProblem& g, bool scaling) {
   if (!scaling) return 8;
@@ -62,7 +87,7 @@ int choose_eighths(const CropResizeProblem& g, bool scaling) {
   return 8;
 }
 
-// 0: decoded; 1: libjpeg failed (message in err); 2: unsupported (reason in err).
+// 0: decoded; 1: libjpeg failed, 2: unsupported (the message in err).
 int decode_box(jpeg_decompress_struct* cinfo, ErrorManager* err, const JpegDecodeProblem& p,
                const uint8_t* data, size_t size, Decoded* d) {
   if (setjmp(err->jump)) return 1;
@@ -122,10 +147,14 @@ int decode_box(jpeg_decompress_struct* cinfo, ErrorManager* err, const JpegDecod
       return 1;
     }
   }
-  // The rest of the stream is entropy-decoded too, so damage below the box is noticed.
-  if (cinfo->output_scanline < cinfo->output_height)
-    jpeg_skip_scanlines(cinfo, cinfo->output_height - cinfo->output_scanline);
-  jpeg_finish_decompress(cinfo);
+  if (p.read_to_end) {
+    // The rest of the stream is entropy-decoded too, so damage below the box is noticed.
+    if (cinfo->output_scanline < cinfo->output_height)
+      jpeg_skip_scanlines(cinfo, cinfo->output_height - cinfo->output_scanline);
+    jpeg_finish_decompress(cinfo);
+    return 0;
+  }
+  jpeg_abort_decompress(cinfo);  // the rows below the box are not needed
   return 0;
 }
 
@@ -152,6 +181,12 @@ JpegResult jpeg_decode_crop_resize(const JpegDecodeProblem& p, const uint8_t* da
   g.box_x = g.box_y = 0;
   g.validate();
   JpegResult result;
+  // A cut file is found by its structure first, whatever rows the box needs.
+  if (!p.read_to_end && !ends_with_eoi(data, size)) {
+    result.outcome = JpegOutcome::kTruncated;
+    result.message = "no EOI marker after the scan: the file is cut short";
+    return result;
+  }
   jpeg_decompress_struct cinfo;
   ErrorManager err;
   cinfo.err = jpeg_std_error(&err.pub);
@@ -161,7 +196,7 @@ JpegResult jpeg_decode_crop_resize(const JpegDecodeProblem& p, const uint8_t* da
   jpeg_create_decompress(&cinfo);
   Decoded d;
   const int status = decode_box(&cinfo, &err, p, data, size, &d);
-  jpeg_destroy_decompress(&cinfo);
+  jpeg_destroy_decompress(&cinfo);  // also ends a decompression stopped after the box
   result.scale_eighths = d.eighths;
   if (status != 0) {
     result.outcome = status == 1 ? JpegOutcome::kFailed : JpegOutcome::kUnsupported;

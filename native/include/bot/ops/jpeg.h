@@ -7,8 +7,10 @@
 //   show is lost. A 12 MP photo cropped to 224 x 224 is decoded at 1/8 or 1/4.
 // - Only the box's rows and columns: the rows above it are skipped (entropy-decoded, no
 //   IDCT), the columns outside it are cut to the nearest iMCU (jpeg_crop_scanline).
-// - The rows below the box are entropy-decoded and discarded, and the stream is read to its
-//   EOI, so a damaged or cut file is noticed wherever the damage is.
+// - The rows below the box are not decoded (libvips does not decode them either for a crop):
+//   the stream is only checked to end with an EOI marker, so a cut file is kTruncated
+//   whatever the box (libvips notices a cut only when the box reaches it). With read_to_end
+//   the rest is entropy-decoded and the stream read to its EOI, so damage anywhere is seen.
 //
 // Any libjpeg error or warning (corrupt data, a premature end) is kFailed: the caller decodes
 // the file with its general decoder (sharp), which gives the error the pipeline reports. A
@@ -30,14 +32,15 @@ struct JpegDecodeProblem {
   // the stored (full-size, not yet oriented) image. src_* are filled in by the decoder.
   CropResizeProblem geometry;
   bool dct_scaling = true;    // false: always decode at full size (for tests and comparisons)
+  bool read_to_end = false;   // entropy-decode the rows below the box too (see above)
   int64_t max_pixels = 0;     // width x height above this is kFailed (0: no limit)
 };
 
-enum class JpegOutcome { kOk, kUnsupported, kFailed };
+enum class JpegOutcome { kOk, kUnsupported, kFailed, kTruncated };
 
 struct JpegResult {
   JpegOutcome outcome = JpegOutcome::kFailed;
-  std::string message;   // libjpeg's message for kFailed, the reason for kUnsupported
+  std::string message;   // libjpeg's message for kFailed, the reason otherwise
   int scale_eighths = 8;  // the DCT scale used, in eighths (1, 2, 4 or 8)
 };
 
