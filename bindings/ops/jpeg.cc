@@ -2,10 +2,12 @@
 // bot/ops/resize.h).
 //   jpegInfo() -> {compiled: boolean, version: string}
 //   jpegDecodeAsync(bytes: Uint8Array, geometry..., dctScaling: boolean, maxPixels,
-//       readToEnd: boolean)
+//       readToEnd: boolean, out: Uint8Array | null, lend: boolean)
 //       -> Promise of {ok: true, data: Uint8Array(out_h * out_w * 3), width, height, scale}
-//          or {ok: false, outcome: 'unsupported' | 'failed' | 'truncated', message}. bytes
-//          are copied first.
+//          or {ok: false, outcome: 'unsupported' | 'failed' | 'truncated', message}.
+//       bytes are copied first, unless `lend`: then the caller lends them (and `out`, when
+//       given, which must hold exactly out_h * out_w * 3 bytes and becomes `data`) to the
+//       worker until the Promise settles, and must not write, transfer or read them meanwhile.
 //       geometry = boxLeft, boxTop, boxWidth, boxHeight (whole pixels of the stored image),
 //       gridWidth, gridHeight, winLeft, winTop, winWidth, winHeight, flop, rotate.
 //   cropResize(x: Uint8Array, [H, W, 3], boxX, boxY, boxW, boxH (fractional), gridWidth,
@@ -67,14 +69,27 @@ Napi::Value JpegDecodeAsync(const Napi::CallbackInfo& info) {
   check.src_stride = 3 * kMaxSide;
   check.box_x = check.box_y = 0;
   check.validate();
-  auto in = std::make_shared<std::vector<uint8_t>>(bytes.Data(), bytes.Data() + bytes.ElementLength());
-  Napi::Uint8Array out = Napi::Uint8Array::New(env, size_t(g.out_bytes()));
+  const bool lend = bool_arg(info, 17, "lend");
+  Napi::Uint8Array out;
+  if (info[16].IsNull() || info[16].IsUndefined()) out = Napi::Uint8Array::New(env, size_t(g.out_bytes()));
+  else out = u8_arg(info, 16, "out", g.out_bytes());
   uint8_t* dst = out.Data();
   auto keep = std::make_shared<Napi::Reference<Napi::Uint8Array>>(Napi::Persistent(out));
+  // Lent bytes stay alive through the Reference; otherwise a copy the worker owns.
+  std::shared_ptr<Napi::Reference<Napi::Uint8Array>> keep_in;
+  std::shared_ptr<std::vector<uint8_t>> copy;
+  const uint8_t* src = bytes.Data();
+  const size_t size = bytes.ElementLength();
+  if (lend) {
+    keep_in = std::make_shared<Napi::Reference<Napi::Uint8Array>>(Napi::Persistent(bytes));
+  } else {
+    copy = std::make_shared<std::vector<uint8_t>>(src, src + size);
+    src = copy->data();
+  }
   auto result = std::make_shared<bot::JpegResult>();
   return OpWorker::Start(
-      env, [p, in, dst, result] { *result = bot::jpeg_decode_crop_resize(*p, in->data(), in->size(), dst); },
-      [p, keep, result](Napi::Env env) -> Napi::Value {
+      env, [p, copy, src, size, dst, result] { *result = bot::jpeg_decode_crop_resize(*p, src, size, dst); },
+      [p, keep, keep_in, result](Napi::Env env) -> Napi::Value {
         Napi::Object o = Napi::Object::New(env);
         o.Set("ok", result->outcome == bot::JpegOutcome::kOk);
         if (result->outcome == bot::JpegOutcome::kOk) {

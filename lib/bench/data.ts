@@ -16,7 +16,9 @@
  * `cpuMsPerImage` (process CPU time per image, all threads), `stagesMsPerImage` (wall time of
  * each stage per image, summed over the concurrent workers: read, header, pixels = decode +
  * crop + resize + flip in sharp, colour = the fused native pass), `waitMs` (time the consumer
- * waited), and the settings used. --stages adds `stagesCpuMsPerImage`: each stage run alone,
+ * waited), `imgPerCpuSecond` (images per second of CPU time: what one core sustains, less
+ * disturbed by other processes than wall time), `decoders` (images decoded by the core's JPEG
+ * path and by sharp), and the settings used. --stages adds `stagesCpuMsPerImage`: each stage run alone,
  * one image at a time, timed as process CPU time (all threads) on up to 200 images: reading
  * the file, decoding the whole image, the train pipeline (decode + crop + resize + flip),
  * libvips' colour management of embedded profiles (what the ICC fast path saves), the core's
@@ -29,7 +31,7 @@ import { DataLoader, OutputType } from '../data/loader';
 import { ImageList } from '../data/dataset';
 import { listImages } from '../data/imagefolder';
 import { promises as fsp } from 'fs';
-import { DECODE_DEFAULTS, Decoded, Geometry, decodeImage, loadSharp, sharpSettings } from '../data/decode';
+import { DECODE_DEFAULTS, Decoded, Geometry, decodeImage, jpegPath, loadSharp, sharpSettings } from '../data/decode';
 import { randomResizedCrop } from '../data/transforms';
 import { Rng } from '../data/rng';
 import { augmentInto, srgbFromProfileInPlace } from '../ops/augment';
@@ -121,7 +123,11 @@ export interface DataBenchReport {
   leftOutCount: number;
   imgPerSec: number;
   imgPerSecPerCore: number;
+  /** Images per second of CPU time (1000 / cpuMsPerImage): per core, whatever else runs. */
+  imgPerCpuSecond: number;
   cores: number;
+  /** Images decoded by the core's JPEG path and by sharp. */
+  decoders: { jpegPath: number; sharp: number; jpegVersion: string };
   seconds: number;
   cpuMsPerImage: number;
   stagesMsPerImage: { read: number; header: number; pixels: number; colour: number };
@@ -191,7 +197,9 @@ export async function benchData(argv: string[]): Promise<number> {
       leftOutCount: leftOut.length,
       imgPerSec: round(images / seconds, 1),
       imgPerSecPerCore: round(images / seconds / cores, 1),
+      imgPerCpuSecond: round((images * 1000) / Math.max(1e-9, (cpu.user + cpu.system) / 1000), 1),
       cores,
+      decoders: { jpegPath: s.jpegPathImages ?? 0, sharp: s.sharpImages ?? 0, jpegVersion: jpegPath().version },
       seconds: round(seconds, 3),
       cpuMsPerImage: per((cpu.user + cpu.system) / 1000),
       stagesMsPerImage: { read: per(s.readMs), header: per(s.headerMs), pixels: per(s.pixelsMs), colour: per(s.colourMs) },
@@ -315,7 +323,8 @@ function printReport(r: DataBenchReport): void {
       `images     ${r.images} delivered, ${r.skipped.length} skipped, in ${r.seconds} s`,
       ...(r.leftOutCount ? [`left out   ${r.leftOutCount} files (${reasonCounts(r.leftOut)}); each below`] : []),
       `throughput ${r.imgPerSec} img/s, ${r.imgPerSecPerCore} img/s per core (${r.cores} cores)`,
-      `cpu        ${r.cpuMsPerImage} ms of CPU per image (all threads)`,
+      `cpu        ${r.cpuMsPerImage} ms of CPU per image (all threads): ${r.imgPerCpuSecond} img/s per core of CPU time`,
+      `decoders   ${r.decoders.jpegPath} by the JPEG path${r.decoders.jpegVersion ? ` (libjpeg-turbo ${r.decoders.jpegVersion})` : ' (not built)'}, ${r.decoders.sharp} by sharp`,
       `stages     per image: read ${st.read} ms, header ${st.header} ms, decode+crop+resize+flip ${st.pixels} ms, colour pass ${st.colour} ms`,
       ...(r.stagesCpuMsPerImage
         ? [

@@ -207,9 +207,10 @@ export function classifyDecodeError(message: string, bytes?: Uint8Array): ImageF
  * Reads a whole file on the calling thread: open, fstat, read, close. For a photo in the page
  * cache that is ~0.1 ms of CPU, against ~0.6 ms for the same four steps through fs.promises
  * (each a round trip through libuv's pool, which the decoders share); the event loop waits
- * that long, once per image.
+ * that long, once per image. The bytes are a view of a pooled buffer, added to `held`: the
+ * caller hands it back (giveBytes) once nothing reads the bytes.
  */
-async function readFile(path: string, maxBytes: number): Promise<Buffer> {
+async function readFile(path: string, maxBytes: number, held: Buffer[]): Promise<Buffer> {
   let fd: number | undefined;
   try {
     fd = fs.openSync(path, 'r');
@@ -217,7 +218,8 @@ async function readFile(path: string, maxBytes: number): Promise<Buffer> {
     if (!st.isFile()) throw failure(path, 'unreadable', 'not a regular file');
     if (st.size === 0) throw failure(path, 'empty', 'zero bytes');
     if (st.size > maxBytes) throw failure(path, 'too-large', `${st.size} bytes, more than maxFileBytes ${maxBytes}`);
-    const buf = Buffer.allocUnsafe(st.size);
+    const buf = takeBytes(st.size);
+    held.push(buf);
     let got = 0;
     while (got < st.size) {
       const n = fs.readSync(fd, buf, got, st.size - got, got);
@@ -225,7 +227,7 @@ async function readFile(path: string, maxBytes: number): Promise<Buffer> {
       got += n;
     }
     if (got === 0) throw failure(path, 'empty', 'zero bytes');
-    return got === st.size ? buf : buf.subarray(0, got);
+    return buf.subarray(0, got);
   } catch (e) {
     if (e instanceof DataError) throw e;
     const err = e as NodeJS.ErrnoException;
@@ -316,6 +318,15 @@ function outputSize(g: Geometry, width: number, height: number): { width: number
  * (ERR_IMAGE_DECODE / ERR_IMAGE_TOO_LARGE) for a file that cannot be used.
  */
 export async function decodeImage(source: ImageSource, plan: Plan, options: DecodeOptions, timings?: DecodeTimings, parseHeader = true): Promise<Decoded> {
+  const held: Buffer[] = [];
+  try {
+    return await decodeOnce(source, plan, options, timings, parseHeader, held);
+  } finally {
+    for (const b of held) giveBytes(b);
+  }
+}
+
+async function decodeOnce(source: ImageSource, plan: Plan, options: DecodeOptions, timings: DecodeTimings | undefined, parseHeader: boolean, held: Buffer[]): Promise<Decoded> {
   const sharp = loadSharp();
   const name = source.kind === 'file' ? source.path : source.kind === 'bytes' ? source.name : 'pixels';
   let img: sharp.Sharp;
@@ -329,7 +340,7 @@ export async function decodeImage(source: ImageSource, plan: Plan, options: Deco
   let bytes: Uint8Array | undefined; // the encoded image, for classifying a decode failure
   if (source.kind === 'file' || source.kind === 'bytes') {
     const t0 = performance.now();
-    const buf = source.kind === 'file' ? await readFile(source.path, options.maxFileBytes) : bytesOf(source.data, name, options.maxFileBytes);
+    const buf = source.kind === 'file' ? await readFile(source.path, options.maxFileBytes, held) : bytesOf(source.data, name, options.maxFileBytes);
     bytes = buf;
     const t1 = performance.now();
     const base: sharp.SharpOptions = { limitInputPixels: options.limitInputPixels, failOn: options.failOn, sequentialRead: true };
@@ -375,7 +386,7 @@ export async function decodeImage(source: ImageSource, plan: Plan, options: Deco
     }
     if (options.jpegPath && header && header.format === 'jpeg' && (header.channels === 3 || header.channels === 1) && (!icc || ignoreIcc) && jpegPath().compiled) {
       const t2 = performance.now();
-      const fast = await decodeJpeg(name, buf, g, orientation, width, height, options);
+      const fast = await decodeJpeg(name, buf, source.kind === 'file', g, orientation, width, height, options);
       if (fast) {
         if (timings) {
           timings.pixelsMs += performance.now() - t2;
@@ -433,6 +444,40 @@ export async function decodeImage(source: ImageSource, plan: Plan, options: Deco
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, ...(profile ? { profile } : {}) };
 }
 
+/**
+ * Arrays for decoded images, by byte length, handed back by their consumer (recycleImage) and
+ * reused by the JPEG path: an image of 224² is 147 KiB, above malloc's threshold for mapping
+ * fresh pages, so each new one costs a mapping and its page faults.
+ */
+const imagePool = new Map<number, Uint8Array[]>();
+const IMAGE_POOL_MAX = 64; // per size: more than the images a loader holds in flight
+
+/**
+ * Hands a decoded image's array back for reuse by a later decode. Call it only when nothing
+ * reads the array any more (the DataLoader does, once an image is copied into its batch).
+ * Arrays that do not own their whole buffer are ignored.
+ */
+export function recycleImage(data: Uint8Array): void {
+  if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength || data.length === 0) return;
+  let list = imagePool.get(data.length);
+  if (!list) imagePool.set(data.length, (list = []));
+  if (list.length < IMAGE_POOL_MAX) list.push(data);
+}
+
+/** File buffers for reuse (see readFile): every one is lent to one decode at a time. */
+const bytePool: Buffer[] = [];
+const BYTE_POOL_MAX = 32;
+
+function takeBytes(size: number): Buffer {
+  const b = bytePool.pop();
+  if (b && b.length >= size) return b;
+  return Buffer.allocUnsafeSlow(Math.max(size, 1 << 16)); // its own memory, never Node's shared slab
+}
+
+function giveBytes(b: Buffer): void {
+  if (bytePool.length < BYTE_POOL_MAX && b.length <= 64 * 2 ** 20) bytePool.push(b);
+}
+
 let jpegInfo: { compiled: boolean; version: string } | undefined;
 
 /**
@@ -475,18 +520,21 @@ export function storedGeometry(g: Geometry, orientation: number, width: number, 
  * without its EOI marker is 'truncated' here whatever the crop (unless failOn is 'none'):
  * libvips notices a cut only when the crop reaches it.
  */
-async function decodeJpeg(name: string, buf: Uint8Array, g: Geometry, orientation: number, width: number, height: number, options: DecodeOptions): Promise<Decoded | null> {
+async function decodeJpeg(name: string, buf: Uint8Array, lend: boolean, g: Geometry, orientation: number, width: number, height: number, options: DecodeOptions): Promise<Decoded | null> {
   const want = outputSize(g, width, height);
   const s = storedGeometry(g, orientation, width, height);
+  const out = lend ? imagePool.get(want.width * want.height * 3)?.pop() ?? null : null;
   let r: { ok: boolean; data?: Uint8Array; width?: number; height?: number; outcome?: string; message?: string };
   try {
     r = await native().ops.jpegDecodeAsync(
       buf, s.box.left, s.box.top, s.box.width, s.box.height, s.gridW, s.gridH, s.win.left, s.win.top, s.win.width, s.win.height,
-      s.flop, s.rotate, options.dctScaling, options.limitInputPixels, false,
+      s.flop, s.rotate, options.dctScaling, options.limitInputPixels, false, out, lend,
     );
   } catch {
+    if (out) recycleImage(out);
     return null; // a geometry the core refuses: sharp decides (and reports) as it always has
   }
+  if (!r.ok && out) recycleImage(out);
   if (!r.ok && r.outcome === 'truncated' && options.failOn !== 'none') throw failure(name, 'truncated', r.message!);
   if (!r.ok || r.width !== want.width || r.height !== want.height) return null;
   return { data: r.data!, width: r.width, height: r.height };

@@ -38,7 +38,7 @@ import * as os from 'os';
 import { augmentInto, AugmentOptions, srgbFromProfileInPlace } from '../ops/augment';
 import { expectBool, expectInt, expectKeys, expectObject, fail } from '../validate';
 import { Dataset, ImageSource } from './dataset';
-import { DECODE_DEFAULTS, Decoded, DecodeOptions, DecodeTimings, FailOn, Geometry, decodeImage } from './decode';
+import { DECODE_DEFAULTS, Decoded, DecodeOptions, DecodeTimings, FailOn, Geometry, decodeImage, recycleImage } from './decode';
 import { DataError, SkippedImage, datasetError } from './errors';
 import { RgbProfile } from './icc';
 import { Rng, STREAM, permutation } from './rng';
@@ -601,6 +601,7 @@ class EpochRun implements AsyncIterableIterator<Batch> {
   private add(p: Pending, index: number, image: Produced): void {
     const k = p.count++;
     p.images.set(image.data, k * this.pixelsPerImage);
+    recycleImage(image.data); // copied: the decoder may reuse the array
     p.profiles.push(image.profile);
     const label = this.loader.dataset.label(index);
     p.indices.push(index);
