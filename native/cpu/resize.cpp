@@ -81,26 +81,72 @@ struct Axis {
     while (a + 1 < b && (*w)[a] == 0) ++a;
     while (b > a + 1 && (*w)[b - 1] == 0) --b;
     *first += int64_t(a);
-    *w = std::vector<double>(w->begin() + int64_t(a), w->begin() + int64_t(b));
+    w->resize(b);
+    w->erase(w->begin(), w->begin() + int64_t(a));
   }
 };
 
 // Weights of window positions [w0, w0 + count) on one axis: first tap, tap count and the
-// weights (max_taps apart).
+// weights, `stride` apart and zero-padded to it; stride is the largest tap count.
 void axis_weights(const Axis& a, int64_t w0, int64_t count, std::vector<int32_t>* first,
                   std::vector<int32_t>* taps, std::vector<float>* weights, int* stride) {
-  *stride = a.max_taps();
+  const int cap = a.max_taps();
   first->resize(size_t(count));
   taps->resize(size_t(count));
-  weights->assign(size_t(count * *stride), 0.f);
+  weights->assign(size_t(count * cap), 0.f);
   std::vector<double> w;
+  w.reserve(size_t(cap) + 8);
+  int widest = 1;
   for (int64_t o = 0; o < count; ++o) {
     int64_t i0 = 0;
     a.weights(w0 + o, &i0, &w);
-    const int n = int(std::min<size_t>(w.size(), size_t(*stride)));
+    const int n = int(std::min<size_t>(w.size(), size_t(cap)));
     (*first)[size_t(o)] = int32_t(i0);
     (*taps)[size_t(o)] = n;
-    for (int k = 0; k < n; ++k) (*weights)[size_t(o * *stride + k)] = float(w[size_t(k)]);
+    widest = std::max(widest, n);
+    for (int k = 0; k < n; ++k) (*weights)[size_t(o * cap + k)] = float(w[size_t(k)]);
+  }
+  // Repack at the widest tap count actually used.
+  for (int64_t o = 0; o < count; ++o)
+    for (int k = 0; k < widest; ++k) (*weights)[size_t(o * widest + k)] = (*weights)[size_t(o * cap + k)];
+  weights->resize(size_t(count * widest));
+  *stride = widest;
+}
+
+// One output row from the vertically filtered row: T taps per pixel (zero-padded), written
+// `step` bytes apart from `d`.
+template <int T>
+void horizontal(const float* row, int64_t c0, const int32_t* xi, const float* xw, int64_t n,
+                uint8_t* d, int64_t step) {
+  for (int64_t ox = 0; ox < n; ++ox, d += step) {
+    const float* w = xw + ox * T;
+    const float* r = row + (xi[ox] - c0) * 3;
+    float a0 = 0, a1 = 0, a2 = 0;
+    for (int k = 0; k < T; ++k) {
+      a0 += w[k] * r[3 * k];
+      a1 += w[k] * r[3 * k + 1];
+      a2 += w[k] * r[3 * k + 2];
+    }
+    d[0] = uint8_t(std::min(std::max(a0 + 0.5f, 0.f), 255.f));
+    d[1] = uint8_t(std::min(std::max(a1 + 0.5f, 0.f), 255.f));
+    d[2] = uint8_t(std::min(std::max(a2 + 0.5f, 0.f), 255.f));
+  }
+}
+
+void horizontal_any(int t, const float* row, int64_t c0, const int32_t* xi, const float* xw,
+                    int64_t n, uint8_t* d, int64_t step) {
+  for (int64_t ox = 0; ox < n; ++ox, d += step) {
+    const float* w = xw + ox * t;
+    const float* r = row + (xi[ox] - c0) * 3;
+    float a0 = 0, a1 = 0, a2 = 0;
+    for (int k = 0; k < t; ++k) {
+      a0 += w[k] * r[3 * k];
+      a1 += w[k] * r[3 * k + 1];
+      a2 += w[k] * r[3 * k + 2];
+    }
+    d[0] = uint8_t(std::min(std::max(a0 + 0.5f, 0.f), 255.f));
+    d[1] = uint8_t(std::min(std::max(a1 + 0.5f, 0.f), 255.f));
+    d[2] = uint8_t(std::min(std::max(a2 + 0.5f, 0.f), 255.f));
   }
 }
 
@@ -152,29 +198,34 @@ void crop_resize_u8(const CropResizeProblem& p, const uint8_t* src, uint8_t* out
     c1 = std::max<int64_t>(c1, s->xi[size_t(o)] + s->xn[size_t(o)]);
   }
   const int64_t width = (c1 - c0) * 3;
-  s->row.resize(size_t(width));
+  // Zero-padded by xs columns: the padded taps (weight 0) of the last pixels read there.
+  s->row.assign(size_t(width + 3 * xs), 0.f);
   float* row = s->row.data();
+  // The turn maps a window row to a start and a step in the output.
+  const int64_t w = p.win_w, h = p.win_h;
   for (int64_t oy = 0; oy < p.win_h; ++oy) {
-    std::fill(row, row + width, 0.f);
     const float* wy = &s->yw[size_t(oy * ys)];
-    for (int k = 0; k < s->yn[size_t(oy)]; ++k) {
-      const uint8_t* in = src + (s->yi[size_t(oy)] + k) * p.src_stride + c0 * 3;
-      const float w = wy[k];
-      for (int64_t e = 0; e < width; ++e) row[e] += w * float(in[e]);
+    const int taps = s->yn[size_t(oy)];
+    const uint8_t* in = src + s->yi[size_t(oy)] * p.src_stride + c0 * 3;
+    for (int64_t e = 0; e < width; ++e) row[e] = wy[0] * float(in[e]);
+    for (int k = 1; k < taps; ++k) {
+      in += p.src_stride;
+      const float wk = wy[k];
+      for (int64_t e = 0; e < width; ++e) row[e] += wk * float(in[e]);
     }
-    for (int64_t ox = 0; ox < p.win_w; ++ox) {
-      const float* wx = &s->xw[size_t(ox * xs)];
-      const float* r = row + (s->xi[size_t(ox)] - c0) * 3;
-      float a0 = 0, a1 = 0, a2 = 0;
-      for (int k = 0; k < s->xn[size_t(ox)]; ++k, r += 3) {
-        a0 += wx[k] * r[0];
-        a1 += wx[k] * r[1];
-        a2 += wx[k] * r[2];
-      }
-      uint8_t* d = out + turned_index(ox, oy, p.win_w, p.win_h, p.flop, p.rotate);
-      d[0] = uint8_t(std::clamp(a0 + 0.5f, 0.f, 255.f));
-      d[1] = uint8_t(std::clamp(a1 + 0.5f, 0.f, 255.f));
-      d[2] = uint8_t(std::clamp(a2 + 0.5f, 0.f, 255.f));
+    const int64_t first = turned_index(0, oy, w, h, p.flop, p.rotate);
+    const int64_t step = w > 1 ? turned_index(1, oy, w, h, p.flop, p.rotate) - first : 3;
+    uint8_t* d = out + first;
+    const int32_t* xi = s->xi.data();
+    const float* xw = s->xw.data();
+    switch (xs) {
+      case 1: horizontal<1>(row, c0, xi, xw, w, d, step); break;
+      case 2: horizontal<2>(row, c0, xi, xw, w, d, step); break;
+      case 3: horizontal<3>(row, c0, xi, xw, w, d, step); break;
+      case 4: horizontal<4>(row, c0, xi, xw, w, d, step); break;
+      case 5: horizontal<5>(row, c0, xi, xw, w, d, step); break;
+      case 6: horizontal<6>(row, c0, xi, xw, w, d, step); break;
+      default: horizontal_any(xs, row, c0, xi, xw, w, d, step); break;
     }
   }
 }
