@@ -25,6 +25,7 @@ void InitOps(Napi::Env env, Napi::Object ops) {
   InitConvertOps(env, ops);
   InitAugmentOps(env, ops);
   InitJpegOps(env, ops);
+  InitFileOps(env, ops);
 }
 
 }  // namespace botjs

@@ -6,8 +6,9 @@
  *                          [--repeat N] [--transform train|eval] [--output f32|f16|uint8]
  *                          [--stages] [--json]
  *
- * The images are every file under DIR (recursively) whose content is an image; --repeat
- * lists them N times (for a small corpus of photos). With --json one line:
+ * The images are every file under DIR (recursively) whose content is an image, or every
+ * record of a packed file (bagoftricks pack); --repeat lists them N times (for a small corpus
+ * of photos). --stages applies to folders only. With --json one line:
  *   {"images","skipped":[paths],"leftOut":[{path,reason}],"leftOutCount","imgPerSec", ...}
  * `images` counts the good images delivered; `skipped` lists the files that failed to decode,
  * by path; `leftOut` every file left out with its reason, once each: at listing (not an
@@ -28,7 +29,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { BagOfTricksError } from '../errors';
 import { DataLoader, OutputType } from '../data/loader';
-import { ImageList } from '../data/dataset';
+import { ImageList, Subset } from '../data/dataset';
+import { PackedDataset, isPackFile } from '../data/pack';
 import { listImages } from '../data/imagefolder';
 import { promises as fsp } from 'fs';
 import { DECODE_DEFAULTS, Decoded, Geometry, decodeImage, jpegPath, loadSharp, sharpSettings } from '../data/decode';
@@ -42,7 +44,7 @@ const USAGE = `Usage: bagoftricks bench data --data DIR [options]
 Decodes and augments every image under DIR (recursively) and reports images per second.
 
 Options:
-  --data DIR          folder of images (required)
+  --data DIR|PACK     folder of images, or a packed file (bagoftricks pack) (required)
   --size N            output side in pixels (default 224)
   --batch-size N      images per batch (default 64)
   --workers N         images decoded at once (default: twice the cores)
@@ -159,14 +161,17 @@ export async function benchData(argv: string[]): Promise<number> {
   // The operation cache only helps when the same pipeline repeats; here it would hold memory.
   loadSharp().cache(false);
   try {
-    const { files, ignored } = listImages(path.resolve(args.data));
-    if (files.length === 0) {
+    // A packed file (bagoftricks pack) or a folder of images.
+    const packed = isPackFile(path.resolve(args.data)) ? new PackedDataset(path.resolve(args.data)) : null;
+    const { files, ignored } = packed ? { files: [] as string[], ignored: [] } : listImages(path.resolve(args.data));
+    if (packed ? packed.length === 0 : files.length === 0) {
       console.error(`bagoftricks bench data: no images under ${args.data}`);
       return 1;
     }
     const list: string[] = [];
     for (let r = 0; r < args.repeat; r++) list.push(...files);
-    const loader = new DataLoader(new ImageList(list), {
+    const dataset = packed ? new Subset(packed, Int32Array.from({ length: packed.length * args.repeat }, (_, i) => i % packed.length)) : new ImageList(list);
+    const loader = new DataLoader(dataset, {
       batchSize: args.batchSize,
       size: args.size,
       workers: args.workers,
@@ -210,7 +215,7 @@ export async function benchData(argv: string[]): Promise<number> {
         uvThreadpoolSize: Number(process.env.UV_THREADPOOL_SIZE) || 4, sharpConcurrency: sh.concurrency, vips: sh.vips,
       },
     };
-    if (args.stages) report.stagesCpuMsPerImage = await timeStages(list, args);
+    if (args.stages && !packed) report.stagesCpuMsPerImage = await timeStages(list, args);
     if (args.json) console.log(JSON.stringify(report));
     else printReport(report);
     return 0;
