@@ -2,7 +2,8 @@
 // of an RGB uint8 image onto a window of a grid, then a mirror and a quarter turn.
 //
 // The fast path is separable: per output row, the box's needed columns are filtered
-// vertically into a float row (a contiguous multiply-add the compiler vectorises), then each
+// vertically into a float row (a contiguous multiply-add: 8 lanes with AVX2/FMA in
+// resize_avx2.cpp, else what the compiler vectorises), then each
 // output pixel is the horizontal sum over its taps, written straight to its turned place.
 // Weights are computed once per call, per axis. The reference sums the 2-D product of the
 // same 1-D triangle weights for every output pixel, in double.
@@ -12,9 +13,16 @@
 #include <cmath>
 #include <string>
 
+#include "bot/cpu_features.h"
 #include "bot/status.h"
 
 namespace bot {
+
+#ifdef BOT_HAVE_X86
+// Defined in resize_avx2.cpp; only called when use_avx2_fma().
+void resize_rows_avx2(const uint8_t* in, int64_t stride, const float* w, int taps, int64_t width,
+                      float* row);
+#endif
 
 namespace {
 
@@ -203,15 +211,25 @@ void crop_resize_u8(const CropResizeProblem& p, const uint8_t* src, uint8_t* out
   float* row = s->row.data();
   // The turn maps a window row to a start and a step in the output.
   const int64_t w = p.win_w, h = p.win_h;
+#ifdef BOT_HAVE_X86
+  const bool avx2 = use_avx2_fma();
+#endif
   for (int64_t oy = 0; oy < p.win_h; ++oy) {
     const float* wy = &s->yw[size_t(oy * ys)];
     const int taps = s->yn[size_t(oy)];
     const uint8_t* in = src + s->yi[size_t(oy)] * p.src_stride + c0 * 3;
-    for (int64_t e = 0; e < width; ++e) row[e] = wy[0] * float(in[e]);
-    for (int k = 1; k < taps; ++k) {
-      in += p.src_stride;
-      const float wk = wy[k];
-      for (int64_t e = 0; e < width; ++e) row[e] += wk * float(in[e]);
+#ifdef BOT_HAVE_X86
+    if (avx2) {
+      resize_rows_avx2(in, p.src_stride, wy, taps, width, row);
+    } else
+#endif
+    {
+      for (int64_t e = 0; e < width; ++e) row[e] = wy[0] * float(in[e]);
+      for (int k = 1; k < taps; ++k) {
+        in += p.src_stride;
+        const float wk = wy[k];
+        for (int64_t e = 0; e < width; ++e) row[e] += wk * float(in[e]);
+      }
     }
     const int64_t first = turned_index(0, oy, w, h, p.flop, p.rotate);
     const int64_t step = w > 1 ? turned_index(1, oy, w, h, p.flop, p.rotate) - first : 3;
