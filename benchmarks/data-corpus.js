@@ -3,12 +3,15 @@
 //
 //   node benchmarks/data-corpus.js [--photos ../shared/data/photos] [--out /tmp/bot-data-corpus]
 //
-// OUT/photos-0.27mp   the 16 RGB camera photos as they are (600×450, ~135 KB, 4 bits/pixel)
-// OUT/photos-0.48mp   four of them enlarged to 800×600
-// OUT/photos-2mp      ... to 1632×1224
-// OUT/photos-5mp      ... to 2592×1944
-// OUT/photos-12mp     ... to 4000×3000
-// OUT/cmyk            the CMYK JPEG (decoded by sharp, as every CMYK file)
+// OUT/photos-0.27mp/images   the 16 RGB camera photos as they are (600×450, ~135 KB, 4 bits/pixel)
+// OUT/photos-0.48mp/images   four of them enlarged to 800×600
+// OUT/photos-2mp/images      ... to 1632×1224
+// OUT/photos-5mp/images      ... to 2592×1944
+// OUT/photos-12mp/images     ... to 4000×3000
+// OUT/cmyk/images            the CMYK JPEG (decoded by sharp, as every CMYK file)
+//
+// Each class is an ImageFolder of one class ("images"), so `bagoftricks pack OUT/CLASS
+// OUT/CLASS.pack` packs it; `bench data --data OUT/CLASS` lists its images recursively.
 //
 // Enlarged photos are resampled with Lanczos-3 and saved at quality 90 with 4:2:0 chroma, EXIF
 // orientation kept (Landscape_1/Portrait_1: 1, Landscape_6/Portrait_6: 6). They are smoother
@@ -29,13 +32,13 @@ const SIZES = [['photos-0.48mp', 800, 600], ['photos-2mp', 1632, 1224], ['photos
 const SOURCES = ['Landscape_1.jpg', 'Landscape_6.jpg', 'Portrait_1.jpg', 'Portrait_6.jpg'];
 
 async function main() {
-  const rgb = path.join(out, 'photos-0.27mp');
+  const rgb = path.join(out, 'photos-0.27mp', 'images');
   fs.mkdirSync(rgb, { recursive: true });
   for (const f of fs.readdirSync(photos).filter((f) => /^(Landscape|Portrait)_\d\.jpg$/.test(f))) fs.copyFileSync(path.join(photos, f), path.join(rgb, f));
-  fs.mkdirSync(path.join(out, 'cmyk'), { recursive: true });
-  fs.copyFileSync(path.join(photos, 'Channel_digital_image_CMYK_color.jpg'), path.join(out, 'cmyk', 'cmyk.jpg'));
+  fs.mkdirSync(path.join(out, 'cmyk', 'images'), { recursive: true });
+  fs.copyFileSync(path.join(photos, 'Channel_digital_image_CMYK_color.jpg'), path.join(out, 'cmyk', 'images', 'cmyk.jpg'));
   for (const [dir, w, h] of SIZES) {
-    fs.mkdirSync(path.join(out, dir), { recursive: true });
+    fs.mkdirSync(path.join(out, dir, 'images'), { recursive: true });
     let bytes = 0;
     for (const f of SOURCES) {
       const src = path.join(photos, f);
@@ -45,7 +48,7 @@ async function main() {
       const landscape = meta.width > meta.height;
       const [sw, sh] = landscape ? [Math.max(...stored), Math.min(...stored)] : [Math.min(...stored), Math.max(...stored)];
       const buf = await sharp(src).resize(sw, sh, { fit: 'fill', kernel: 'lanczos3' }).keepExif().jpeg({ quality: 90, chromaSubsampling: '4:2:0' }).toBuffer();
-      fs.writeFileSync(path.join(out, dir, f), buf);
+      fs.writeFileSync(path.join(out, dir, 'images', f), buf);
       bytes += buf.length;
     }
     console.log(`${dir}: ${SOURCES.length} files, ${(bytes / SOURCES.length / 1024).toFixed(0)} KB each on average, ${((bytes * 8) / SOURCES.length / (w * h)).toFixed(2)} bits/pixel`);

@@ -8,7 +8,8 @@
 //                           [--classes photos-0.27mp,photos-2mp] [--quick]
 //
 // The corpus comes from benchmarks/data-corpus.js; a class folder with a packed file beside it
-// (CLASS.pack, from `bagoftricks pack`) is measured from the pack too.
+// (CLASS.pack, from `bagoftricks pack CORPUS/CLASS CORPUS/CLASS.pack`) is measured from the
+// pack too.
 const { execFileSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
@@ -28,7 +29,7 @@ const IMAGES = { 'photos-0.27mp': 1920, 'photos-0.48mp': 1280, 'photos-2mp': 640
 const classes = (arg('--classes', '') || Object.keys(IMAGES).join(',')).split(',').filter((c) => fs.existsSync(path.join(corpus, c)));
 
 function files(dir) {
-  return fs.readdirSync(dir).filter((f) => !f.startsWith('.')).length;
+  return fs.readdirSync(path.join(dir, 'images')).filter((f) => !f.startsWith('.')).length;
 }
 
 function run(args) {
@@ -50,7 +51,8 @@ for (const c of classes) {
     const group = [];
     group.push({ class: c, source: 'folder', decoder: 'auto', transform, output, args: ['--data', dir, '--repeat', String(repeat), '--decoder', 'auto'] });
     group.push({ class: c, source: 'folder', decoder: 'sharp', transform, output, args: ['--data', dir, '--repeat', String(repeat), '--decoder', 'sharp'] });
-    if (fs.existsSync(pack)) group.push({ class: c, source: 'pack', decoder: 'auto', transform, output, args: ['--data', pack, '--repeat', String(Math.max(1, Math.round(2 * (IMAGES['photos-0.27mp']) / files(dir)))), '--decoder', 'auto'] });
+    // From the pack: as many images as the shared photos' runs (decoding is cheap there).
+    if (fs.existsSync(pack)) group.push({ class: c, source: 'pack', decoder: 'auto', transform, output, args: ['--data', pack, '--repeat', String(Math.max(1, Math.round(IMAGES['photos-0.27mp'] / files(dir)))), '--decoder', 'auto'] });
     for (const g of group) g.args.push('--transform', transform, '--output', output);
     configs.push(group);
   }
