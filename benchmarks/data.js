@@ -23,9 +23,9 @@ const corpus = path.resolve(arg('--corpus', '/tmp/bot-data-corpus'));
 const reps = Number(arg('--reps', '3'));
 const outFile = arg('--out', '');
 const cli = path.join(__dirname, '..', 'dist', 'cli.js');
-// Images per run, per class: enough batches of 64 that the loader's array pools are warm for
-// most of the run (a fresh f32 batch costs ~10k first-touch page faults on this VM).
-const IMAGES = { 'photos-0.27mp': 1920, 'photos-0.48mp': 1280, 'photos-2mp': 640, 'photos-5mp': 384, 'photos-12mp': 192, cmyk: 128 };
+// Images per run, per class (batches of 64; `bench data` times them after 4 warm-up batches,
+// which fill the loader's array pools: a fresh f32 batch costs ~10k first-touch page faults).
+const IMAGES = { 'photos-0.27mp': 1280, 'photos-0.48mp': 768, 'photos-2mp': 512, 'photos-5mp': 384, 'photos-12mp': 384, cmyk: 384 };
 const classes = (arg('--classes', '') || Object.keys(IMAGES).join(',')).split(',').filter((c) => fs.existsSync(path.join(corpus, c)));
 
 function files(dir) {
@@ -78,7 +78,7 @@ for (const group of configs) {
     const stage = (k) => stats(rs.map((x) => x.stagesMsPerImage[k]));
     const row = {
       class: g.class, source: g.source, decoder: g.decoder, transform: g.transform, output: g.output, workers: g.workers ?? rs[0].settings.workers,
-      images: rs[0].images, reps: rs.length,
+      images: rs[0].images, timedImages: rs[0].timedImages, reps: rs.length,
       imgPerCpuSecond: stats(rs.map((x) => x.imgPerCpuSecond)),
       imgPerSecPerCore: stats(rs.map((x) => x.imgPerSecPerCore)),
       imgPerSec: stats(rs.map((x) => x.imgPerSec)),

@@ -67,7 +67,7 @@ export async function packCli(argv: string[]): Promise<number> {
     if (flags.json === true) {
       console.log(JSON.stringify({ ...report, leftOut }));
     } else {
-      console.log(`wrote ${report.file} (${(report.bytes / 2 ** 20).toFixed(1)} MiB): ${report.images} images in ${report.classes.length} classes, ${report.verbatim} stored as they were`);
+      console.log(`wrote ${report.file} (${(report.bytes / 2 ** 20).toFixed(1)} MiB): ${report.images} images in ${report.classes.length} class${report.classes.length === 1 ? '' : 'es'}, ${report.verbatim} stored as they were`);
       if (leftOut.length) console.log(`left out ${leftOut.length} files; each below`);
       for (const f of leftOut) console.log(`skipped  ${f.path}: ${f.reason}`);
     }
