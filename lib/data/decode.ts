@@ -20,9 +20,10 @@
  * detail, only the crop's rows and iMCU columns, resampled bilinearly with antialiasing
  * straight into the output and turned by the EXIF orientation in the same pass. Everything
  * else goes to sharp: other formats, CMYK/YCCK, profiles libvips must apply, and every file
- * on which libjpeg reports an error or a warning (the core reads the whole stream to its EOI,
- * so damage anywhere is seen): sharp then decodes it and gives the error it always gave, so a
- * bad file meets the same policy (failOn) and the same reasons whichever path saw it first.
+ * on which libjpeg reports an error or a warning in the rows the crop needs: sharp then
+ * decodes it and gives the error it always gave (failOn, reasons). The rows below the crop
+ * are not decoded (libvips does not decode them either), but the stream must end with its EOI
+ * marker: a cut file is 'truncated' whatever the crop (unless failOn is 'none').
  * The pixels differ from sharp's by its resampling details (see README, "Data pipeline").
  */
 import * as fs from 'fs';
@@ -342,6 +343,8 @@ async function decodeOnce(source: ImageSource, plan: Plan, options: DecodeOption
     const t0 = performance.now();
     const buf = source.kind === 'file' ? await readFile(source.path, options.maxFileBytes, held) : bytesOf(source.data, name, options.maxFileBytes);
     bytes = buf;
+    // A file's bytes are in a pooled buffer: sharp gets a copy of its own (see bytePool).
+    const own = (b: Buffer) => (source.kind === 'file' ? Buffer.from(b) : b);
     const t1 = performance.now();
     const base: sharp.SharpOptions = { limitInputPixels: options.limitInputPixels, failOn: options.failOn, sequentialRead: true };
     // The header from the bytes when they are plain JPEG/PNG, else from sharp.
@@ -357,7 +360,7 @@ async function decodeOnce(source: ImageSource, plan: Plan, options: DecodeOption
     } else {
       let meta: sharp.Metadata;
       try {
-        meta = await sharp(buf, base).metadata();
+        meta = await sharp(own(buf), base).metadata();
       } catch (e) {
         const msg = (e as Error).message;
         throw failure(name, classifyDecodeError(msg, buf), msg);
@@ -396,7 +399,7 @@ async function decodeOnce(source: ImageSource, plan: Plan, options: DecodeOption
       }
     }
     if (timings) timings.sharpImages = (timings.sharpImages ?? 0) + 1;
-    img = sharp(buf, { ...base, ignoreIcc });
+    img = sharp(own(buf), { ...base, ignoreIcc });
     const square = g.extract && g.resize && g.resize.width === g.resize.height && !g.extractAfter;
     if (orientation !== 1 && options.orientAfterResize && square) {
       // Crop in stored coordinates; the turn (and the flip) then apply to the small result.
@@ -464,7 +467,12 @@ export function recycleImage(data: Uint8Array): void {
   if (list.length < IMAGE_POOL_MAX) list.push(data);
 }
 
-/** File buffers for reuse (see readFile): every one is lent to one decode at a time. */
+/**
+ * File buffers for reuse (see readFile): every one is lent to one decode at a time, and only to
+ * the JPEG path, which copies or finishes with it before the buffer is reused. sharp gets its
+ * own copy: libvips may keep an input's memory in its operation cache, and a pooled
+ * buffer holds another image at the same address a moment later.
+ */
 const bytePool: Buffer[] = [];
 const BYTE_POOL_MAX = 32;
 
