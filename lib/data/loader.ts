@@ -7,8 +7,9 @@
  *
  * How it runs:
  * - The epoch's order is a permutation drawn from (seed, epoch) when shuffling. Images are
- *   decoded `workers` at a time (concurrent sharp pipelines on libuv's thread pool), each
- *   into its own buffer, and assembled into batches strictly in epoch order: a batch is the
+ *   decoded `workers` at a time (the core's JPEG path or sharp pipelines, both on libuv's
+ *   thread pool; see data/decode.ts), each into its own buffer (recycled once copied), and
+ *   assembled into batches strictly in epoch order: a batch is the
  *   next batchSize images that decoded, so a skipped file is replaced by the next one and
  *   every batch but the last is full. Every random draw of an image comes from a stream keyed
  *   by (seed, epoch, dataset index), so the batches are identical whatever the scheduling,
