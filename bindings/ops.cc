@@ -24,6 +24,8 @@ void InitOps(Napi::Env env, Napi::Object ops) {
   InitSgdOps(env, ops);
   InitConvertOps(env, ops);
   InitAugmentOps(env, ops);
+  InitJpegOps(env, ops);
+  InitFileOps(env, ops);
 }
 
 }  // namespace botjs

@@ -18,6 +18,8 @@ void InitCrossEntropyOps(Napi::Env env, Napi::Object ops);
 void InitSgdOps(Napi::Env env, Napi::Object ops);
 void InitConvertOps(Napi::Env env, Napi::Object ops);
 void InitAugmentOps(Napi::Env env, Napi::Object ops);
+void InitJpegOps(Napi::Env env, Napi::Object ops);
+void InitFileOps(Napi::Env env, Napi::Object ops);
 
 // Registers fn under `name`, wrapped so that C++ exceptions become coded JS errors.
 void SetOp(Napi::Env env, Napi::Object ops, const char* name,

@@ -14,6 +14,7 @@ import { trainCli } from './cli/train';
 import { evalCli } from './cli/eval';
 import { predictCli } from './cli/predict';
 import { exportCli } from './cli/export';
+import { packCli } from './cli/pack';
 import { cpuFeatures, cudaInfo, getThreads } from './runtime';
 import { nativeFile } from './native';
 import { nearest, unknownOption, usageLine } from './cli/args';
@@ -29,14 +30,17 @@ Commands:
                     top-k labels with scores for each image
   export --checkpoint F --onnx OUT [--model NAME] [--opset 17] [--fold-bn] [--json]
                     a checkpoint or state dict as an ONNX file; export --help
+  pack DIR OUT [--max-side 256] [--quality 90] [--format jpeg|raw] [--json]
+                    an ImageFolder as one packed file for fast loading; pack --help
   doctor [--json]   what this machine offers: Node, N-API, CPU features, threads, CUDA
   info <model> [--size N] [--classes N] [--width X] [--stem imagenet|cifar] [--json]
                     a model's layers, parameters and multiply-adds
   info [--json]     every model's parameters and multiply-adds
   bench train [--model NAME] [--batch-size N] [--size N] [--steps N] [--json]
                     training throughput (img/s) of a model on this machine
-  bench data --data DIR [--size 224] [--batch-size 64] [--json]
+  bench data --data DIR|PACK [--size 224] [--batch-size 64] [--json]
                     decode + augment throughput (img/s) of the data pipeline on a folder
+                    or a packed file
   version           the package version
   help              this text
 
@@ -62,7 +66,7 @@ const BENCH_USAGE = `Usage: bagoftricks bench <train|data> [options]
 bagoftricks bench train --help and bench data --help list their options.
 `;
 
-const COMMANDS = ['train', 'eval', 'predict', 'export', 'doctor', 'info', 'bench', 'version', 'help'];
+const COMMANDS = ['train', 'eval', 'predict', 'export', 'pack', 'doctor', 'info', 'bench', 'version', 'help'];
 
 /** "unknown command \"trian\"; did you mean train?" */
 function unknownCommand(scope: string, cmd: string, known: readonly string[]): string {
@@ -198,6 +202,8 @@ export function main(argv: string[]): number | Promise<number> {
         return predictCli(rest);
       case 'export':
         return exportCli(rest);
+      case 'pack':
+        return packCli(rest);
       case 'bench':
         return bench(rest);
       case 'version':

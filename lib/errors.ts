@@ -19,6 +19,7 @@
  * - ERR_NON_FINITE: training diverged (the loss or a gradient stayed NaN or infinite).
  * - ERR_DISPOSED: the object was disposed.
  * - ERR_CHECKPOINT_FORMAT: a safetensors or checkpoint file is malformed.
+ * - ERR_PACK_FORMAT: a packed data set is truncated, altered or not one (data/pack.ts).
  * - ERR_WEIGHTS_MISMATCH: weights do not fit the model (see WeightsMismatchError).
  * - ERR_IMAGE_DECODE, ERR_IMAGE_TOO_LARGE: an image could not be decoded, or is too large.
  * - ERR_DATASET: a data set is unusable (no classes, no images, unreadable files).
@@ -40,6 +41,7 @@ export type ErrorCode =
   | 'ERR_NON_FINITE'
   | 'ERR_DISPOSED'
   | 'ERR_CHECKPOINT_FORMAT'
+  | 'ERR_PACK_FORMAT'
   | 'ERR_WEIGHTS_MISMATCH'
   | 'ERR_IMAGE_DECODE'
   | 'ERR_IMAGE_TOO_LARGE'

@@ -33,6 +33,30 @@ test('--json reports images delivered, skipped paths and throughput', () => {
   assert.equal([rep.settings.size, rep.settings.batchSize, rep.settings.transform], [32, 4, 'train']);
 });
 
+test('warm-up batches are left out of the timing; decoders and a packed file are reported', async () => {
+  const r = run('--data', dir, '--size', '32', '--batch-size', '2', '--repeat', '3', '--warmup', '2', '--json');
+  assert.is(r.status, 0, r.stderr);
+  const rep = JSON.parse(r.stdout);
+  assert.equal([rep.images, rep.warmupBatches, rep.timedImages], [18, 2, 14]);
+  // Decodes started during the timed part, by decoder (the broken file falls back to sharp).
+  assert.ok(rep.decoders.sharp >= 0 && rep.decoders.jpegPath + rep.decoders.sharp > 0 && rep.decoders.jpegPath + rep.decoders.sharp <= 21);
+  if (rep.decoders.jpegVersion) assert.ok(rep.decoders.jpegPath > 0, 'the JPEG path decoded');
+  // The same folder, packed: its records decode through the JPEG path.
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { data } = require(ROOT) as typeof import('../lib/index');
+  const packDir = path.join(dir, '..', `${path.basename(dir)}-pack`);
+  fs.mkdirSync(path.join(packDir, 'one'), { recursive: true });
+  for (let i = 0; i < 5; i++) fs.copyFileSync(path.join(dir, `p${i}.jpg`), path.join(packDir, 'one', `p${i}.jpg`));
+  const file = path.join(packDir, 'x.pack');
+  await data.writePack(new data.ImageFolder(packDir), file);
+  const p = run('--data', file, '--size', '32', '--batch-size', '5', '--repeat', '2', '--warmup', '0', '--json');
+  assert.is(p.status, 0, p.stderr);
+  const prep = JSON.parse(p.stdout);
+  assert.equal([prep.images, prep.leftOutCount], [10, 0]);
+  if (prep.decoders.jpegVersion) assert.equal([prep.decoders.jpegPath, prep.decoders.sharp], [10, 0]);
+  rmDir(packDir);
+});
+
 test('text output and usage errors', () => {
   const text = run('--data', dir, '--size', '16', '--batch-size', '8', '--transform', 'eval', '--output', 'uint8');
   assert.is(text.status, 0, text.stderr);

@@ -33,6 +33,7 @@ import { BaseDataset, DataError, DataLoader, ImageFolder, Mnist, resolveTransfor
 import type { SkippedImage, TransformSpec } from '../data';
 import { expectNoEmptyClass } from '../data/dataset';
 import { verifyImages } from '../data/verify';
+import { PackedDataset, isPackFile } from '../data/pack';
 import { io, ioAsync, removeStaleTemp } from '../io';
 import { cudaInfo, getThreads } from '../runtime';
 import { readSafetensorsHeader, writeFileAtomic } from '../train/safetensors';
@@ -57,8 +58,8 @@ export const TRAIN_USAGE = `Usage: bagoftricks train [options]
 Trains a ResNet with the tricks of He et al. 2019 and writes a run folder
 (config.json, metrics.csv, last/best.safetensors, report.html).
 
-  --data DIR|mnist        an ImageFolder (one subfolder per class), or the embedded
-                          MNIST digits (default)
+  --data DIR|PACK|mnist   an ImageFolder (one subfolder per class), a packed file of
+                          bagoftricks pack, or the embedded MNIST digits (default)
   --model NAME            resnet18d (default), resnet50d, ... (bagoftricks info lists them)
   --recipe NAME           tricks (default) or baseline: the paper's two columns
   --epochs N              default: 4 on MNIST, the recipe's otherwise
@@ -124,6 +125,8 @@ const FLAGS: Record<string, FlagSpec> = {
   help: { type: 'bool' },
   // Hidden: train on a stratified subset of N images (tests, quick trials).
   limit: { type: 'int', min: 2, max: 1e9, hidden: true },
+  // Hidden: 'sharp' decodes every image with sharp instead of the core's JPEG path (comparisons).
+  decoder: { type: 'string', choices: ['auto', 'sharp'], hidden: true },
 };
 
 /**
@@ -256,11 +259,12 @@ export function defaultEvalTransform(stem: 'cifar' | 'imagenet'): TransformSpec 
   return stem === 'cifar' ? { type: 'eval', resizeRatio: 1 } : 'eval';
 }
 
-/** 'mnist' or an existing folder, resolved; a missing folder is a usage error. */
+/** 'mnist', an existing folder or a packed file, resolved; anything else is a usage error. */
 export function resolveDataArg(data: string | undefined): string {
   if (data === undefined || data === 'mnist') return 'mnist';
   const dir = path.resolve(data);
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`--data: no folder at ${JSON.stringify(data)} (an ImageFolder, or "mnist")`);
+  if (isPackFile(dir)) return dir;
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`--data: no folder or packed file at ${JSON.stringify(data)} (an ImageFolder, a file of bagoftricks pack, or "mnist")`);
   return dir;
 }
 
@@ -281,7 +285,12 @@ export async function openDataset(data: string, limit: number | undefined, seed:
   let ds: BaseDataset;
   const skipped: LeftOut[] = [];
   if (data === 'mnist') ds = new Mnist();
-  else {
+  else if (isPackFile(data)) {
+    // Checked when opened (ERR_PACK_FORMAT) and record by record as read; decoded when packed.
+    const pack = new PackedDataset(data);
+    skipped.push(...pack.leftOut.map((f) => ({ path: f.path, reason: f.reason, message: f.message })));
+    ds = pack;
+  } else {
     const folder = new ImageFolder(data);
     skipped.push(...folder.ignored.map((f) => ({ path: f.path, reason: f.reason })));
     const v = await verifyImages(folder);
@@ -379,6 +388,7 @@ interface Flags {
   json?: boolean;
   help?: boolean;
   limit?: number;
+  decoder?: 'auto' | 'sharp';
 }
 
 /** Runs `train` with the arguments after the command name; resolves to the exit code. */
@@ -696,8 +706,9 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
     dropLast: trainSet.length > recipe.batchSize, // no tiny last batch for BN
     output,
     workers: flags.workers,
+    jpegPath: flags.decoder !== 'sharp',
   });
-  const valLoader = new DataLoader(valSet, { batchSize: recipe.batchSize, transform: run.evalTransform, size: run.size, cache: run.data === 'mnist', output, workers: flags.workers });
+  const valLoader = new DataLoader(valSet, { batchSize: recipe.batchSize, transform: run.evalTransform, size: run.size, cache: run.data === 'mnist', output, workers: flags.workers, jpegPath: flags.decoder !== 'sharp' });
   const stepsPerEpoch = trainLoader.length;
   const totalSteps = recipe.epochs * stepsPerEpoch;
   const logEvery = flags['log-every'] ?? Math.max(1, Math.round(stepsPerEpoch / 10));

@@ -21,6 +21,8 @@ export type { Dataset, ImageSource, SplitOptions } from './dataset';
 export { ImageFolder, IMAGE_EXTENSIONS, listImages, sniffImageFormat } from './imagefolder';
 export type { IgnoredFile, ImageFolderOptions } from './imagefolder';
 export { Mnist } from './mnist';
+export { PackedDataset, isPackFile, writePack } from './pack';
+export type { PackOptions, PackReport } from './pack';
 export { Cifar10, CIFAR10_CLASSES } from './cifar';
 export type { Cifar10Options } from './cifar';
 export {

@@ -7,8 +7,9 @@
  *
  * How it runs:
  * - The epoch's order is a permutation drawn from (seed, epoch) when shuffling. Images are
- *   decoded `workers` at a time (concurrent sharp pipelines on libuv's thread pool), each
- *   into its own buffer, and assembled into batches strictly in epoch order: a batch is the
+ *   decoded `workers` at a time (the core's JPEG path or sharp pipelines, both on libuv's
+ *   thread pool; see data/decode.ts), each into its own buffer (recycled once copied), and
+ *   assembled into batches strictly in epoch order: a batch is the
  *   next batchSize images that decoded, so a skipped file is replaced by the next one and
  *   every batch but the last is full. Every random draw of an image comes from a stream keyed
  *   by (seed, epoch, dataset index), so the batches are identical whatever the scheduling,
@@ -38,7 +39,7 @@ import * as os from 'os';
 import { augmentInto, AugmentOptions, srgbFromProfileInPlace } from '../ops/augment';
 import { expectBool, expectInt, expectKeys, expectObject, fail } from '../validate';
 import { Dataset, ImageSource } from './dataset';
-import { DECODE_DEFAULTS, Decoded, DecodeOptions, DecodeTimings, FailOn, Geometry, decodeImage } from './decode';
+import { DECODE_DEFAULTS, Decoded, DecodeOptions, DecodeTimings, FailOn, Geometry, decodeImage, recycleImage } from './decode';
 import { DataError, SkippedImage, datasetError } from './errors';
 import { RgbProfile } from './icc';
 import { Rng, STREAM, permutation } from './rng';
@@ -103,6 +104,12 @@ export interface DataLoaderOptions {
    * before it. See data/icc.ts.
    */
   iccFastPath?: boolean;
+  /**
+   * Decode plain JPEGs with the core's libjpeg-turbo path where the build has it (default
+   * true; see data/decode.ts): DCT-scaled, only the crop's rows, no libvips pipeline. false:
+   * sharp decodes every image, as before.
+   */
+  jpegPath?: boolean;
 }
 
 /** The colour pass's per-image parameters of a batch (N values each, alpha N×3). */
@@ -191,7 +198,7 @@ export interface ResolvedLoaderOptions {
   decode: DecodeOptions;
 }
 
-const KEYS = ['batchSize', 'shuffle', 'seed', 'dropLast', 'transform', 'size', 'prefetch', 'workers', 'onError', 'output', 'cache', 'limitInputPixels', 'maxFileBytes', 'failOn', 'iccFastPath'] as const;
+const KEYS = ['batchSize', 'shuffle', 'seed', 'dropLast', 'transform', 'size', 'prefetch', 'workers', 'onError', 'output', 'cache', 'limitInputPixels', 'maxFileBytes', 'failOn', 'iccFastPath', 'jpegPath'] as const;
 
 function cores(): number {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : Math.max(1, os.cpus().length);
@@ -227,6 +234,8 @@ function resolveOptions(o: DataLoaderOptions): ResolvedLoaderOptions {
       kernel: transform.kernel,
       deferIcc: expectBool('options.iccFastPath', o.iccFastPath ?? true),
       orientAfterResize: true,
+      jpegPath: expectBool('options.jpegPath', o.jpegPath ?? true),
+      dctScaling: true,
     },
   };
 }
@@ -261,7 +270,7 @@ export class DataLoader implements AsyncIterable<Batch> {
   /** Every file skipped so far (each path once). */
   readonly skipped: SkippedImage[] = [];
   /** Counters and timings since the loader was created. */
-  readonly stats: LoaderStats = { images: 0, batches: 0, skipped: 0, readMs: 0, headerMs: 0, pixelsMs: 0, colourMs: 0, waitMs: 0, cacheBytes: 0 };
+  readonly stats: LoaderStats = { images: 0, batches: 0, skipped: 0, readMs: 0, headerMs: 0, pixelsMs: 0, jpegPathImages: 0, sharpImages: 0, colourMs: 0, waitMs: 0, cacheBytes: 0 };
   private nextEpoch = 0;
   private readonly skippedPaths = new Set<string>();
   /** Decoded images by data set index: full-size upright RGB, or size×size for 'padcrop'. */
@@ -593,6 +602,7 @@ class EpochRun implements AsyncIterableIterator<Batch> {
   private add(p: Pending, index: number, image: Produced): void {
     const k = p.count++;
     p.images.set(image.data, k * this.pixelsPerImage);
+    recycleImage(image.data); // copied: the decoder may reuse the array
     p.profiles.push(image.profile);
     const label = this.loader.dataset.label(index);
     p.indices.push(index);

@@ -1,7 +1,7 @@
 /**
  * The paper's transforms (He et al. 2019, section 2.1), every parameter exposed, and the pure
  * functions that draw their random parameters. Geometry (crop, resize, flip) is applied by the
- * decoder (sharp); the colour steps, lighting and normalisation by the fused native pass
+ * decoder (the core's JPEG path, or sharp); the colour steps, lighting and normalisation by the fused native pass
  * (ops.augment), which documents exactly what each colour coefficient does.
  *
  * - 'train': RandomResizedCrop (area fraction uniform in [0.08, 1], aspect w/h log-uniform in

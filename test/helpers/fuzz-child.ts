@@ -93,6 +93,21 @@ Object.assign(VALID, {
   'ops.srgbFromProfileInPlaceAsync': [u8(48), IMG, new Uint8Array([1]), f(768), f(9, 0.3), true],
 });
 
+// A 16×12 baseline JPEG (sharp, quality 80), for the JPEG path.
+const JPEG = new Uint8Array(Buffer.from(
+  '/9j/2wBDAAYEBQYFBAYGBQYHBwYIChAKCgkJChQODwwQFxQYGBcUFhYaHSUfGhsjHBYWICwgIyYnKSopGR8tMC0oMCUoKSj/2wBDAQcHBwoIChMKChMoGhYaKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCj/wAARCAAMABADASIAAhEBAxEB/8QAFQABAQAAAAAAAAAAAAAAAAAAAAT/xAAUEAEAAAAAAAAAAAAAAAAAAAAA/8QAFAEBAAAAAAAAAAAAAAAAAAAABv/EABQRAQAAAAAAAAAAAAAAAAAAAAD/2gAMAwEAAhEDEQA/AIABUrf/2Q==',
+  'base64',
+));
+Object.assign(VALID, {
+  'ops.jpegInfo': [],
+  // bytes, box (left, top, width, height), grid, window (left, top, width, height), flop, rotate, dctScaling, maxPixels, readToEnd, out, lend
+  'ops.jpegDecodeAsync': [JPEG, 2, 1, 12, 10, 8, 8, 0, 0, 8, 8, true, 90, true, 1000, false, null, false],
+  'ops.cropResize': [u8(48), [4, 4, 3], 0.5, 0, 3, 4, 2, 3, 0, 0, 2, 3, false, 270, false],
+  'ops.mapFile': [__filename],
+  'ops.crc32': [u8(48)],
+  'ops.crc32Reference': [u8(48)],
+});
+
 // A tiny graph for the Net class: conv → BN → ReLU → global pool → linear.
 const GRAPH = {
   inputChannels: 2,
