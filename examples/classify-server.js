@@ -52,6 +52,24 @@ function parseArgs(argv) {
   return opts;
 }
 
+const LINGER_MS = 2000;
+
+/**
+ * Makes the HTTP server's close of `socket` (its destroySoon once the response is written)
+ * a lingering one: end the writing side, keep reading (the server drops the rest of the
+ * request body), and destroy the socket when the client closes its side or after LINGER_MS.
+ */
+function lingerOnClose(socket) {
+  socket.destroySoon = function lingeringClose() {
+    if (this.destroyed) return;
+    this.end();
+    const timer = setTimeout(() => this.destroy(), LINGER_MS);
+    timer.unref();
+    this.once('end', () => this.destroy());
+    this.once('close', () => clearTimeout(timer));
+  };
+}
+
 /**
  * The body; rejects with { status: 413 } as soon as it passes maxBytes (the rest is not
  * read), and with { aborted: true } when the client goes away.
@@ -142,12 +160,19 @@ function createServer(classifier, options = {}) {
       else res.destroy();
     });
   });
-  /** Answers at once and closes the connection, without reading the rest of the body. */
+  /**
+   * Answers at once and closes the connection, without waiting for the rest of the body. The
+   * close lingers: the answer is followed by a FIN, and what the client is still sending is
+   * read and dropped for up to LINGER_MS before the socket is destroyed. Destroying a socket
+   * with unread data resets the connection, and the reset can reach the client before it has
+   * read the answer, which it would then never see.
+   */
   const refuse = (req, res, status, body, headers = {}) => {
     for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
     res.setHeader('connection', 'close');
+    lingerOnClose(req.socket);
     send(res, status, body);
-    res.on('finish', () => req.socket.destroySoon ? req.socket.destroySoon() : req.socket.end());
+    req.resume(); // what arrives while the close lingers is dropped
   };
   const tooLarge = { error: { code: 'TOO_LARGE', message: `the upload is over ${maxBytes} bytes` } };
   const handle = async (req, res) => {
