@@ -137,6 +137,17 @@ test("scheduleFromEpochs: the paper's tricks (5 warmup epochs, cosine over the r
   assert.equal([0, 2, 4].map(c), [1, 0.5, 0]);
 });
 
+test('scheduleFromEpochs: a fractional warmup in a 1-epoch run, and a warmup that never takes the last step', () => {
+  // A quarter of one epoch of 8 steps: 2 warmup steps, then 6 of cosine.
+  const s = scheduleFromEpochs({ kind: 'cosine', epochs: 1, stepsPerEpoch: 8, warmupEpochs: 0.25, baseLr: 0.4 });
+  assert.equal([s(0), s(1), s(2)], [0, 0.2, 0.4]);
+  assert.ok(s(7) > 0 && s(7) < 0.05, `last step ${s(7)}`);
+  // 0.9 of a 2-step run rounds to 2 warmup steps: one is left to the decay.
+  const t = scheduleFromEpochs({ kind: 'cosine', epochs: 1, stepsPerEpoch: 2, warmupEpochs: 0.9, baseLr: 0.4 });
+  assert.equal([t(0), t(1)], [0, 0.4]);
+  expectCode(() => scheduleFromEpochs({ kind: 'cosine', epochs: 1, stepsPerEpoch: 8, warmupEpochs: 1, baseLr: 0.4 }), 'ERR_ARGUMENT', 'warmup of the whole run');
+});
+
 test('scheduleFromEpochs: default milestones are ¼, ½, ¾ of the run; errors', () => {
   const s = scheduleFromEpochs({ kind: 'step', epochs: 8, stepsPerEpoch: 1, baseLr: 1, factor: 0.5 });
   assert.equal([0, 1, 2, 3, 4, 5, 6, 7].map(s), [1, 1, 0.5, 0.5, 0.25, 0.25, 0.125, 0.125]);

@@ -185,10 +185,12 @@ export function scheduleFromEpochs(options: EpochScheduleOptions): Schedule {
   if (o.kind !== 'step' && o.kind !== 'cosine') fail('ERR_ARGUMENT', `'step' or 'cosine'`, 'options.kind', o.kind);
   const epochs = expectInt('options.epochs', o.epochs, 1);
   const perEpoch = expectInt('options.stepsPerEpoch', o.stepsPerEpoch, 1);
-  // Fractions of an epoch are allowed (0.5: half an epoch), rounded to whole steps.
-  const warmupEpochs = o.warmupEpochs === undefined ? 0 : expectNumber('options.warmupEpochs', o.warmupEpochs, 0, epochs - 1);
+  // Fractions of an epoch are allowed (0.5: half an epoch), rounded to whole steps; the
+  // warmup ends before the run does, so at least one step of the decay remains.
+  const warmupEpochs = o.warmupEpochs === undefined ? 0 : expectNumber('options.warmupEpochs', o.warmupEpochs, 0, epochs);
+  if (warmupEpochs >= epochs) fail('ERR_ARGUMENT', `warmupEpochs < epochs (${epochs})`, 'options.warmupEpochs', warmupEpochs);
   const baseLr = expectNumber('options.baseLr', o.baseLr, 0);
-  const warmupSteps = Math.round(warmupEpochs * perEpoch);
+  const warmupSteps = Math.min(Math.round(warmupEpochs * perEpoch), epochs * perEpoch - 1);
   const mainSteps = epochs * perEpoch - warmupSteps;
   let main: Schedule;
   if (o.kind === 'step') {
