@@ -121,28 +121,12 @@ void axis_weights(const Axis& a, int64_t w0, int64_t count, std::vector<int32_t>
   *stride = widest;
 }
 
-// One output row from the vertically filtered row: T taps per pixel (zero-padded), written
-// `step` bytes apart from `d`.
-template <int T>
-void horizontal(const float* row, int64_t c0, const int32_t* xi, const float* xw, int64_t n,
-                uint8_t* d, int64_t step) {
-  for (int64_t ox = 0; ox < n; ++ox, d += step) {
-    const float* w = xw + ox * T;
-    const float* r = row + (xi[ox] - c0) * 3;
-    float a0 = 0, a1 = 0, a2 = 0;
-    for (int k = 0; k < T; ++k) {
-      a0 += w[k] * r[3 * k];
-      a1 += w[k] * r[3 * k + 1];
-      a2 += w[k] * r[3 * k + 2];
-    }
-    d[0] = uint8_t(std::min(std::max(a0 + 0.5f, 0.f), 255.f));
-    d[1] = uint8_t(std::min(std::max(a1 + 0.5f, 0.f), 255.f));
-    d[2] = uint8_t(std::min(std::max(a2 + 0.5f, 0.f), 255.f));
-  }
-}
-
-void horizontal_any(int t, const float* row, int64_t c0, const int32_t* xi, const float* xw,
-                    int64_t n, uint8_t* d, int64_t step) {
+// One output row from the vertically filtered row: t taps per pixel (zero-padded), written
+// `step` bytes apart from `d`. Always inlined, so that horizontal<T> below runs it with a
+// constant tap count the compiler unrolls.
+__attribute__((always_inline)) inline void horizontal_any(int t, const float* row, int64_t c0,
+                                                          const int32_t* xi, const float* xw,
+                                                          int64_t n, uint8_t* d, int64_t step) {
   for (int64_t ox = 0; ox < n; ++ox, d += step) {
     const float* w = xw + ox * t;
     const float* r = row + (xi[ox] - c0) * 3;
@@ -156,6 +140,12 @@ void horizontal_any(int t, const float* row, int64_t c0, const int32_t* xi, cons
     d[1] = uint8_t(std::min(std::max(a1 + 0.5f, 0.f), 255.f));
     d[2] = uint8_t(std::min(std::max(a2 + 0.5f, 0.f), 255.f));
   }
+}
+
+template <int T>
+void horizontal(const float* row, int64_t c0, const int32_t* xi, const float* xw, int64_t n,
+                uint8_t* d, int64_t step) {
+  horizontal_any(T, row, c0, xi, xw, n, d, step);
 }
 
 // Where window pixel (x, y) of a w x h window lands after the mirror and the turn.
