@@ -1,6 +1,6 @@
 // The `Net` class: a compiled bot::Net behind a JS object.
 //
-//   new Net(graph, { maxBatch, height, width, noDecay, precision: 'fp32' | 'fp16',
+//   new Net(graph, { maxBatch, height, width, noDecay, precision: 'fp32' | 'fp16', bnGroups,
 //                    backend: 'cpu' | 'cuda', training: boolean })
 //   trainStep(images, n, labels | null, targets | null, smoothing, lr, momentum,
 //             weightDecay, nesterov, lossScale, mixupPerm | null, mixupLambda,
@@ -19,6 +19,12 @@
 //   getMomentum(name) / setMomentum(name, data)   (PyTorch layouts)
 //   numClasses(), memoryBytes(), backend(), dispose()
 //   setProfiling(on), profile() -> [{ op, phase, seconds, calls }]   (time per op kind)
+//   setDistributed(bucketBytes | null)      average gradients over dist.init()'s group in
+//                                            every later step (results: loss, correct over
+//                                            every rank, images, stop)
+//   requestStop(bool)                        this rank's stop request, sent with every step
+//   broadcastState(root) -> Promise<void>    parameters, statistics and momentum from root
+//   distStats(reset?) -> { steps, buckets, bytes, exposedSeconds, commSeconds, ... } | null
 //
 // One call runs at a time per Net (ERR_BUSY otherwise; the TypeScript layer queues).
 // Inputs are copied into staging buffers allocated with the Net, so a step allocates
@@ -35,7 +41,9 @@
 #include <vector>
 
 #include "args.h"
+#include "async.h"
 #include "bot/net.h"
+#include "dist.h"
 #include "bot/status.h"
 #include "errors.h"
 #include "net.h"
@@ -54,6 +62,10 @@ struct NetState {
   bot::RawImages raw;
   std::vector<float> logits;
   std::atomic<bool> busy{false};
+  // Data-parallel: the averager attached by setDistributed(), and this rank's stop request
+  // passed to every later step.
+  std::shared_ptr<bot::dist::GradientAverager> averager;
+  bool stop_request = false;
   int64_t external_bytes = 0;  // host memory reported to V8
   int64_t total_bytes = 0;     // every buffer, host and device
 };
@@ -225,6 +237,8 @@ class StepWorker : public Napi::AsyncWorker {
     o.Set("loss", result_.loss);
     o.Set("correct", double(result_.correct));
     o.Set("finite", result_.finite);
+    o.Set("images", double(result_.images));
+    o.Set("stop", result_.stop);
     deferred_.Resolve(o);
   }
   void OnError(const Napi::Error& e) override {
@@ -262,6 +276,10 @@ class NetWrap : public Napi::ObjectWrap<NetWrap> {
         InstanceMethod<&NetWrap::Dispose>("dispose"),
         InstanceMethod<&NetWrap::SetProfiling>("setProfiling"),
         InstanceMethod<&NetWrap::Profile>("profile"),
+        InstanceMethod<&NetWrap::SetDistributed>("setDistributed"),
+        InstanceMethod<&NetWrap::RequestStop>("requestStop"),
+        InstanceMethod<&NetWrap::BroadcastState>("broadcastState"),
+        InstanceMethod<&NetWrap::DistStats>("distStats"),
     });
   }
 
@@ -275,6 +293,8 @@ class NetWrap : public Napi::ObjectWrap<NetWrap> {
       options.max_batch = get_int(env, o, "maxBatch", "options", 1, 1 << 20);
       options.height = get_int(env, o, "height", "options", 1, 65536);
       options.width = get_int(env, o, "width", "options", 1, 65536);
+      if (!o.Get("bnGroups").IsUndefined())
+        options.bn_groups = get_int(env, o, "bnGroups", "options", 1, options.max_batch);
       Napi::Value prec = o.Get("precision");
       if (!prec.IsUndefined()) {
         std::string p = prec.IsString() ? prec.As<Napi::String>().Utf8Value() : "";
@@ -400,6 +420,7 @@ class NetWrap : public Napi::ObjectWrap<NetWrap> {
     NetState& s = Live(env, true);
     bot::TrainStepArgs a;
     a.n = int_arg(info, 1, "n", 1, s.net->max_batch());
+    a.stop_request = s.stop_request;
     const bool has_labels = !(info[2].IsUndefined() || info[2].IsNull());
     const bool has_targets = !(info[3].IsUndefined() || info[3].IsNull());
     if (has_labels == has_targets)
@@ -576,6 +597,82 @@ class NetWrap : public Napi::ObjectWrap<NetWrap> {
         out.Set(i, o);
       }
       return out;
+    });
+  }
+
+  // setDistributed(bucketBytes | null): attach (or detach) a gradient averager over the
+  // process group of dist.init().
+  Napi::Value SetDistributed(const Napi::CallbackInfo& info) {
+    return guard(info, [&]() -> Napi::Value {
+      Napi::Env env = info.Env();
+      NetState& s = Live(env, true);
+      if (info[0].IsNull() || info[0].IsUndefined()) {
+        s.net->set_gradient_averager(nullptr);
+        s.averager.reset();
+        return env.Undefined();
+      }
+      const int64_t bytes = int_arg(info, 0, "bucketBytes", 4, int64_t(1) << 31);
+      auto averager = std::make_shared<bot::dist::GradientAverager>(world_comm(env), bytes);
+      s.net->set_gradient_averager(averager);
+      s.averager = averager;
+      return env.Undefined();
+    });
+  }
+
+  Napi::Value RequestStop(const Napi::CallbackInfo& info) {
+    return guard(info, [&]() -> Napi::Value {
+      // Not Live(): a stop is asked for while a step runs (Ctrl-C); the next step carries it.
+      if (!state_) throw_error(info.Env(), "ERR_DISPOSED", "this Net was disposed");
+      state_->stop_request = bool_arg(info, 0, "stop");
+      return info.Env().Undefined();
+    });
+  }
+
+  // broadcastState(root) -> Promise<void>: every parameter, statistic and momentum from root.
+  Napi::Value BroadcastState(const Napi::CallbackInfo& info) {
+    return guard(info, [&]() -> Napi::Value {
+      Napi::Env env = info.Env();
+      NetState& s = Live(env, true);
+      const int root = int(int_arg(info, 0, "root", 0, 1 << 20));
+      std::shared_ptr<NetState> state = state_;
+      s.busy = true;
+      return OpWorker::Start(
+          env,
+          [state, root] {
+            try {
+              state->net->broadcast_state(root);
+            } catch (...) {
+              state->busy = false;
+              throw;
+            }
+            state->busy = false;
+          },
+          [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+    });
+  }
+
+  // distStats(reset) -> { steps, buckets, bytes, exposedSeconds, commSeconds, packSeconds,
+  // bucketBytes, bucketNumel: number[] } or null without an averager.
+  Napi::Value DistStats(const Napi::CallbackInfo& info) {
+    return guard(info, [&]() -> Napi::Value {
+      Napi::Env env = info.Env();
+      NetState& s = Live(env, false);
+      if (!s.averager) return env.Null();
+      const bot::dist::AverageStats& st = s.averager->stats();
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("steps", double(st.steps));
+      o.Set("buckets", double(st.buckets));
+      o.Set("bytes", double(st.bytes));
+      o.Set("exposedSeconds", st.exposed_seconds);
+      o.Set("commSeconds", st.comm_seconds);
+      o.Set("packSeconds", st.pack_seconds);
+      o.Set("bucketBytes", double(s.averager->bucket_bytes()));
+      const auto sizes = s.averager->bucket_sizes();
+      Napi::Array a = Napi::Array::New(env, sizes.size());
+      for (uint32_t i = 0; i < sizes.size(); ++i) a.Set(i, double(sizes[i]));
+      o.Set("bucketNumel", a);
+      if (info.Length() > 0 && info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value()) s.averager->reset_stats();
+      return o;
     });
   }
 

@@ -17,6 +17,7 @@ import { exportCli } from './cli/export';
 import { packCli } from './cli/pack';
 import { cpuFeatures, cudaInfo, getThreads } from './runtime';
 import { nativeFile } from './native';
+import { distributedSupport, launchedRank } from './dist';
 import { nearest, unknownOption, usageLine } from './cli/args';
 
 const USAGE = `Usage: bagoftricks <command> [options]
@@ -86,6 +87,8 @@ export interface DoctorReport {
   /** The image decoder: sharp and its libvips (null with the reason when sharp cannot load). */
   sharp: { version: string; libvips: string; simd: boolean } | { error: string };
   cuda: ReturnType<typeof cudaInfo>;
+  /** Data-parallel training: MPI built in (its library's version), NCCL built in, and this process's rank when a launcher started it. */
+  distributed: { mpi: boolean; library: string; nccl: boolean; launched: { rank: number; size: number } | null };
   backend: 'cuda' | 'cpu';
   backendReason: string;
 }
@@ -115,6 +118,7 @@ export function doctor(): DoctorReport {
     threads: getThreads(),
     sharp: sharpInfo(),
     cuda,
+    distributed: { ...distributedSupport(), launched: launchedRank() },
     backend: cuda.available ? 'cuda' : 'cpu',
     backendReason: cuda.available
       ? `CUDA device 0: ${cuda.devices[0].name}${cuda.simulator ? ' (the functional PTX simulator of a test build: kernels run on the CPU, thread by thread, not on a GPU)' : ''}`
@@ -145,6 +149,11 @@ function printDoctor(r: DoctorReport): void {
     lines.push(`           device ${d.index}: ${d.name}, compute ${d.computeCapability}, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB, ${d.multiprocessors} SMs`);
   }
   if (!r.cuda.available) lines.push(`           not used: ${r.cuda.reason}`);
+  const d = r.distributed;
+  lines.push(d.mpi
+    ? `MPI        ${d.library}${d.launched ? `; this process is rank ${d.launched.rank} of ${d.launched.size}` : ''}`
+    : 'MPI        not built in: data-parallel training needs Open MPI (apt-get install openmpi-bin libopenmpi-dev) and a rebuild');
+  lines.push(`NCCL       built in: ${yes(d.nccl)}${d.nccl ? '' : ' (data-parallel training on CUDA is not available in this build)'}`);
   lines.push(`backend    ${r.backendReason}`);
   console.log(lines.join('\n'));
 }

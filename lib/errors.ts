@@ -25,6 +25,12 @@
  * - ERR_DATASET: a data set is unusable (no classes, no images, unreadable files).
  * - ERR_IO: a file-system operation failed (disk full, permission denied, read-only file
  *   system, a folder in the way, a missing path); the message names the path and the operation.
+ * - ERR_DIST_UNAVAILABLE: data-parallel training was asked for where this build has no MPI
+ *   (or on CUDA, which needs NCCL); the message says what to install.
+ * - ERR_DIST_TIMEOUT: the ranks of a data-parallel run did not meet within the timeout (a
+ *   rank died, hangs or took another path); the job is then ended on every rank.
+ * - ERR_DIST_CONFIG: the ranks of a data-parallel run were started with different settings.
+ * - ERR_DIST: the MPI library reported an error.
  * - ERR_INTERNAL: a bug; please report it.
  */
 export type ErrorCode =
@@ -47,6 +53,10 @@ export type ErrorCode =
   | 'ERR_IMAGE_TOO_LARGE'
   | 'ERR_DATASET'
   | 'ERR_IO'
+  | 'ERR_DIST_UNAVAILABLE'
+  | 'ERR_DIST_TIMEOUT'
+  | 'ERR_DIST_CONFIG'
+  | 'ERR_DIST'
   | 'ERR_INTERNAL';
 
 /**
@@ -84,6 +94,7 @@ export class BagOfTricksError extends Error {
 const KNOWN = new Set<string>([
   'ERR_SHAPE', 'ERR_DTYPE', 'ERR_ARGUMENT', 'ERR_OUT_OF_MEMORY', 'ERR_CUDA_UNAVAILABLE',
   'ERR_CUDA_OOM', 'ERR_CUDA_FATAL', 'ERR_NATIVE_LOAD', 'ERR_OPTIONAL_DEPENDENCY', 'ERR_BUSY', 'ERR_NON_FINITE', 'ERR_DISPOSED', 'ERR_CHECKPOINT_FORMAT', 'ERR_WEIGHTS_MISMATCH', 'ERR_IMAGE_DECODE', 'ERR_IMAGE_TOO_LARGE', 'ERR_DATASET', 'ERR_IO', 'ERR_INTERNAL',
+  'ERR_DIST_UNAVAILABLE', 'ERR_DIST_TIMEOUT', 'ERR_DIST_CONFIG', 'ERR_DIST',
 ]);
 
 /** Turns an error thrown by the addon (a plain Error with `code`) into a BagOfTricksError. */

@@ -37,7 +37,13 @@ export { Net } from './net';
 export { Trainer } from './train/trainer';
 export { load, Classifier, WeightsMismatchError, pretrainedWeights } from './load';
 export type { LoadOptions, ModelSpec, ImageInput, WeightsMismatch, Prediction, PretrainedReport, PredictOptions, Settled } from './load';
-export type { NetOptions, TrainBatch, StepResult, ParameterInfo } from './net';
+export type { NetOptions, TrainBatch, StepResult, ParameterInfo, DistStats } from './net';
+/**
+ * Data-parallel training across processes over MPI: join the job's process group, then give
+ * it to the Trainer (or to net.distribute()); DataLoader's `shard` option splits each batch.
+ */
+export { initDistributed, Distributed, launchedRank, distributedSupport } from './dist';
+export type { DistributedOptions } from './dist';
 export { BagOfTricksError } from './errors';
 export type { ErrorCode } from './errors';
 export { tensor } from './tensor';

@@ -21,6 +21,17 @@ export interface NativeAddon {
     cudaAllocate(bytes: number): void;
     cudaCompiled: boolean;
   };
+  /** The MPI process group of a data-parallel run (see lib/dist.ts). */
+  dist: {
+    built(): boolean;
+    library(): string;
+    init(timeoutSeconds: number): { rank: number; size: number; library: string };
+    setTimeout(seconds: number): void;
+    allreduce(data: Float64Array, op: 'sum' | 'min' | 'max'): Promise<Float64Array>;
+    barrier(): Promise<void>;
+    abort(code: number): never;
+    finalize(): void;
+  };
 }
 
 /** One CUDA device as the driver reports it. */

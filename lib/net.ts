@@ -13,6 +13,7 @@ import { native } from './native';
 import { augmentConstants, AugmentOptions, AugmentParams, augmentParamArrays } from './ops/augment';
 import { Tensor } from './tensor';
 import { disposeSymbol } from './dispose';
+import { Distributed } from './dist';
 import {
   expectArray, expectBool, expectInt, expectKeys, expectNumber, expectObject, expectShape, expectTensor, fail, numel,
 } from './validate';
@@ -58,6 +59,14 @@ export interface NetOptions {
    * momentum stay as they are; BN running statistics still follow the batches).
    */
   lrScale?: Record<string, number>;
+  /**
+   * Training-mode BN computes its statistics over each of `bnGroups` equal slices of the
+   * batch instead of the whole batch ("ghost" batches): the statistics a data-parallel run
+   * on `bnGroups` ranks computes, each rank over its slice. Every batch must divide into the
+   * groups (ERR_SHAPE otherwise); the running statistics take the groups' updates in turn.
+   * Default 1.
+   */
+  bnGroups?: number;
 }
 
 /**
@@ -110,6 +119,33 @@ export interface StepResult {
   n: number;
   /** Loss and every gradient finite. When false, no update was applied (weights and momentum unchanged). */
   finite: boolean;
+  /**
+   * Data-parallel (net.distribute()): the rows of every rank's batch; loss, correct and
+   * finite are then over every rank. Otherwise n.
+   */
+  images: number;
+  /** Data-parallel: some rank asked to stop (net.requestStop()); every rank stops after this step. */
+  stop: boolean;
+}
+
+/** What gradient averaging cost since the last reset (net.distStats()). */
+export interface DistStats {
+  /** Steps that averaged gradients. */
+  steps: number;
+  /** Buckets reduced (over every step). */
+  buckets: number;
+  /** Gradient bytes reduced by this rank. */
+  bytes: number;
+  /** Seconds the steps waited after their backward pass for buckets still in flight. */
+  exposedSeconds: number;
+  /** Seconds from each bucket's launch until its completion was seen (overlapped or not). */
+  commSeconds: number;
+  /** Seconds copying gradients into and out of the buckets. */
+  packSeconds: number;
+  /** The bucket size asked for, in bytes. */
+  bucketBytes: number;
+  /** Floats in each bucket of the plan (empty before the first step). */
+  bucketNumel: number[];
 }
 
 /** One tensor of a Net or model: a learnable parameter or a BN running statistic. */
@@ -129,8 +165,12 @@ export interface ParameterInfo {
 }
 
 interface NativeNet {
-  trainStep(...a: unknown[]): Promise<{ loss: number; correct: number; finite: boolean }>;
-  forwardBackward(...a: unknown[]): Promise<{ loss: number; correct: number; finite: boolean }>;
+  trainStep(...a: unknown[]): Promise<{ loss: number; correct: number; finite: boolean; images: number; stop: boolean }>;
+  forwardBackward(...a: unknown[]): Promise<{ loss: number; correct: number; finite: boolean; images: number; stop: boolean }>;
+  setDistributed(bucketBytes: number | null): void;
+  requestStop(stop: boolean): void;
+  broadcastState(root: number): Promise<void>;
+  distStats(reset?: boolean): DistStats | null;
   forward(images: Float32Array | Uint8Array, n: number, ...colour: unknown[]): Promise<Float32Array>;
   parameters(): ParameterInfo[];
   getParameter(name: string): Float32Array;
@@ -158,7 +198,7 @@ export interface ProfileEntry {
   calls: number;
 }
 
-const OPTION_KEYS = ['batchSize', 'height', 'width', 'noDecay', 'parameters', 'precision', 'lrScale', 'backend', 'training'] as const;
+const OPTION_KEYS = ['batchSize', 'height', 'width', 'noDecay', 'parameters', 'precision', 'lrScale', 'backend', 'training', 'bnGroups'] as const;
 const BATCH_KEYS = [
   'images', 'labels', 'targets', 'smoothing', 'lr', 'momentum', 'weightDecay', 'nesterov', 'lossScale', 'mixup', 'teacherLogits', 'temperature',
   'colour', 'augment',
@@ -204,6 +244,10 @@ export class Net {
   readonly backend: 'cpu' | 'cuda';
   /** false for an inference-only Net (see NetOptions.training). */
   readonly training: boolean;
+  /** BN statistics groups of a training batch (see NetOptions.bnGroups). */
+  readonly bnGroups: number;
+  /** The process group whose ranks this Net averages gradients with (net.distribute()), if any. */
+  distributed: Distributed | null = null;
   private handle: NativeNet | null;
   private chain: Promise<unknown> = Promise.resolve();
   private pending = 0;
@@ -240,7 +284,10 @@ export class Net {
       }
     }
     const NetCtor = native().Net as unknown as new (g: unknown, o: unknown) => NativeNet;
-    this.handle = callNative(() => new NetCtor(g, { maxBatch: this.batchSize, height: this.height, width: this.width, noDecay, precision: this.precision, lrScale, backend: this.backend, training: this.training }));
+    this.bnGroups = o.bnGroups === undefined ? 1 : expectInt('options.bnGroups', o.bnGroups, 1, this.batchSize);
+    this.handle = callNative(() => new NetCtor(g, {
+      maxBatch: this.batchSize, height: this.height, width: this.width, noDecay, precision: this.precision, lrScale, backend: this.backend, training: this.training, bnGroups: this.bnGroups,
+    }));
     this.numClasses = this.handle.numClasses();
     this.specs = this.handle.parameters();
     if (o.parameters !== undefined) this.setParameters(o.parameters as NetOptions['parameters'] & object, { strict: true });
@@ -254,16 +301,17 @@ export class Net {
     model: Model,
     options: {
       batchSize: number; inputSize: number | [number, number]; precision?: 'fp32' | 'fp16'; noDecay?: string[]; lrScale?: Record<string, number>;
-      backend?: 'cpu' | 'cuda' | 'auto'; training?: boolean;
+      backend?: 'cpu' | 'cuda' | 'auto'; training?: boolean; bnGroups?: number;
     },
   ): Net {
     const o = expectObject('options', options);
-    expectKeys('options', o, ['batchSize', 'inputSize', 'precision', 'noDecay', 'lrScale', 'backend', 'training']);
+    expectKeys('options', o, ['batchSize', 'inputSize', 'precision', 'noDecay', 'lrScale', 'backend', 'training', 'bnGroups']);
     const [height, width] = typeof o.inputSize === 'number' ? [o.inputSize, o.inputSize] : (o.inputSize as [number, number]);
     const noDecay = (o.noDecay as string[] | undefined) ?? model.parameters().filter((p) => p.trainable && !p.decay).map((p) => p.name);
     return new Net(model.graph(), {
       batchSize: o.batchSize as number, height, width, noDecay, parameters: model.initialParameters(), precision: o.precision as 'fp32' | 'fp16' | undefined,
       lrScale: o.lrScale as Record<string, number> | undefined, backend: o.backend as NetOptions['backend'], training: o.training as boolean | undefined,
+      bnGroups: o.bnGroups as number | undefined,
     });
   }
 
@@ -275,6 +323,45 @@ export class Net {
   /** Bytes of memory the Net holds (activations, gradients, parameters, optimizer state). */
   memoryBytes(): number {
     return this.handle ? this.handle.memoryBytes() : 0;
+  }
+
+  /**
+   * Data-parallel training: every later trainStep averages the gradients over the ranks of
+   * `group` during its backward pass, in buckets of about `bucketBytes` (default 25 MiB)
+   * launched as soon as their gradients are final, and agrees on the step's loss, accuracy,
+   * finiteness (an FP16 overflow on one rank skips the step on every rank) and stopping
+   * (StepResult.images, .stop). A CPU Net only: ERR_DIST_UNAVAILABLE on CUDA. Every rank must
+   * call it on the same model, then take the same number of steps.
+   */
+  distribute(group: Distributed, options: { bucketBytes?: number } = {}): void {
+    const o = expectObject('options', options);
+    expectKeys('options', o, ['bucketBytes']);
+    if (!(group instanceof Distributed)) fail('ERR_ARGUMENT', 'a process group (initDistributed())', 'group', group);
+    this.requireTraining('distribute');
+    const bytes = o.bucketBytes === undefined ? 25 * 2 ** 20 : expectInt('options.bucketBytes', o.bucketBytes, 4, 2 ** 31);
+    const h = this.idle();
+    callNative(() => h.setDistributed(bytes));
+    this.distributed = group;
+  }
+
+  /** Data-parallel: ask every rank to stop after the next step (its StepResult.stop is then true everywhere). */
+  requestStop(stop = true): void {
+    const h = this.live();
+    callNative(() => h.requestStop(expectBool('stop', stop)));
+  }
+
+  /** Data-parallel: every parameter, BN statistic and momentum buffer copied from rank `root` to every rank. */
+  broadcastState(root = 0): Promise<void> {
+    if (!this.distributed) fail('ERR_ARGUMENT', 'a distributed Net (net.distribute())', 'net', 'not distributed');
+    const r = expectInt('root', root, 0, this.distributed.size - 1);
+    const h = this.live();
+    return this.enqueue(() => callNativeAsync(() => h.broadcastState(r)));
+  }
+
+  /** Data-parallel: what averaging the gradients cost since the last reset (null when not distributed). */
+  distStats(options: { reset?: boolean } = {}): DistStats | null {
+    const h = this.idle();
+    return callNative(() => h.distStats(Boolean(options.reset)));
   }
 
   /** One training step: forward, softmax cross-entropy, backward and the SGD update. */
@@ -509,7 +596,7 @@ export class Net {
     const h = this.handle!;
     return this.enqueue(async () => {
       const r = await callNativeAsync(() => h[method](...args));
-      return { loss: r.loss, correct: r.correct, n, finite: r.finite };
+      return { loss: r.loss, correct: r.correct, n, finite: r.finite, images: r.images, stop: r.stop };
     });
   }
 }

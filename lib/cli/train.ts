@@ -35,7 +35,8 @@ import { expectNoEmptyClass } from '../data/dataset';
 import { verifyImages } from '../data/verify';
 import { PackedDataset, isPackFile } from '../data/pack';
 import { io, ioAsync, removeStaleTemp } from '../io';
-import { cudaInfo, getThreads } from '../runtime';
+import { cudaInfo, getThreads, setThreads } from '../runtime';
+import { Distributed, initDistributed, launchedRank } from '../dist';
 import { readSafetensorsHeader, writeFileAtomic } from '../train/safetensors';
 import { recipes, RecipeName, RecipeOverrides } from '../train/recipes';
 import { BatchLogs, EpochLogs, Trainer } from '../train/trainer';
@@ -92,6 +93,14 @@ Trains a ResNet with the tricks of He et al. 2019 and writes a run folder
   --config FILE           options from a JSON file ({"epochs": 2, "weight-decay": 5e-5}, or a
                           run's config.json to run it again); flags given override it
   --json                  NDJSON events on stdout (start, step, epoch, done)
+  --dist-timeout S        under an MPI launcher: seconds a rank waits for the others
+                          before the job ends with ERR_DIST_TIMEOUT (default 600)
+  --bucket-mb X           under an MPI launcher: gradient bucket size in MiB (default 25)
+
+Data-parallel: started by an MPI launcher (mpirun -np N bagoftricks train ...), the N
+processes train one model: --batch-size is the global batch, each rank takes its share
+of every batch, the gradients are averaged in the step, BN statistics are per rank. Rank
+0 alone prints and writes the run folder; Ctrl-C or SIGTERM on any rank stops every rank.
 `;
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -123,6 +132,8 @@ const FLAGS: Record<string, FlagSpec> = {
   'log-every': { type: 'int', min: 1, max: 1e9 },
   json: { type: 'bool' },
   help: { type: 'bool' },
+  'dist-timeout': { type: 'number', min: 0.001, max: 1e7 },
+  'bucket-mb': { type: 'number', min: 1e-6, max: 2048 },
   // Hidden: train on a stratified subset of N images (tests, quick trials).
   limit: { type: 'int', min: 2, max: 1e9, hidden: true },
   // Hidden: 'sharp' decodes every image with sharp instead of the core's JPEG path (comparisons).
@@ -387,6 +398,8 @@ interface Flags {
   'log-every'?: number;
   json?: boolean;
   help?: boolean;
+  'dist-timeout'?: number;
+  'bucket-mb'?: number;
   limit?: number;
   decoder?: 'auto' | 'sharp';
 }
@@ -422,11 +435,35 @@ export async function trainCli(argv: string[]): Promise<number> {
     }
     if (e instanceof BagOfTricksError) {
       if (flags.json) console.log(JSON.stringify({ event: 'error', code: e.code, message: e.message }));
-      console.error(`bagoftricks: ${e.code}: ${e.message}`);
+      console.error(`bagoftricks${activeGroup ? ` (rank ${activeGroup.rank})` : ''}: ${e.code}: ${e.message}`);
+      // One rank's failure ends every rank of the job, at once rather than by their timeout.
+      if (activeGroup) activeGroup.abort(1);
       return 1;
+    }
+    if (activeGroup) {
+      console.error(`bagoftricks (rank ${activeGroup.rank}): ${(e as Error)?.stack ?? String(e)}`);
+      activeGroup.abort(1);
     }
     throw e;
   }
+}
+
+/** The process group of this run when an MPI launcher started it (data-parallel), else null. */
+let activeGroup: Distributed | null = null;
+
+/** Joins the launcher's process group when started by one with more than one rank. */
+async function joinLaunchedGroup(flags: Flags): Promise<Distributed | null> {
+  const launched = launchedRank();
+  if (!launched || launched.size < 2) return null;
+  const group = await initDistributed({ timeoutSeconds: flags['dist-timeout'] ?? 600 });
+  activeGroup = group;
+  // The ranks on one machine share its cores: each pool gets its share, unless set.
+  if (process.env.BAGOFTRICKS_THREADS === undefined) {
+    const local = Number(process.env.OMPI_COMM_WORLD_LOCAL_SIZE ?? process.env.MPI_LOCALNRANKS ?? process.env.MV2_COMM_WORLD_LOCAL_SIZE) || 1;
+    const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+    setThreads(Math.max(1, Math.floor(cores / local)));
+  }
+  return group;
 }
 
 /**
@@ -461,6 +498,8 @@ function runOptions(flags: Flags, trainer: Trainer, run: RunInfo, workers: numbe
     workers,
     'log-every': logEvery,
     limit: run.limit ?? null,
+    'dist-timeout': flags['dist-timeout'] ?? null,
+    'bucket-mb': flags['bucket-mb'] ?? null,
   };
 }
 
@@ -523,13 +562,22 @@ interface Setup {
   teacher?: Net;
   splits: RunData;
   pretrained?: PretrainedReport;
+  /** The process group of a data-parallel run, or null. */
+  group: Distributed | null;
 }
 
 async function train(flags: Flags, argv: string[]): Promise<number> {
-  const backend = chooseBackend(flags.backend ?? 'auto');
-  const s = await setup(flags, backend.backend);
+  const group = await joinLaunchedGroup(flags);
+  if (group && flags.backend === 'cuda') {
+    throw new BagOfTricksError('ERR_DIST_UNAVAILABLE', 'data-parallel training on CUDA needs NCCL, which this build does not have: run the ranks with --backend cpu');
+  }
+  // Data-parallel runs average host gradients over MPI: the CPU backend.
+  const backend = chooseBackend(group ? 'cpu' : flags.backend ?? 'auto');
+  const s = await setup(flags, backend.backend, group);
   try {
-    return await runTraining(flags, argv, backend, s);
+    const code = await runTraining(flags, argv, backend, s);
+    group?.finalize();
+    return code;
   } finally {
     s.trainer.dispose();
     s.teacher?.dispose();
@@ -537,7 +585,9 @@ async function train(flags: Flags, argv: string[]): Promise<number> {
 }
 
 /** The trainer, fresh or resumed from a checkpoint, and the run's data settings and folder. */
-async function setup(flags: Flags, backend: 'cpu' | 'cuda'): Promise<Setup> {
+async function setup(flags: Flags, backend: 'cpu' | 'cuda', group: Distributed | null): Promise<Setup> {
+  const bucketBytes = flags['bucket-mb'] === undefined ? undefined : Math.max(4, Math.round(flags['bucket-mb'] * 2 ** 20));
+  const distributed = group ? { distributed: group, bucketBytes } : {};
   let trainer: Trainer;
   let run: RunInfo;
   let dir: string;
@@ -569,7 +619,7 @@ async function setup(flags: Flags, backend: 'cpu' | 'cuda'): Promise<Setup> {
       const classes = metaJson<unknown[]>('--resume', ckpt, info.metadata, 'classes');
       teacher = await loadTeacher(teacherFile, { classes: Array.isArray(classes) ? classes.length : 0, size, batchSize: recipe.batchSize ?? 1 }, backend);
     }
-    trainer = await asRole('--resume', ckpt, () => Trainer.load(ckpt, { overrides: flags.epochs !== undefined ? { epochs: flags.epochs } : {}, teacher, backend }));
+    trainer = await asRole('--resume', ckpt, () => Trainer.load(ckpt, { overrides: flags.epochs !== undefined ? { epochs: flags.epochs } : {}, teacher, backend, ...distributed }));
     const stem = trainer.model.config as { stem: 'cifar' | 'imagenet' };
     run = info.run ?? {
       data,
@@ -652,6 +702,7 @@ async function setup(flags: Flags, backend: 'cpu' | 'cuda'): Promise<Setup> {
       seed,
       teacher,
       backend,
+      ...distributed,
     });
     if (pretrainedFile) {
       try {
@@ -673,17 +724,19 @@ async function setup(flags: Flags, backend: 'cpu' | 'cuda'): Promise<Setup> {
     teacher?.dispose();
     throw e;
   }
-  return { trainer, run, dir, resumedFrom, teacher, splits, ...(pretrained ? { pretrained } : {}) };
+  return { trainer, run, dir, resumedFrom, teacher, splits, group, ...(pretrained ? { pretrained } : {}) };
 }
 
 async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typeof chooseBackend>, s: Setup): Promise<number> {
-  const { trainer, run, dir, resumedFrom } = s;
+  const { trainer, run, dir, resumedFrom, group } = s;
   const json = flags.json === true;
+  // Data-parallel: rank 0 alone prints and writes the run folder.
+  const primary = !group || group.rank === 0;
   const out = (line: string) => {
-    if (!json) console.log(line);
+    if (!json && primary) console.log(line);
   };
   const event = (e: Record<string, unknown>) => {
-    if (json) console.log(JSON.stringify(e));
+    if (json && primary) console.log(JSON.stringify(e));
   };
 
   // --- data ------------------------------------------------------------------------------
@@ -698,8 +751,12 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
   // On the GPU the loader hands over raw crops and the colour pass runs in the step, on the
   // device: the CPU only decodes and crops, and a quarter of the bytes cross the bus.
   const output = backend.backend === 'cuda' ? 'uint8' : 'f32';
+  // Data-parallel: each rank's share of every global batch (validation: of the set, unpadded).
+  const ranks = group?.size ?? 1;
+  const shard = (pad: boolean) => (group ? { shard: { rank: group.rank, count: group.size, pad } } : {});
   const trainLoader = new DataLoader(trainSet, {
-    batchSize: recipe.batchSize,
+    ...shard(true),
+    batchSize: recipe.batchSize / ranks,
     seed: run.seed,
     transform: run.transform,
     size: run.size,
@@ -708,15 +765,21 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
     workers: flags.workers,
     jpegPath: flags.decoder !== 'sharp',
   });
-  const valLoader = new DataLoader(valSet, { batchSize: recipe.batchSize, transform: run.evalTransform, size: run.size, cache: run.data === 'mnist', output, workers: flags.workers, jpegPath: flags.decoder !== 'sharp' });
+  const valLoader = new DataLoader(valSet, { ...shard(false), batchSize: recipe.batchSize / ranks, transform: run.evalTransform, size: run.size, cache: run.data === 'mnist', output, workers: flags.workers, jpegPath: flags.decoder !== 'sharp' });
   const stepsPerEpoch = trainLoader.length;
   const totalSteps = recipe.epochs * stepsPerEpoch;
   const logEvery = flags['log-every'] ?? Math.max(1, Math.round(stepsPerEpoch / 10));
 
   // --- the run folder --------------------------------------------------------------------
-  io('create the folder', dir, () => fs.mkdirSync(dir, { recursive: true }));
+  if (group) {
+    await group.expectSame({
+      data: run.data, limit: run.limit ?? null, valSplit: run.valSplit, seed: run.seed, size: run.size, transform: run.transform,
+      trainImages: trainSet.length, valImages: valSet.length, resumedStep: resumedFrom?.step ?? null,
+    });
+  }
+  if (primary) io('create the folder', dir, () => fs.mkdirSync(dir, { recursive: true }));
   // Temporary files that killed writes of an earlier process left here: nothing reads them.
-  const staleRemoved = removeStaleTemp(dir);
+  const staleRemoved = primary ? removeStaleTemp(dir) : [];
   const files = {
     config: path.join(dir, 'config.json'),
     metrics: path.join(dir, 'metrics.csv'),
@@ -772,20 +835,25 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
     resumedFrom: [...(Array.isArray(previous.resumedFrom) ? previous.resumedFrom : []), ...(resumedFrom ? [{ ...resumedFrom, at: new Date().toISOString() }] : [])],
   };
   // Every file of the folder is replaced atomically: a kill leaves the old or the new one.
-  const writeText = (file: string, text: string) => ioAsync('write', file, () => writeFileAtomic(file, [Buffer.from(text, 'utf8')]));
+  const writeText = async (file: string, text: string) => {
+    if (primary) await ioAsync('write', file, () => writeFileAtomic(file, [Buffer.from(text, 'utf8')]));
+  };
   const writeConfig = () => writeText(files.config, `${JSON.stringify(config, null, 2)}\n`);
   // A resumed run's best.safetensors must be the state the run records as its best.
-  const repaired = resumedFrom && resumedFrom.checkpoint === files.last ? await repairBest(files, run, trainer.step) : null;
+  const repaired = primary && resumedFrom && resumedFrom.checkpoint === files.last ? await repairBest(files, run, trainer.step) : null;
   await writeConfig();
   // Metrics: a resumed run keeps exactly the rows up to its checkpoint (step rows up to its
   // step, epoch rows of the epochs it completed) and continues from there.
-  const kept = resumedFrom && fs.existsSync(files.metrics)
+  const kept = primary && resumedFrom && fs.existsSync(files.metrics)
     ? parseMetrics(io('read', files.metrics, () => fs.readFileSync(files.metrics, 'utf8'))).filter((r) => r.step <= trainer.step && (r.kind === 'step' || r.epoch <= trainer.epoch))
     : [];
   await writeText(files.metrics, [METRICS_HEADER, ...kept.map(metricsLine)].join('\n') + '\n');
-  const addRow = (r: MetricsRow) => io('append to', files.metrics, () => fs.appendFileSync(files.metrics, metricsLine(r) + '\n'));
+  const addRow = (r: MetricsRow) => {
+    if (primary) io('append to', files.metrics, () => fs.appendFileSync(files.metrics, metricsLine(r) + '\n'));
+  };
   let validation: ValidationDetails | undefined; // the report's confusion matrix and mistakes, once training has finished
   const writeReport = async () => {
+    if (!primary) return;
     const rows = parseMetrics(io('read', files.metrics, () => fs.readFileSync(files.metrics, 'utf8')));
     const dataName = run.data === 'mnist' ? 'MNIST (embedded)' : run.data;
     await writeText(files.report, renderReport({
@@ -837,6 +905,7 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
    * refusal becomes ERR_NON_FINITE so the previous file stays the last good checkpoint.
    */
   const save = async (file: string) => {
+    if (!primary) return;
     try {
       await trainer.save(file, extra());
     } catch (e) {
@@ -848,7 +917,7 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
       throw e;
     }
   };
-  const progress = new Progress(process.stderr, process.stderr.isTTY === true, !json, totalSteps, stepsPerEpoch, recipe.epochs, trainer.step);
+  const progress = new Progress(primary ? process.stderr : { write: () => true }, primary && process.stderr.isTTY === true, !json, totalSteps, stepsPerEpoch, recipe.epochs, trainer.step);
   // Top-5 of 5 classes or fewer is 100% by definition: left out everywhere.
   const withTop5 = classNames.length > 5;
   const top5 = (v: number | undefined) => (withTop5 ? v : undefined);
@@ -876,6 +945,7 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
   };
 
   const onBatchEnd = (_step: number, l: BatchLogs) => {
+    faultPoint('step');
     reportNewSkips();
     const sampled = !l.skipped && l.step % logEvery === 0;
     progress.update(l, sampled);
@@ -991,11 +1061,17 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
     const v = await trainer.evaluate(valLoader);
     reportNewSkips();
     lastVal = { top1: v.top1, top5: v.top5 };
-    if (!fs.existsSync(files.last)) await save(files.last);
-    if (!fs.existsSync(files.best)) await ioAsync('copy', files.best, () => writeFileAtomic(files.best, [fs.readFileSync(files.last)]));
+    if (primary && !fs.existsSync(files.last)) await save(files.last);
+    if (primary && !fs.existsSync(files.best)) await ioAsync('copy', files.best, () => writeFileAtomic(files.best, [fs.readFileSync(files.last)]));
   }
-  // One more pass over the validation set, for the report's confusion matrix and mistakes.
-  validation = await validationDetails(trainer.net, valLoader, valSet, `weights at the end of training (epoch ${trainer.epoch}, ${path.basename(files.last)})`);
+  // Data-parallel: the other ranks are done; rank 0 writes the report.
+  if (!primary) return 0;
+  // One more pass over the validation set, for the report's confusion matrix and mistakes
+  // (data-parallel: rank 0 over the whole set).
+  const detailsLoader = group
+    ? new DataLoader(valSet, { batchSize: trainer.net.batchSize, transform: run.evalTransform, size: run.size, cache: run.data === 'mnist', output, workers: flags.workers, jpegPath: flags.decoder !== 'sharp' })
+    : valLoader;
+  validation = await validationDetails(trainer.net, detailsLoader, valSet, `weights at the end of training (epoch ${trainer.epoch}, ${path.basename(files.last)})`);
   reportNewSkips();
   if (skipped.length > s.splits.skipped.length) await writeConfig();
   await writeReport();
@@ -1014,9 +1090,9 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
 
 /**
  * Fault injection for the test suite: BAGOFTRICKS_FAULT_KILL=<point>[:<n>] kills the process
- * with SIGKILL the n-th time (default the first) it reaches <point>: 'epoch-row' (the epoch's
- * metrics row written, no checkpoint yet), 'best' (best.safetensors written when it improved,
- * last.safetensors not yet) or 'last' (both written).
+ * with SIGKILL the n-th time (default the first) it reaches <point>: 'step' (a step done),
+ * 'epoch-row' (the epoch's metrics row written, no checkpoint yet), 'best' (best.safetensors
+ * written when it improved, last.safetensors not yet) or 'last' (both written).
  */
 const faultCounts = new Map<string, number>();
 function faultPoint(point: string): void {
@@ -1026,7 +1102,9 @@ function faultPoint(point: string): void {
   if (name !== point) return;
   const n = (faultCounts.get(point) ?? 0) + 1;
   faultCounts.set(point, n);
-  if (n === (nth === undefined ? 1 : Number(nth))) process.kill(process.pid, 'SIGKILL');
+  // BAGOFTRICKS_FAULT_SIGNAL sends another signal instead (SIGSTOP: a hung rank; SIGINT: Ctrl-C).
+  const sig = process.env.BAGOFTRICKS_FAULT_SIGNAL;
+  if (n === (nth === undefined ? 1 : Number(nth))) process.kill(process.pid, sig === 'SIGSTOP' || sig === 'SIGINT' || sig === 'SIGTERM' ? sig : 'SIGKILL');
 }
 
 /** A checkpoint's step and best top-1 (its run metadata), or null when it cannot be read. */

@@ -110,6 +110,17 @@ export interface DataLoaderOptions {
    * sharp decodes every image, as before.
    */
   jpegPath?: boolean;
+  /**
+   * Data-parallel training: this rank's share of every epoch. The epoch's order (the same
+   * on every rank: same seed) is cut into global batches of batchSize × count images; rank r
+   * takes the r-th slice of batchSize of each, so together the ranks see exactly the batches
+   * one process would see with batchSize × count. With `pad` (default true; use false for
+   * evaluation) the order is first lengthened, from its start, to a multiple of `count`, so
+   * every rank takes the same number of steps. Batches are cut by position: a file that fails
+   * makes its batch shorter, never the epoch, so the ranks stay in step (a batch whose every
+   * file failed fails the epoch with ERR_DATASET).
+   */
+  shard?: { rank: number; count: number; pad?: boolean };
 }
 
 /** The colour pass's per-image parameters of a batch (N values each, alpha N×3). */
@@ -196,9 +207,40 @@ export interface ResolvedLoaderOptions {
   cache: boolean;
   /** The decoder's settings (limits, failOn, kernel, ICC handling). */
   decode: DecodeOptions;
+  /** This rank's share of each epoch (data-parallel), or null. */
+  shard: { rank: number; count: number; pad: boolean } | null;
 }
 
-const KEYS = ['batchSize', 'shuffle', 'seed', 'dropLast', 'transform', 'size', 'prefetch', 'workers', 'onError', 'output', 'cache', 'limitInputPixels', 'maxFileBytes', 'failOn', 'iccFastPath', 'jpegPath'] as const;
+const KEYS = ['batchSize', 'shuffle', 'seed', 'dropLast', 'transform', 'size', 'prefetch', 'workers', 'onError', 'output', 'cache', 'limitInputPixels', 'maxFileBytes', 'failOn', 'iccFastPath', 'jpegPath', 'shard'] as const;
+
+function resolveShard(value: unknown): ResolvedLoaderOptions['shard'] {
+  if (value === undefined || value === null) return null;
+  const o = expectObject('options.shard', value);
+  expectKeys('options.shard', o, ['rank', 'count', 'pad']);
+  const count = expectInt('options.shard.count', o.count, 1, 65536);
+  return { rank: expectInt('options.shard.rank', o.rank, 0, count - 1), count, pad: expectBool('options.shard.pad', o.pad ?? true) };
+}
+
+/**
+ * The positions of `order` that rank `rank` of `count` takes (DataLoaderOptions.shard): the
+ * order padded from its start to a multiple of count (with pad), cut into global batches of
+ * batch × count (the last partial one dropped with dropLast), the rank's slice of each.
+ */
+export function shardOrder(order: Int32Array, batch: number, shard: { rank: number; count: number; pad: boolean }, dropLast: boolean): Int32Array {
+  const { rank, count, pad } = shard;
+  let n = order.length;
+  if (pad && n > 0 && n % count) n += count - (n % count);
+  const global = batch * count;
+  const len = dropLast ? Math.floor(n / global) * global : n;
+  const out: number[] = [];
+  for (let g = 0; g < len; g += global) {
+    const size = Math.min(global, len - g);
+    const slice = Math.ceil(size / count);
+    const end = Math.min(g + size, g + (rank + 1) * slice);
+    for (let i = g + rank * slice; i < end; i++) out.push(order[i % order.length]);
+  }
+  return Int32Array.from(out);
+}
 
 function cores(): number {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : Math.max(1, os.cpus().length);
@@ -237,6 +279,7 @@ function resolveOptions(o: DataLoaderOptions): ResolvedLoaderOptions {
       jpegPath: expectBool('options.jpegPath', o.jpegPath ?? true),
       dctScaling: true,
     },
+    shard: resolveShard(o.shard),
   };
 }
 
@@ -304,6 +347,8 @@ export class DataLoader implements AsyncIterable<Batch> {
 
   /** Batches per epoch (fewer when skipped files shorten the epoch). */
   get length(): number {
+    const o = this.options;
+    if (o.shard) return Math.ceil(shardOrder(new Int32Array(this.dataset.length), o.batchSize, o.shard, o.dropLast).length / o.batchSize);
     const n = this.dataset.length / this.options.batchSize;
     return this.options.dropLast ? Math.floor(n) : Math.ceil(n);
   }
@@ -459,17 +504,20 @@ class EpochRun implements AsyncIterableIterator<Batch> {
   private fatal: Error | null = null;
   private wake: (() => void) | null = null;
   private readonly delivered: number[];
+  private readonly attempted: number[];
   private readonly pixelsPerImage: number;
   private readonly paths: boolean;
 
   constructor(private readonly loader: DataLoader, private readonly epochNo: number, private readonly hooks: LoaderHooks) {
     this.o = loader.options;
     const n = loader.dataset.length;
-    this.order = this.o.shuffle ? permutation(n, new Rng(this.o.seed, epochNo, STREAM.order)) : Int32Array.from({ length: n }, (_, i) => i);
+    const order = this.o.shuffle ? permutation(n, new Rng(this.o.seed, epochNo, STREAM.order)) : Int32Array.from({ length: n }, (_, i) => i);
+    this.order = this.o.shard ? shardOrder(order, this.o.batchSize, this.o.shard, this.o.dropLast) : order;
     this.delivered = new Array<number>(loader.dataset.classes.length).fill(0);
+    this.attempted = new Array<number>(loader.dataset.classes.length).fill(0);
     this.pixelsPerImage = this.o.size * this.o.size * 3;
     this.paths = n > 0 && loader.dataset.source(0).kind === 'file';
-    if (n === 0) this.finished = true;
+    if (this.order.length === 0) this.finished = true;
     this.pump();
   }
 
@@ -563,6 +611,7 @@ class EpochRun implements AsyncIterableIterator<Batch> {
       this.slots.delete(this.assembled);
       const index = this.order[this.assembled];
       this.assembled++;
+      this.attempted[this.loader.dataset.label(index)]++;
       const p = (this.pending ??= this.newPending());
       if ('error' in slot) {
         const e = slot.error;
@@ -573,7 +622,14 @@ class EpochRun implements AsyncIterableIterator<Batch> {
         this.hooks.reportSkip(s);
       } else {
         this.add(p, index, slot.ok);
-        if (p.count === B) this.emit();
+        if (!this.o.shard && p.count === B) this.emit();
+      }
+      // Sharded: batches are cut by position, so every rank has the same number of them.
+      if (this.o.shard && (this.assembled % B === 0 || this.assembled === this.order.length)) {
+        if (p.count === 0) {
+          throw datasetError(`every image of batch ${this.batchNo} of rank ${this.o.shard.rank} failed to decode (see loader.skipped): the ranks would take different numbers of steps`);
+        }
+        this.emit();
       }
     }
     if (this.assembled === this.order.length && !this.finished) {
@@ -677,7 +733,7 @@ class EpochRun implements AsyncIterableIterator<Batch> {
     /** After a full epoch: a class with images that delivered none is an error. */
   private checkClasses(): void {
     const ds = this.loader.dataset;
-    const lost = ds.classes.filter((_, c) => ds.counts[c] > 0 && this.delivered[c] === 0);
+    const lost = ds.classes.filter((_, c) => this.attempted[c] > 0 && this.delivered[c] === 0);
     if (lost.length) {
       throw datasetError(`every image of class${lost.length > 1 ? 'es' : ''} ${lost.map((c) => JSON.stringify(c)).join(', ')} failed to decode (see loader.skipped)`);
     }

@@ -38,6 +38,7 @@ import { TrainRng } from './rng';
 import type { Schedule } from './schedule';
 import { smoothLabels } from './smoothing';
 import { disposeSymbol } from '../dispose';
+import { Distributed } from '../dist';
 
 /** What the trainer reads from a batch (a DataLoader batch with output 'f32' fits). */
 export interface TrainBatchLike {
@@ -88,6 +89,19 @@ export interface TrainerOptions {
   teacher?: Net;
   /** Where the Net trains: 'cpu' (default), 'cuda' or 'auto' (see NetOptions.backend). */
   backend?: 'cpu' | 'cuda' | 'auto';
+  /**
+   * Data-parallel training over the ranks of this process group (initDistributed()). The
+   * recipe's batchSize is then the global batch (the linear-scaling rule and warmup apply to
+   * it): each rank trains on batchSize / size images per step (give each rank a DataLoader
+   * with that batch size and `shard: { rank, count: size }`), the gradients are averaged
+   * inside the step, and BN statistics are per rank, over its own images, as in the paper's
+   * multi-GPU training. fit() checks that every rank has the same settings (ERR_DIST_CONFIG)
+   * and starts every rank from rank 0's weights; a signal on any rank stops every rank after
+   * the same step; evaluate() sums its counts over the ranks.
+   */
+  distributed?: Distributed;
+  /** Data-parallel: the gradient bucket size in bytes (default 25 MiB). */
+  bucketBytes?: number;
 }
 
 /** What fit() measured over one epoch, passed to onEpochEnd and kept in FitResult.history. */
@@ -196,7 +210,7 @@ export interface Prediction {
   score: number;
 }
 
-const OPTION_KEYS = ['recipe', 'overrides', 'inputSize', 'numClasses', 'classes', 'width', 'stem', 'seed', 'teacher', 'backend'] as const;
+const OPTION_KEYS = ['recipe', 'overrides', 'inputSize', 'numClasses', 'classes', 'width', 'stem', 'seed', 'teacher', 'backend', 'distributed', 'bucketBytes'] as const;
 
 /**
  * Trains a model with a recipe of He et al. 2019 ('baseline' or 'tricks'), composing the
@@ -244,6 +258,10 @@ export class Trainer {
   private rng: TrainRng;
   private readonly teacher?: Net;
   private readonly seed: number;
+  /** The process group of a data-parallel run, or null. */
+  readonly distributed: Distributed | null;
+  /** Data-parallel: every rank agreed to stop (a signal on some rank). */
+  private stopAgreed = false;
 
   /**
    * Builds the model (by name, with the recipe's zero-γ) or takes a given one, and compiles it
@@ -272,8 +290,14 @@ export class Trainer {
       this.model = model;
     }
     const noDecay = noBiasDecay(this.model.parameters(), { enabled: this.recipe.noBiasDecay });
+    if (o.distributed !== undefined && !(o.distributed instanceof Distributed)) fail('ERR_ARGUMENT', 'a process group (initDistributed())', 'options.distributed', o.distributed);
+    this.distributed = (o.distributed as Distributed | undefined) ?? null;
+    const ranks = this.distributed?.size ?? 1;
+    if (this.recipe.batchSize % ranks !== 0) {
+      fail('ERR_ARGUMENT', `a batch size divisible by the ${ranks} ranks (the global batch is split evenly)`, 'recipe.batchSize', this.recipe.batchSize);
+    }
     this.net = Net.fromModel(this.model, {
-      batchSize: this.recipe.batchSize, inputSize: this.inputSize, precision: this.recipe.precision, noDecay, lrScale: backboneLrScale(this.model, this.recipe.backboneLrScale),
+      batchSize: this.recipe.batchSize / ranks, inputSize: this.inputSize, precision: this.recipe.precision, noDecay, lrScale: backboneLrScale(this.model, this.recipe.backboneLrScale),
       backend: o.backend as TrainerOptions['backend'],
     });
     const classes = o.classes === undefined ? Array.from({ length: this.net.numClasses }, (_, i) => String(i)) : (o.classes as string[]);
@@ -281,6 +305,10 @@ export class Trainer {
       fail('ERR_ARGUMENT', `${this.net.numClasses} class names`, 'options.classes', o.classes);
     }
     this.classes = classes.slice();
+    if (this.distributed) {
+      const bucketBytes = o.bucketBytes === undefined ? undefined : expectInt('options.bucketBytes', o.bucketBytes, 4, 2 ** 31);
+      this.net.distribute(this.distributed, { bucketBytes });
+    }
     this.scaler = this.recipe.precision === 'fp16' ? new LossScaler() : LossScaler.disabled();
     this.rng = new TrainRng(this.seed);
     if (this.recipe.distillation) {
@@ -318,96 +346,126 @@ export class Trainer {
     const history: EpochLogs[] = [];
     const last = this.epoch + epochs;
     let aborted = false;
-    while (this.epoch < last && this.step < maxSteps) {
-      // Checked before any work: a signal that came during the last epoch's validation or
-      // its callbacks stops the run here, before another step.
-      if (signal?.aborted) {
-        aborted = true;
-        break;
-      }
-      const e = this.epoch;
-      // Callbacks and logs count epochs from 1; `e` (0-based) indexes the data's epochs.
-      await cb.onEpochBegin?.(e + 1);
-      const t0 = performance.now();
-      let lossSum = 0;
-      let correct = 0;
-      let seen = 0;
-      let skipped = 0;
-      let lrNow = lr(this.step);
-      // Resume mid-epoch: the loader's draws depend on (seed, epoch, index) only, so
-      // skipping the batches already trained on gives the same remaining batches. Checkpoints
-      // record the batches consumed (older ones only the step: then steps of full epochs).
-      const done = this.batchInEpoch ?? Math.max(0, this.step - e * stepsPerEpoch);
-      let b = 0;
-      // The epoch is complete when its batches run out, however many there were: files that
-      // fail to decode make an epoch shorter, never the run.
-      let exhausted = true;
-      for await (const batch of train.epoch(e)) {
-        if (b < done) {
+    // Data-parallel: a local signal never stops this rank alone (the others would wait for
+    // it); it is sent with the next step, and every rank stops on the agreed answer.
+    const stopNow = (): boolean => (this.distributed ? this.stopAgreed : Boolean(signal?.aborted));
+    const onAbort = () => this.net.requestStop(true);
+    if (this.distributed) {
+      this.stopAgreed = false;
+      this.net.requestStop(false);
+      await this.joinRanks(stepsPerEpoch);
+      if (signal?.aborted) onAbort();
+      signal?.addEventListener('abort', onAbort);
+    }
+    try {
+      while (this.epoch < last && this.step < maxSteps) {
+        // Checked before any work: a signal that came during the last epoch's validation or
+        // its callbacks stops the run here, before another step.
+        if (stopNow()) {
+          aborted = true;
+          break;
+        }
+        const e = this.epoch;
+        // Callbacks and logs count epochs from 1; `e` (0-based) indexes the data's epochs.
+        await cb.onEpochBegin?.(e + 1);
+        const t0 = performance.now();
+        let lossSum = 0;
+        let correct = 0;
+        let seen = 0;
+        let skipped = 0;
+        let lrNow = lr(this.step);
+        // Resume mid-epoch: the loader's draws depend on (seed, epoch, index) only, so
+        // skipping the batches already trained on gives the same remaining batches. Checkpoints
+        // record the batches consumed (older ones only the step: then steps of full epochs).
+        const done = this.batchInEpoch ?? Math.max(0, this.step - e * stepsPerEpoch);
+        let b = 0;
+        // The epoch is complete when its batches run out, however many there were: files that
+        // fail to decode make an epoch shorter, never the run.
+        let exhausted = true;
+        for await (const batch of train.epoch(e)) {
+          if (b < done) {
+            b++;
+            batch.release?.();
+            continue;
+          }
+          if (stopNow()) {
+            batch.release?.();
+            aborted = true;
+            exhausted = false;
+            break;
+          }
+          lrNow = lr(this.step);
+          const r = await this.trainBatch(batch, lrNow, e, train.augmentOptions);
+          batch.release?.();
+          const update = this.scaler.update(r.finite);
+          if (update.fatal) {
+            throw new BagOfTricksError('ERR_NON_FINITE', `training stopped at step ${this.step} (epoch ${e + 1}): ${update.reason ?? 'the loss or a gradient is not finite'}; no checkpoint was written for this step`);
+          }
+          if (update.skipped) skipped++;
+          else this.step++;
           b++;
-          batch.release?.();
-          continue;
+          this.batchInEpoch = b;
+          // Data-parallel: loss, correct and images are over every rank.
+          if (r.stop && this.distributed) this.stopAgreed = true;
+          lossSum += r.loss * r.images;
+          correct += r.correct;
+          seen += r.images;
+          const seconds = (performance.now() - t0) / 1000;
+          await cb.onBatchEnd?.(this.step, {
+            step: this.step, epoch: e + 1, batch: b - 1, loss: r.loss, acc: r.correct / r.images, lr: lrNow, lossScale: update.scale,
+            skipped: update.skipped, imgPerSec: seen / seconds,
+          });
+          if (stopNow() || this.step >= maxSteps) {
+            aborted = stopNow();
+            exhausted = false;
+            break;
+          }
         }
-        if (signal?.aborted) {
-          batch.release?.();
-          aborted = true;
-          exhausted = false;
-          break;
-        }
-        lrNow = lr(this.step);
-        const r = await this.trainBatch(batch, lrNow, e, train.augmentOptions);
-        batch.release?.();
-        const update = this.scaler.update(r.finite);
-        if (update.fatal) {
-          throw new BagOfTricksError('ERR_NON_FINITE', `training stopped at step ${this.step} (epoch ${e + 1}): ${update.reason ?? 'the loss or a gradient is not finite'}; no checkpoint was written for this step`);
-        }
-        if (update.skipped) skipped++;
-        else this.step++;
-        b++;
-        this.batchInEpoch = b;
-        lossSum += r.loss * r.n;
-        correct += r.correct;
-        seen += r.n;
+        this.batchInEpoch = Math.max(b, done);
         const seconds = (performance.now() - t0) / 1000;
-        await cb.onBatchEnd?.(this.step, {
-          step: this.step, epoch: e + 1, batch: b - 1, loss: r.loss, acc: r.correct / r.n, lr: lrNow, lossScale: update.scale,
-          skipped: update.skipped, imgPerSec: seen / seconds,
-        });
-        if (signal?.aborted || this.step >= maxSteps) {
-          aborted = Boolean(signal?.aborted);
-          exhausted = false;
-          break;
-        }
-      }
-      this.batchInEpoch = Math.max(b, done);
-      const seconds = (performance.now() - t0) / 1000;
-      const logs: EpochLogs = {
-        epoch: e + 1, loss: seen ? lossSum / seen : NaN, acc: seen ? correct / seen : NaN, lr: lrNow, imgPerSec: seen / seconds, seconds,
-        skippedSteps: skipped, lossScale: this.scaler.scale,
-      };
-      // Stopped inside the epoch, or at its end by a signal: no validation (a resume runs it).
-      if (!exhausted || signal?.aborted) {
-        aborted = aborted || Boolean(signal?.aborted);
-        history.push(logs);
-        break;
-      }
-      if (o.validation) {
-        const v = await this.evaluateUntil(o.validation as BatchSource, signal);
-        if (!v) {
-          aborted = true;
+        const logs: EpochLogs = {
+          epoch: e + 1, loss: seen ? lossSum / seen : NaN, acc: seen ? correct / seen : NaN, lr: lrNow, imgPerSec: seen / seconds, seconds,
+          skippedSteps: skipped, lossScale: this.scaler.scale,
+        };
+        // Stopped inside the epoch, or at its end by a signal: no validation (a resume runs it).
+        if (!exhausted || stopNow()) {
+          aborted = aborted || stopNow();
           history.push(logs);
           break;
         }
-        logs.valTop1 = v.top1;
-        logs.valTop5 = v.top5;
-        logs.valLoss = v.loss;
+        if (o.validation) {
+          const v = await this.evaluateUntil(o.validation as BatchSource, this.distributed ? undefined : signal, 0, signal);
+          if (!v) {
+            aborted = true;
+            history.push(logs);
+            break;
+          }
+          logs.valTop1 = v.top1;
+          logs.valTop5 = v.top5;
+          logs.valLoss = v.loss;
+        }
+        this.epoch++;
+        this.batchInEpoch = 0;
+        history.push(logs);
+        await cb.onEpochEnd?.(e + 1, logs);
       }
-      this.epoch++;
-      this.batchInEpoch = 0;
-      history.push(logs);
-      await cb.onEpochEnd?.(e + 1, logs);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
     return { history, aborted, step: this.step, epoch: this.epoch };
+  }
+
+  /**
+   * Data-parallel: refuses ranks started with different settings (ERR_DIST_CONFIG), then
+   * starts every rank from rank 0's weights, statistics and momentum.
+   */
+  private async joinRanks(stepsPerEpoch: number): Promise<void> {
+    const group = this.distributed!;
+    await group.expectSame({
+      model: { name: this.model.name, config: this.model.config }, recipe: this.recipe, inputSize: this.inputSize, classes: this.classes, seed: this.seed,
+      step: this.step, epoch: this.epoch, batchInEpoch: this.batchInEpoch ?? null, stepsPerEpoch, backend: this.net.backend, lossScale: this.scaler.scale,
+    });
+    await this.net.broadcastState(0);
   }
 
   private async trainBatch(batch: TrainBatchLike, lr: number, epoch: number, constants?: BatchSource['augmentOptions']): Promise<StepResult> {
@@ -440,8 +498,12 @@ export class Trainer {
     return (await this.evaluateUntil(data, undefined, epoch))!;
   }
 
-  /** evaluate(), stopped between batches by `signal` (then null). */
-  private async evaluateUntil(data: BatchSource, signal: AbortSignal | undefined, epoch = 0): Promise<EvalResult | null> {
+  /**
+   * evaluate(), stopped between batches by `signal` (then null). Data-parallel: the counts are
+   * summed over the ranks (each evaluates its own shard), and `stopSignal` is this rank's
+   * request to stop, answered for every rank (then null on every rank).
+   */
+  private async evaluateUntil(data: BatchSource, signal: AbortSignal | undefined, epoch = 0, stopSignal?: AbortSignal): Promise<EvalResult | null> {
     let n = 0;
     let top1 = 0;
     let top5 = 0;
@@ -476,6 +538,14 @@ export class Trainer {
         n += rows;
       }
       batch.release?.();
+    }
+    if (this.distributed) {
+      const sums = await this.distributed.allreduce([n, top1, top5, loss, stopSignal?.aborted ? 1 : 0], 'sum');
+      [n, top1, top5, loss] = [sums[0], sums[1], sums[2], sums[3]];
+      if (sums[4] > 0) {
+        this.stopAgreed = true;
+        return null;
+      }
     }
     if (n === 0) fail('ERR_ARGUMENT', 'a data source with at least one image', 'data', data);
     return { top1: top1 / n, top5: top5 / n, loss: loss / n, n };
@@ -526,7 +596,7 @@ export class Trainer {
    */
   static async load(
     path: string,
-    options: { overrides?: RecipeOverrides; teacher?: Net; backend?: 'cpu' | 'cuda' | 'auto' } = {},
+    options: { overrides?: RecipeOverrides; teacher?: Net; backend?: 'cpu' | 'cuda' | 'auto'; distributed?: Distributed; bucketBytes?: number } = {},
   ): Promise<Trainer> {
     const { tensors, metadata } = await loadCheckpoint(path);
     const meta = (key: string): string => {
@@ -557,6 +627,8 @@ export class Trainer {
       seed: Number(meta('seed')),
       teacher: options.teacher,
       backend: options.backend,
+      distributed: options.distributed,
+      bucketBytes: options.bucketBytes,
     });
     const weights: Record<string, Tensor> = {};
     const momentum: Record<string, Tensor> = {};

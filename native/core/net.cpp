@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
@@ -135,6 +136,10 @@ struct Net::Impl {
     dev->profile_clear();
   }
   std::function<void(const std::string&)> hook;
+  std::shared_ptr<dist::GradientAverager> averager;
+  // BN over groups of the batch (options.bn_groups > 1): per-group dgamma and dbeta.
+  int64_t bn_group_numel = 0;
+  float* bn_group_grads = nullptr;
 
   // --- compilation ------------------------------------------------------------------
 
@@ -184,6 +189,8 @@ struct Net::Impl {
     BOT_CHECK(graph.input_channels >= 1 && graph.input_channels <= 65536, Code::kArgument,
               "input channels must be in [1, 65536]");
     BOT_CHECK(!graph.nodes.empty(), Code::kArgument, "the graph has no nodes");
+    BOT_CHECK(options.bn_groups >= 1 && options.bn_groups <= options.max_batch, Code::kArgument,
+              "BN groups must be in [1, max batch]");
     std::map<std::string, int> by_name;
     Value input;
     input.name = "input";
@@ -228,8 +235,9 @@ struct Net::Impl {
           node.rm = add_param(d.running_mean, {c}, ParamKind::kRunningMean, false, false, where);
           node.rv = add_param(d.running_var, {c}, ParamKind::kRunningVar, false, false, where);
           if (options.training) {
-            node.save_mean = dev->allocate(c);
-            node.save_invstd = dev->allocate(c);
+            node.save_mean = dev->allocate(c * options.bn_groups);
+            node.save_invstd = dev->allocate(c * options.bn_groups);
+            if (options.bn_groups > 1) bn_group_numel = std::max(bn_group_numel, 2 * c);
           }
           y = x;
           break;
@@ -311,6 +319,7 @@ struct Net::Impl {
     plan_residual_adds();
     plan_folds();
     allocate();
+    if (bn_group_numel > 0) bn_group_grads = dev->allocate(bn_group_numel);
     for (const Param& p : params) param_infos.push_back(p.info);
     refresh_compute();
     plan_update();
@@ -731,8 +740,13 @@ struct Net::Impl {
             residual = act(node.residual);
           }
           if (training) {
-            dev->batchnorm_forward_train(p, x, pdata(node.w), pdata(node.b), y, pdata(node.rm), pdata(node.rv),
-                                         node.save_mean, node.save_invstd, residual);
+            const int64_t groups = bn_groups(n);
+            const int64_t step = n / groups * values[node.in[0]].sample_numel;
+            p.m /= groups;
+            for (int64_t g = 0; g < groups; ++g)
+              dev->batchnorm_forward_train(p, x + g * step, pdata(node.w), pdata(node.b), y + g * step, pdata(node.rm),
+                                           pdata(node.rv), node.save_mean + g * p.c, node.save_invstd + g * p.c,
+                                           residual ? residual + g * step : nullptr);
           } else {
             dev->batchnorm_forward_infer(p, x, pdata(node.w), pdata(node.b), pdata(node.rm), pdata(node.rv), y,
                                          residual);
@@ -784,7 +798,17 @@ struct Net::Impl {
   }
 
   void param_ready(int i) {
-    if (hook && i >= 0) hook(params[i].info.name);
+    if (i < 0) return;
+    if (averager) averager->ready(i, params[i].grad, params[i].numel);
+    if (hook) hook(params[i].info.name);
+  }
+
+  // The BN groups of a training batch of n (NetOptions::bn_groups).
+  int64_t bn_groups(int64_t n) const {
+    const int64_t g = options.bn_groups;
+    BOT_CHECK(n % g == 0 && n / g >= 1, Code::kShape,
+              "a batch of " + std::to_string(n) + " does not divide into " + std::to_string(g) + " BN groups");
+    return g;
   }
 
   // The add's backward. Inputs that alias the output gradient (grad_alias) receive it
@@ -856,9 +880,23 @@ struct Net::Impl {
         }
         case OpKind::kBatchNorm: {
           BatchNormProblem p = bn_problem(node, n);
-          dev->batchnorm_backward(p, x, go, pdata(node.w), node.save_mean, node.save_invstd,
-                                  want_dx ? grad_target(xin) : discard, pgrad(node.w), pgrad(node.b),
-                                  node.fused_relu ? act(node.out) : nullptr);
+          const int64_t groups = bn_groups(n);
+          const int64_t step = n / groups * values[xin].sample_numel;
+          p.m /= groups;
+          float* dx = want_dx ? grad_target(xin) : discard;
+          const float* relu_y = node.fused_relu ? act(node.out) : nullptr;
+          for (int64_t g = 0; g < groups; ++g) {
+            // Group 0 writes the parameter gradients, the others add theirs.
+            float* dgamma = g == 0 ? pgrad(node.w) : bn_group_grads;
+            float* dbeta = g == 0 ? pgrad(node.b) : bn_group_grads + p.c;
+            dev->batchnorm_backward(p, x + g * step, go + g * step, pdata(node.w), node.save_mean + g * p.c,
+                                    node.save_invstd + g * p.c, want_dx ? dx + g * step : discard, dgamma, dbeta,
+                                    relu_y ? relu_y + g * step : nullptr);
+            if (g > 0) {
+              dev->add_into(p.c, dgamma, pgrad(node.w));
+              dev->add_into(p.c, dbeta, pgrad(node.b));
+            }
+          }
           param_ready(node.w);
           param_ready(node.b);
           if (want_dx) accumulate(xin, n);
@@ -943,12 +981,33 @@ struct Net::Impl {
     auto t0 = tick();
     loss_and_grad(a);
     tock(t0, "cross_entropy", "loss");
+    if (averager) averager->begin_step();
     run_backward(a.n);
+    if (averager) {
+      t0 = tick();
+      averager->finish();
+      tock(t0, "allreduce", "other");
+    }
     t0 = tick();
     TrainStepResult r = dev->loss_result();
     r.finite = std::isfinite(r.loss) && dev->all_finite();
+    r.images = a.n;
+    r.stop = a.stop_request;
+    if (averager) agree(a, r);
     tock(t0, "finite_check", "other");
     return r;
+  }
+
+  // Data-parallel: the step's loss, accuracy, finiteness and stop request over every rank.
+  void agree(const TrainStepArgs& a, TrainStepResult& r) {
+    double v[5] = {std::isfinite(r.loss) ? r.loss * double(a.n) : 0.0, double(r.correct), double(a.n),
+                   r.finite ? 0.0 : 1.0, a.stop_request ? 1.0 : 0.0};
+    averager->comm().allreduce(v, 5, dist::ReduceOp::kSum);
+    r.images = int64_t(v[2]);
+    r.correct = int64_t(v[1]);
+    r.finite = v[3] == 0.0;
+    r.loss = r.finite ? v[0] / v[2] : std::numeric_limits<double>::quiet_NaN();
+    r.stop = v[4] > 0.0;
   }
 
   void update(const TrainStepArgs& a) {
@@ -1110,6 +1169,27 @@ size_t Net::memory_bytes() const { return impl_->memory_bytes(); }
 
 void Net::set_gradient_ready_hook(std::function<void(const std::string&)> hook) {
   impl_->hook = std::move(hook);
+}
+
+void Net::set_gradient_averager(std::shared_ptr<dist::GradientAverager> averager) {
+  if (averager) {
+    impl_->check_training();
+    BOT_CHECK(impl_->options.backend == Backend::kCpu, Code::kDistUnavailable,
+              "data-parallel training over MPI averages host gradients: a CUDA Net needs NCCL, which this build does not have");
+  }
+  impl_->averager = std::move(averager);
+}
+
+void Net::broadcast_state(int root) {
+  BOT_CHECK(impl_->averager != nullptr, Code::kArgument, "broadcast_state needs a gradient averager (set_gradient_averager)");
+  dist::Comm& comm = impl_->averager->comm();
+  BOT_CHECK(root >= 0 && root < comm.size(), Code::kArgument, "root rank out of range");
+  for (Impl::Param& p : impl_->params) {
+    comm.broadcast(p.data, p.numel * int64_t(sizeof(float)), root);
+    if (p.momentum) comm.broadcast(p.momentum, p.numel * int64_t(sizeof(float)), root);
+    impl_->refresh_compute(p);
+  }
+  impl_->folded_fresh = false;
 }
 
 }  // namespace bot

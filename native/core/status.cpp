@@ -11,6 +11,9 @@ const char* code_name(Code code) {
     case Code::kCudaUnavailable: return "ERR_CUDA_UNAVAILABLE";
     case Code::kCudaOutOfMemory: return "ERR_CUDA_OOM";
     case Code::kCudaFatal: return "ERR_CUDA_FATAL";
+    case Code::kDistUnavailable: return "ERR_DIST_UNAVAILABLE";
+    case Code::kDistTimeout: return "ERR_DIST_TIMEOUT";
+    case Code::kDistFailed: return "ERR_DIST";
     case Code::kInternal: return "ERR_INTERNAL";
   }
   return "ERR_INTERNAL";

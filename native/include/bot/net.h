@@ -41,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "bot/dist.h"
 #include "bot/ops/augment.h"
 
 namespace bot {
@@ -92,6 +93,12 @@ struct NetOptions {
   // and the activations share buffers by liveness in the forward order, so it holds a
   // fraction of a training Net's memory.
   bool training = true;
+  // Training-mode BN computes its statistics over each of bn_groups equal slices of the
+  // batch (rows [g·n/G, (g+1)·n/G)) instead of the whole batch ("ghost" batches): the
+  // statistics a data-parallel run of bn_groups ranks computes, each rank over its own
+  // slice. The batch must then divide into bn_groups; the running statistics take the
+  // groups' updates one after the other, in group order.
+  int64_t bn_groups = 1;
 };
 
 enum class ParamKind { kWeight, kBias, kGamma, kBeta, kRunningMean, kRunningVar };
@@ -135,6 +142,8 @@ struct TrainStepArgs {
   // T^2 * CE(softmax(r/T), softmax(z/T)) to the loss. Null: no distillation.
   const float* teacher_logits = nullptr;
   float temperature = 1.0f;
+  // Data-parallel: this rank asks every rank to stop after this step (Ctrl-C on one rank).
+  bool stop_request = false;
 };
 
 struct TrainStepResult {
@@ -142,6 +151,11 @@ struct TrainStepResult {
   int64_t correct = 0;  // rows whose argmax matches the label (argmax of the target)
   bool finite = true;   // loss, every gradient and every BN running statistic finite;
                         // false: no update was applied
+  // Data-parallel (a gradient averager attached): loss, correct and finite are over every
+  // rank (finite: on every rank), images counts every rank's rows, stop is true when any
+  // rank asked to stop. Without one: images = n, stop = stop_request.
+  int64_t images = 0;
+  bool stop = false;
 };
 
 class Net {
@@ -195,6 +209,15 @@ class Net {
   // Called during backward as each parameter's gradient becomes final (for overlapping
   // communication with the rest of the backward pass).
   void set_gradient_ready_hook(std::function<void(const std::string&)> hook);
+
+  // Data-parallel training: every train_step averages the gradients over the averager's
+  // ranks during its backward pass and agrees on finiteness, the loss and stopping (see
+  // TrainStepResult). Host gradients only: a CPU Net (ERR_DIST_UNAVAILABLE on CUDA, which
+  // needs NCCL). Null detaches.
+  void set_gradient_averager(std::shared_ptr<dist::GradientAverager> averager);
+  // Every parameter, BN running statistic and momentum buffer copied from rank root to
+  // every rank of the averager's group (one identical starting point).
+  void broadcast_state(int root);
 
  private:
   struct Impl;

@@ -15,6 +15,9 @@ enum class Code {
   kCudaUnavailable,  // ERR_CUDA_UNAVAILABLE: no CUDA build, driver or device
   kCudaOutOfMemory,  // ERR_CUDA_OOM: device allocation failed (recoverable)
   kCudaFatal,        // ERR_CUDA_FATAL: sticky CUDA error, the context is unusable
+  kDistUnavailable,  // ERR_DIST_UNAVAILABLE: no MPI (or NCCL) in this build
+  kDistTimeout,      // ERR_DIST_TIMEOUT: a collective did not complete in time (a rank died or hangs)
+  kDistFailed,       // ERR_DIST: the transport reported an error
   kInternal,         // ERR_INTERNAL: a bug in bagoftricks
 };
 
