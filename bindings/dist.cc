@@ -6,10 +6,14 @@
 //   setTimeout(seconds)
 //   allreduce(Float64Array, 'sum' | 'min' | 'max') -> Promise<Float64Array>  (a copy, reduced)
 //   barrier() -> Promise<void>
+//   timeAllreduce(bucketNumel: number[]) -> Promise<number>   seconds to sum buckets of
+//                                      these sizes over the ranks with nothing else running
+//                                      (started together, then waited for: the transport alone)
 //   abort(code)                        ends every rank of the job (MPI_Abort)
 //   finalize()                         MPI_Finalize (once; later calls do nothing)
 #include "dist.h"
 
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -88,6 +92,37 @@ Napi::Value Barrier(const Napi::CallbackInfo& info) {
       info.Env(), [comm] { comm->barrier(); }, [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
 }
 
+Napi::Value TimeAllreduce(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto comm = world_comm(env);
+  if (info.Length() < 1 || !info[0].IsArray()) throw_error(env, "ERR_ARGUMENT", "Expected an array of bucket sizes");
+  Napi::Array a = info[0].As<Napi::Array>();
+  auto sizes = std::make_shared<std::vector<int64_t>>();
+  int64_t total = 0;
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value v = a.Get(i);
+    const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 1 && d <= double(1 << 30)) || d != double(int64_t(d))) throw_error(env, "ERR_ARGUMENT", "Expected bucket sizes in [1, 2^30]");
+    sizes->push_back(int64_t(d));
+    total += int64_t(d);
+  }
+  if (total > (int64_t(1) << 31)) throw_error(env, "ERR_ARGUMENT", "Expected at most 2^31 floats in all");
+  auto seconds = std::make_shared<double>(0);
+  return OpWorker::Start(
+      env,
+      [comm, sizes, seconds] {
+        std::vector<std::vector<float>> buffers;
+        for (int64_t n : *sizes) buffers.emplace_back(size_t(n), 1.0f);
+        comm->barrier();
+        const auto t0 = std::chrono::steady_clock::now();
+        std::vector<int> handles;
+        for (auto& b : buffers) handles.push_back(comm->start_sum(b.data(), int64_t(b.size())));
+        for (int h : handles) comm->wait(h);
+        *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      },
+      [seconds](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, *seconds); });
+}
+
 Napi::Value Abort(const Napi::CallbackInfo& info) {
   const int64_t code = int_arg(info, 0, "code", 1, 255);
   world_comm(info.Env())->abort(int(code));
@@ -114,6 +149,7 @@ void InitDist(Napi::Env env, Napi::Object dist) {
   SetOp(env, dist, "setTimeout", SetTimeout);
   SetOp(env, dist, "allreduce", Allreduce);
   SetOp(env, dist, "barrier", Barrier);
+  SetOp(env, dist, "timeAllreduce", TimeAllreduce);
   SetOp(env, dist, "abort", Abort);
   SetOp(env, dist, "finalize", Finalize);
 }

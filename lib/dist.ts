@@ -87,6 +87,16 @@ export class Distributed {
   }
 
   /**
+   * Seconds the transport alone takes to sum buckets of these sizes (floats) over the ranks,
+   * started together and then waited for, with nothing else running (benchmarks: the cost a
+   * step hides behind its backward pass, or waits for).
+   */
+  timeAllreduce(bucketNumel: number[]): Promise<number> {
+    this.live();
+    return callNativeAsync(() => native().dist.timeAllreduce(bucketNumel));
+  }
+
+  /**
    * Refuses to go on unless every rank holds the same value for every key of `settings`
    * (compared through their JSON): ERR_DIST_CONFIG naming the keys and ranks that differ.
    */

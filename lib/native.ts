@@ -29,6 +29,7 @@ export interface NativeAddon {
     setTimeout(seconds: number): void;
     allreduce(data: Float64Array, op: 'sum' | 'min' | 'max'): Promise<Float64Array>;
     barrier(): Promise<void>;
+    timeAllreduce(bucketNumel: number[]): Promise<number>;
     abort(code: number): never;
     finalize(): void;
   };
