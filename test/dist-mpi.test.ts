@@ -76,6 +76,22 @@ if (available) {
     assert.is(a.stats.steps, 4);
   });
 
+  test('a non-finite step on one rank is skipped on every rank', () => {
+    const dir = tmp('nan');
+    const nan = path.join(dir, 'nan.json');
+    const ranks = path.join(dir, 'ranks.json');
+    assert.is(both([STEPS_JS, 'nan', nan]).status, 0);
+    assert.is(both([STEPS_JS, 'ranks', ranks]).status, 0);
+    const a = JSON.parse(fs.readFileSync(nan, 'utf8'));
+    const b = JSON.parse(fs.readFileSync(ranks, 'utf8'));
+    // Rank 0's own images were finite; the step was still skipped there (no update). The NaN
+    // also reached rank 1's BN running statistics, which stay NaN: from then on only rank 1
+    // sees a non-finite value (its gradients are finite again), and every rank still skips.
+    assert.equal(a.finite, [true, true, false, false]);
+    assert.equal(b.finite, [true, true, true, true]);
+    assert.ok(Number.isNaN(a.losses[2]) || a.losses[2] === null, String(a.losses[2]));
+  });
+
   test('CLI under mpirun: rank 0 alone prints and writes the run; two ranks resume from its checkpoint', () => {
     const out = tmp('run');
     const r = both([CLI, 'train', '--data', data, ...SMALL, '--epochs', '1', '--out', out]);

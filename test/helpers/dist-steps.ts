@@ -3,8 +3,9 @@
  * test. `node dist-steps.js ranks OUT` under mpirun: each rank trains on its half of every
  * batch and gradients are averaged (rank 1 starts from perturbed weights, which the
  * broadcast from rank 0 must overwrite); `node dist-steps.js single OUT`: one process on
- * the whole batch with BN over two groups. Rank 0 (or the single process) writes the losses,
- * trained parameters and momentum as JSON to OUT.
+ * the whole batch with BN over two groups; `node dist-steps.js nan OUT` under mpirun: like
+ * `ranks`, but rank 1's images of step 2 hold a NaN. Rank 0 (or the single process) writes
+ * the losses, finiteness, trained parameters and momentum as JSON to OUT.
  */
 import * as fs from 'fs';
 import { bot } from './lib';
@@ -29,7 +30,7 @@ export function fixedBatch(k: number): { images: Float32Array; labels: Int32Arra
 async function main(): Promise<void> {
   const [mode, out] = process.argv.slice(2);
   const { batch, steps, size, classes } = STEPS;
-  const group = mode === 'ranks' ? await bot.initDistributed({ timeoutSeconds: 60 }) : null;
+  const group = mode === 'ranks' || mode === 'nan' ? await bot.initDistributed({ timeoutSeconds: 60 }) : null;
   const ranks = group?.size ?? 1;
   const rank = group?.rank ?? 0;
   const model = bot.createModel('resnet18d', { numClasses: classes, width: 0.125, stem: 'cifar', seed: 3 });
@@ -46,16 +47,20 @@ async function main(): Promise<void> {
   }
   const losses: number[] = [];
   const images: number[] = [];
+  const finite: boolean[] = [];
   for (let k = 0; k < steps; k++) {
     const b = fixedBatch(k);
     const pixels = (b.images.length / batch) | 0;
+    const mine = b.images.slice(rank * local * pixels, (rank + 1) * local * pixels);
+    if (mode === 'nan' && rank === 1 && k === 2) mine[5] = NaN;
     const r = await net.trainStep({
-      images: { data: b.images.slice(rank * local * pixels, (rank + 1) * local * pixels), shape: [local, size, size, 3] },
+      images: { data: mine, shape: [local, size, size, 3] },
       labels: b.labels.slice(rank * local, (rank + 1) * local),
       lr: 0.2, momentum: 0.9, weightDecay: 5e-4, smoothing: 0.1,
     });
     losses.push(r.loss);
     images.push(r.images);
+    finite.push(r.finite);
   }
   if (rank === 0) {
     const params: Record<string, number[]> = {};
@@ -67,7 +72,7 @@ async function main(): Promise<void> {
       params[info.name] = Array.from(p[info.name].data);
       momentum[info.name] = Array.from(m[info.name].data);
     }
-    fs.writeFileSync(out, JSON.stringify({ losses, images, params, momentum, stats: net.distStats() }));
+    fs.writeFileSync(out, JSON.stringify({ losses, images, finite, params, momentum, stats: net.distStats() }));
   }
   net.dispose();
   group?.finalize();
