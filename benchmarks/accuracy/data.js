@@ -112,4 +112,4 @@ function pixelsDataset(bot, pixels, labels, classes, name) {
   return new Pixels();
 }
 
-module.exports = { prepare, pixelsDataset, CLASSES, SIDE, IMAGE };
+module.exports = { prepare, unpack, pixelsDataset, CLASSES, SIDE, IMAGE };

@@ -89,6 +89,8 @@ Trains a ResNet with the tricks of He et al. 2019 and writes a run folder
   --seed N                seed of the model, split, order and augmentation (default 0)
   --backend B             auto (default: CUDA when a usable GPU exists, else the CPU), cpu or cuda
   --workers N             images decoded at once (default: twice the cores)
+  --decoder auto|sharp    auto (default): plain JPEGs by the core's libjpeg-turbo path, the
+                          rest by sharp; sharp: every image by sharp (for comparisons)
   --log-every N           steps between step events and metrics rows (default: ~10 per epoch)
   --config FILE           options from a JSON file ({"epochs": 2, "weight-decay": 5e-5}, or a
                           run's config.json to run it again); flags given override it
@@ -136,8 +138,7 @@ const FLAGS: Record<string, FlagSpec> = {
   'bucket-mb': { type: 'number', min: 1e-6, max: 2048 },
   // Hidden: train on a stratified subset of N images (tests, quick trials).
   limit: { type: 'int', min: 2, max: 1e9, hidden: true },
-  // Hidden: 'sharp' decodes every image with sharp instead of the core's JPEG path (comparisons).
-  decoder: { type: 'string', choices: ['auto', 'sharp'], hidden: true },
+  decoder: { type: 'string', choices: ['auto', 'sharp'] },
 };
 
 /**
@@ -496,6 +497,7 @@ function runOptions(flags: Flags, trainer: Trainer, run: RunInfo, workers: numbe
     seed: run.seed,
     backend: flags.backend ?? 'auto',
     workers,
+    decoder: flags.decoder ?? 'auto',
     'log-every': logEvery,
     limit: run.limit ?? null,
     'dist-timeout': flags['dist-timeout'] ?? null,
@@ -1079,11 +1081,18 @@ async function runTraining(flags: Flags, argv: string[], backend: ReturnType<typ
   out(`done in ${formatDuration((performance.now() - t0) / 1000)}: val top-1 ${formatPct(lastVal.top1)}${withTop5 ? ` top-5 ${formatPct(lastVal.top5)}` : ''}, ${imgPerSec.toFixed(0)} img/s; ` +
     `best top-1 ${formatPct(run.bestTop1)}`);
   if (skipped.length) out(`skipped: ${skippedLine(skipped)} (every one in ${files.config})`);
+  // Images decoded by this process (train and validation; a cached one counts once), by decoder.
+  // Images held in memory (MNIST, CIFAR-10 binary) are not decoded: no line for them.
+  const decoders = {
+    jpegPath: (trainLoader.stats.jpegPathImages ?? 0) + (valLoader.stats.jpegPathImages ?? 0),
+    sharp: (trainLoader.stats.sharpImages ?? 0) + (valLoader.stats.sharpImages ?? 0),
+  };
+  if (decoders.jpegPath + decoders.sharp > 0) out(`decoded: ${decoders.jpegPath} images by the core's JPEG path, ${decoders.sharp} by sharp`);
   out(`checkpoints: ${files.last}, ${files.best}`);
   out(`report: ${files.report}`);
   event({
     event: 'done', top1: lastVal.top1, ...(withTop5 ? { top5: lastVal.top5 } : {}), imgPerSec, checkpoint: files.last, best: files.best, bestTop1: run.bestTop1,
-    step: trainer.step, epoch: trainer.epoch, seconds: (performance.now() - t0) / 1000, report: files.report, skipped: skipped.length,
+    step: trainer.step, epoch: trainer.epoch, seconds: (performance.now() - t0) / 1000, report: files.report, skipped: skipped.length, decoders,
   });
   return 0;
 }
