@@ -260,6 +260,25 @@ test('bad files: the same codes and reasons as sharp gave, and a cut file is tru
   assert.equal(await failure(cut, top, { failOn: 'none' }), ['decoded']);
 });
 
+test('readToEnd: damage below the box is noticed; without it the box alone is decoded', async () => {
+  const side = 256;
+  const noise = Buffer.alloc(side * side * 3);
+  for (let i = 0; i < noise.length; i++) noise[i] = (i * 2654435761) >>> 24;
+  const good = new Uint8Array(await sharp(noise, { raw: { width: side, height: side, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());
+  // Garble entropy-coded bytes near the end (the image's last rows); the EOI marker stays.
+  const bad = good.slice();
+  for (let i = bad.length - 400; i < bad.length - 100; i++) bad[i] = bad[i] === 0xff ? 0x12 : bad[i] ^ 0x5a;
+  const decode = (bytes: Uint8Array, readToEnd: boolean) =>
+    (ops.jpegDecodeAsync as unknown as (...a: unknown[]) => Promise<{ ok: boolean; outcome?: string }>)(
+      bytes, 0, 0, 64, 64, 64, 64, 0, 0, 64, 64, false, 0, false, 1e8, readToEnd, null, false,
+    );
+  assert.ok((await decode(good, true)).ok, 'an intact file reads to its end');
+  assert.ok((await decode(bad, false)).ok, 'the top box of the damaged file decodes without its last rows');
+  const r = await decode(bad, true);
+  assert.not.ok(r.ok, 'read to its end, the damage is seen');
+  assert.is(r.outcome, 'failed');
+});
+
 test('in-memory bytes: decoded through the JPEG path from a copy, the caller\'s array untouched', async () => {
   if (!compiled) return;
   const buf = fs.readFileSync(path.join(PHOTOS, 'Portrait_6.jpg'));

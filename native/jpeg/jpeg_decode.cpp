@@ -41,6 +41,7 @@ void on_message(j_common_ptr cinfo, int level) {
 // Buffers one decoding thread reuses from image to image.
 struct ThreadBuffers {
   std::vector<uint8_t> rows;  // the decoded rows of the box, cropped to whole iMCUs
+  std::vector<uint8_t> last_row;  // read_to_end: the image's last row, read and dropped
   CropResizeScratch resize;
 };
 thread_local ThreadBuffers buffers;
@@ -149,8 +150,18 @@ int decode_box(jpeg_decompress_struct* cinfo, ErrorManager* err, const JpegDecod
   }
   if (p.read_to_end) {
     // The rest of the stream is entropy-decoded too, so damage below the box is noticed.
-    if (cinfo->output_scanline < cinfo->output_height)
-      jpeg_skip_scanlines(cinfo, cinfo->output_height - cinfo->output_scanline);
+    // libjpeg-turbo's jpeg_skip_scanlines decodes nothing when asked to skip to the very end,
+    // so it skips to the last row, which is then read.
+    if (cinfo->output_scanline + 1 < cinfo->output_height)
+      jpeg_skip_scanlines(cinfo, cinfo->output_height - 1 - cinfo->output_scanline);
+    if (cinfo->output_scanline < cinfo->output_height) {
+      if (buffers.last_row.size() < stride) buffers.last_row.resize(stride);
+      JSAMPROW row = buffers.last_row.data();
+      if (jpeg_read_scanlines(cinfo, &row, 1) == 0) {
+        std::snprintf(err->message, sizeof err->message, "no scanline decoded");
+        return 1;
+      }
+    }
     jpeg_finish_decompress(cinfo);
     return 0;
   }
