@@ -152,6 +152,11 @@ let world: Distributed | null = null;
  * @throws BagOfTricksError ERR_DIST_UNAVAILABLE where this build has no MPI (the message says what to install).
  */
 export async function initDistributed(options: DistributedOptions = {}): Promise<Distributed> {
+  return joinGroup(options);
+}
+
+/** initDistributed(), synchronously (MPI_Init returns at once under a launcher). */
+export function joinGroup(options: DistributedOptions = {}): Distributed {
   const o = expectObject('options', options);
   expectKeys('options', o, ['timeoutSeconds']);
   const timeout = o.timeoutSeconds === undefined ? 600 : expectNumber('options.timeoutSeconds', o.timeoutSeconds, Number.MIN_VALUE);
@@ -162,6 +167,12 @@ export async function initDistributed(options: DistributedOptions = {}): Promise
   const info = callNative(() => native().dist.init(timeout));
   world = new Distributed(info);
   return world;
+}
+
+/** The launcher's process group when this process was started by one with two ranks or more, else null. */
+export function launchedGroup(options: DistributedOptions = {}): Distributed | null {
+  const launched = launchedRank();
+  return launched && launched.size > 1 ? joinGroup(options) : null;
 }
 
 /** FNV-1a over the UTF-16 code units of s. */

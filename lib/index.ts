@@ -42,7 +42,7 @@ export type { NetOptions, TrainBatch, StepResult, ParameterInfo, DistStats } fro
  * Data-parallel training across processes over MPI: join the job's process group, then give
  * it to the Trainer (or to net.distribute()); DataLoader's `shard` option splits each batch.
  */
-export { initDistributed, Distributed, launchedRank, distributedSupport } from './dist';
+export { initDistributed, Distributed, launchedRank, launchedGroup, distributedSupport } from './dist';
 export type { DistributedOptions } from './dist';
 export { BagOfTricksError } from './errors';
 export type { ErrorCode } from './errors';

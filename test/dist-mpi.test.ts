@@ -76,6 +76,18 @@ if (available) {
     assert.is(a.stats.steps, 4);
   });
 
+  test('the Trainer from code: distributed \'auto\' from the launcher, sharded loaders, counts over every rank', () => {
+    const out = path.join(tmp('trainer'), 'trainer.json');
+    const r = both([path.join(__dirname, 'helpers', 'dist-trainer.js'), out]);
+    assert.is(r.status, 0, r.stderr);
+    const a = JSON.parse(fs.readFileSync(out, 'utf8'));
+    assert.is(a.size, 2);
+    assert.is(a.step, 8); // 64 images, global batch 16, 2 epochs
+    assert.is(a.evalN, 30); // every validation image once, over both ranks
+    assert.is(a.history.length, 2);
+    for (const h of a.history) assert.ok(Number.isFinite(h.loss) && Number.isFinite(h.valTop1), JSON.stringify(h));
+  });
+
   test('a non-finite step on one rank is skipped on every rank', () => {
     const dir = tmp('nan');
     const nan = path.join(dir, 'nan.json');

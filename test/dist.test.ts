@@ -127,6 +127,11 @@ test('distributed API: support is reported; wrong arguments are ERR_ARGUMENT', (
   const net = bot.Net.fromModel(model, { batchSize: 2, inputSize: 16 });
   assert.throws(() => net.distribute({} as never), (e: { code?: string }) => e.code === 'ERR_ARGUMENT');
   assert.throws(() => new bot.Trainer('resnet18d', { inputSize: 16, numClasses: 10, distributed: {} as never }), (e: { code?: string }) => e.code === 'ERR_ARGUMENT');
+  // Started alone, 'auto' trains in one process.
+  const alone = new bot.Trainer('resnet18d', { inputSize: 16, numClasses: 10, width: 0.125, stem: 'cifar', distributed: 'auto', overrides: { batchSize: 4 } });
+  assert.is(alone.distributed, null);
+  assert.is(alone.net.batchSize, 4);
+  alone.dispose();
   net.dispose();
 });
 

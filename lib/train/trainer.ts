@@ -38,7 +38,7 @@ import { TrainRng } from './rng';
 import type { Schedule } from './schedule';
 import { smoothLabels } from './smoothing';
 import { disposeSymbol } from '../dispose';
-import { Distributed } from '../dist';
+import { Distributed, launchedGroup } from '../dist';
 
 /** What the trainer reads from a batch (a DataLoader batch with output 'f32' fits). */
 export interface TrainBatchLike {
@@ -97,9 +97,11 @@ export interface TrainerOptions {
    * inside the step, and BN statistics are per rank, over its own images, as in the paper's
    * multi-GPU training. fit() checks that every rank has the same settings (ERR_DIST_CONFIG)
    * and starts every rank from rank 0's weights; a signal on any rank stops every rank after
-   * the same step; evaluate() sums its counts over the ranks.
+   * the same step; evaluate() sums its counts over the ranks. 'auto': the group of the MPI
+   * launcher that started this process (rank and size from its environment), none when it
+   * was started alone.
    */
-  distributed?: Distributed;
+  distributed?: Distributed | 'auto';
   /** Data-parallel: the gradient bucket size in bytes (default 25 MiB). */
   bucketBytes?: number;
 }
@@ -290,8 +292,10 @@ export class Trainer {
       this.model = model;
     }
     const noDecay = noBiasDecay(this.model.parameters(), { enabled: this.recipe.noBiasDecay });
-    if (o.distributed !== undefined && !(o.distributed instanceof Distributed)) fail('ERR_ARGUMENT', 'a process group (initDistributed())', 'options.distributed', o.distributed);
-    this.distributed = (o.distributed as Distributed | undefined) ?? null;
+    if (o.distributed !== undefined && o.distributed !== 'auto' && !(o.distributed instanceof Distributed)) {
+      fail('ERR_ARGUMENT', "a process group (initDistributed()) or 'auto'", 'options.distributed', o.distributed);
+    }
+    this.distributed = o.distributed === 'auto' ? launchedGroup() : (o.distributed as Distributed | undefined) ?? null;
     const ranks = this.distributed?.size ?? 1;
     if (this.recipe.batchSize % ranks !== 0) {
       fail('ERR_ARGUMENT', `a batch size divisible by the ${ranks} ranks (the global batch is split evenly)`, 'recipe.batchSize', this.recipe.batchSize);
@@ -596,7 +600,7 @@ export class Trainer {
    */
   static async load(
     path: string,
-    options: { overrides?: RecipeOverrides; teacher?: Net; backend?: 'cpu' | 'cuda' | 'auto'; distributed?: Distributed; bucketBytes?: number } = {},
+    options: { overrides?: RecipeOverrides; teacher?: Net; backend?: 'cpu' | 'cuda' | 'auto'; distributed?: Distributed | 'auto'; bucketBytes?: number } = {},
   ): Promise<Trainer> {
     const { tensors, metadata } = await loadCheckpoint(path);
     const meta = (key: string): string => {
