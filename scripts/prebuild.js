@@ -74,12 +74,16 @@ function build(cpuOnly) {
   if (process.platform !== 'linux' || process.arch !== 'x64') fail(`prebuilds are made for linux-x64, not ${process.platform}-${process.arch}`);
   const out = path.join(root, 'build-prebuild');
   const args = [require.resolve('cmake-js/bin/cmake-js'), 'rebuild', '--out', out,
-    `--CDBAGOFTRICKS_CUDA=${cpuOnly ? 'OFF' : 'ON'}`, `--CDBAGOFTRICKS_CUDA_ARCHS=${RELEASE_ARCHS}`];
+    `--CDBAGOFTRICKS_CUDA=${cpuOnly ? 'OFF' : 'ON'}`, `--CDBAGOFTRICKS_CUDA_ARCHS=${RELEASE_ARCHS}`,
+    // Not linked against an MPI library: the prebuilt addon must load where none is installed
+    // (data-parallel training needs a source build on a machine with MPI).
+    '--CDBAGOFTRICKS_MPI=OFF'];
   // The release build is compiled as CI compiles: a warning fails it.
   const env = { ...process.env, BAGOFTRICKS_WERROR: '1' };
   delete env.BAGOFTRICKS_CUDA;
   delete env.BAGOFTRICKS_CUDA_ARCHS;
   delete env.BAGOFTRICKS_CUDA_SIM;
+  delete env.BAGOFTRICKS_MPI;
   const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit', env });
   if (r.status !== 0) fail(`the build failed (exit ${r.status})`);
   return path.join(out, 'Release', 'bagoftricks.node');

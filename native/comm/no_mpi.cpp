@@ -11,8 +11,9 @@ std::string mpi_library_version() { return ""; }
 
 std::shared_ptr<Comm> world(double) {
   fail(Code::kDistUnavailable,
-       "this build of bagoftricks has no MPI: install Open MPI (Debian/Ubuntu: apt-get install openmpi-bin "
-       "libopenmpi-dev) and rebuild (npm rebuild bagoftricks, or BAGOFTRICKS_BUILD_FROM_SOURCE=1 npm install)");
+       "this build of bagoftricks has no MPI (the prebuilt addon never has): install Open MPI (Debian/Ubuntu: "
+       "apt-get install openmpi-bin libopenmpi-dev), then build from source: BAGOFTRICKS_BUILD_FROM_SOURCE=1 npm "
+       "rebuild bagoftricks");
 }
 
 bool initialized() { return false; }
