@@ -65,7 +65,7 @@ export class Distributed {
   readonly library: string;
   private finalized = false;
 
-  /** @internal Use initDistributed(). */
+  /** Wraps the group the addon joined; get it from initDistributed() or launchedGroup(), not from here. */
   constructor(info: { rank: number; size: number; library: string }) {
     this.rank = info.rank;
     this.size = info.size;
