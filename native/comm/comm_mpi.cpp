@@ -1,11 +1,17 @@
 // Comm over MPI (built where CMake found MPI). Every wait polls MPI_Test against a deadline
 // instead of blocking in MPI, so a dead or hung rank ends in ERR_DIST_TIMEOUT rather than a
 // hang, and an oversubscribed rank sleeps instead of spinning on a core its peer needs.
+// MPI moves a non-blocking collective forward only inside MPI calls, so while any is in
+// flight a progress thread tests them every 100 µs (BAGOFTRICKS_MPI_PROGRESS_US; 0: none):
+// the gradient buckets then travel while the backward pass computes, not only when it next
+// hands a gradient over. One MPI call runs at a time (a mutex: MPI_THREAD_SERIALIZED).
 #include <dlfcn.h>
+#include <algorithm>
 #include <mpi.h>
 
 #include <chrono>
 #include <climits>
+#include <condition_variable>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -20,7 +26,8 @@ namespace dist {
 
 namespace {
 
-std::mutex g_init_mutex;
+// Never destroyed: a group may be released during static destruction at exit, in any order.
+std::mutex& g_init_mutex = *new std::mutex;
 bool g_initialized = false;
 bool g_finalized = false;
 
@@ -57,6 +64,10 @@ MPI_Op mpi_op(ReduceOp op) {
   return MPI_SUM;
 }
 
+class MpiComm;
+// Live groups (under g_init_mutex), whose progress threads stop before MPI_Finalize; never destroyed.
+std::vector<MpiComm*>& g_comms = *new std::vector<MpiComm*>;
+
 class MpiComm final : public Comm {
  public:
   explicit MpiComm(double timeout) : timeout_(timeout) {
@@ -64,9 +75,22 @@ class MpiComm final : public Comm {
     MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
+    // BAGOFTRICKS_MPI_PROGRESS_US: the progress thread's polling interval (default 100; 0: no
+    // thread, collectives then move only when the backward pass hands over a gradient).
+    if (const char* v = std::getenv("BAGOFTRICKS_MPI_PROGRESS_US")) progress_us_ = std::max(0, std::atoi(v));
+    if (progress_us_ > 0) progress_ = std::thread([this] { progress_loop(); });
   }
   // The communicator is left to MPI_Finalize: freeing it here could block on a dead peer.
-  ~MpiComm() override = default;
+  ~MpiComm() override { stop_progress(); }
+
+  void stop_progress() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (progress_.joinable()) progress_.join();
+  }
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
@@ -76,25 +100,34 @@ class MpiComm final : public Comm {
   int start_sum(float* data, int64_t n) override {
     usable();
     BOT_CHECK(n >= 0 && n <= INT_MAX, Code::kArgument, "a bucket of " + std::to_string(n) + " floats is too large for one MPI call");
-    std::lock_guard<std::mutex> lock(mu_);
-    MPI_Request req;
-    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, data, int(n), MPI_FLOAT, MPI_SUM, comm_, &req), "MPI_Iallreduce");
-    for (size_t i = 0; i < requests_.size(); ++i)
-      if (requests_[i] == MPI_REQUEST_NULL) {
-        requests_[i] = req;
-        return int(i);
+    int h = -1;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      MPI_Request req;
+      check_mpi(MPI_Iallreduce(MPI_IN_PLACE, data, int(n), MPI_FLOAT, MPI_SUM, comm_, &req), "MPI_Iallreduce");
+      for (size_t i = 0; i < slots_.size() && h < 0; ++i)
+        if (!slots_[i].active) h = int(i);
+      if (h < 0) {
+        slots_.emplace_back();
+        h = int(slots_.size() - 1);
       }
-    requests_.push_back(req);
-    return int(requests_.size() - 1);
+      slots_[size_t(h)] = {req, true, false};
+      ++in_flight_;
+    }
+    wake_.notify_all();
+    return h;
   }
 
+  // True once h completed (seen here or by the progress thread); the handle is then free.
   bool test(int h) override {
     std::lock_guard<std::mutex> lock(mu_);
-    BOT_CHECK(h >= 0 && size_t(h) < requests_.size(), Code::kInternal, "unknown MPI request handle");
-    if (requests_[size_t(h)] == MPI_REQUEST_NULL) return true;
-    int done = 0;
-    check_mpi(MPI_Test(&requests_[size_t(h)], &done, MPI_STATUS_IGNORE), "MPI_Test");
-    return done != 0;
+    BOT_CHECK(h >= 0 && size_t(h) < slots_.size() && slots_[size_t(h)].active, Code::kInternal,
+              "unknown MPI request handle");
+    Slot& s = slots_[size_t(h)];
+    if (!s.done) test_locked(s);
+    if (!s.done) return false;
+    s.active = false;
+    return true;
   }
 
   void wait(int h) override {
@@ -145,6 +178,44 @@ class MpiComm final : public Comm {
   std::string library() const override { return mpi_library_version(); }
 
  private:
+  struct Slot {
+    MPI_Request req = MPI_REQUEST_NULL;
+    bool active = false;  // handed out and not yet seen complete by its owner
+    bool done = false;    // completed (the request is then MPI_REQUEST_NULL)
+  };
+
+  void test_locked(Slot& s) {
+    int done = 0;
+    check_mpi(MPI_Test(&s.req, &done, MPI_STATUS_IGNORE), "MPI_Test");
+    if (done) {
+      s.done = true;
+      --in_flight_;
+    }
+  }
+
+  void progress_loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stopping_) {
+      if (in_flight_ == 0) {
+        wake_.wait(lock, [this] { return stopping_ || in_flight_ > 0; });
+        continue;
+      }
+      for (Slot& s : slots_) {
+        if (!s.active || s.done) continue;
+        // An MPI error here is seen again by the owner's own test, which reports it.
+        int done = 0;
+        if (MPI_Test(&s.req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) continue;
+        if (done) {
+          s.done = true;
+          --in_flight_;
+        }
+      }
+      lock.unlock();
+      std::this_thread::sleep_for(std::chrono::microseconds(progress_us_));
+      lock.lock();
+    }
+  }
+
   void usable() const {
     BOT_CHECK(!broken_, Code::kDistTimeout,
               "the process group is unusable after an earlier timeout: end the job (a rank died or hangs)");
@@ -183,8 +254,13 @@ class MpiComm final : public Comm {
   int rank_ = 0, size_ = 1;
   double timeout_;
   bool broken_ = false;
-  std::vector<MPI_Request> requests_;
+  std::vector<Slot> slots_;
+  int in_flight_ = 0;
+  bool stopping_ = false;
+  int progress_us_ = 100;
   std::mutex mu_;  // one MPI call at a time (MPI_THREAD_SERIALIZED)
+  std::condition_variable wake_;
+  std::thread progress_;
 };
 
 }  // namespace
@@ -214,7 +290,15 @@ std::shared_ptr<Comm> world(double timeout_seconds) {
     BOT_CHECK(provided >= MPI_THREAD_SERIALIZED, Code::kDistUnavailable,
               "this MPI library gives no thread support (MPI_THREAD_SERIALIZED needed: calls come from Node's worker threads)");
   }
-  return std::make_shared<MpiComm>(timeout_seconds);
+  auto comm = std::shared_ptr<MpiComm>(new MpiComm(timeout_seconds), [](MpiComm* c) {
+    {
+      std::lock_guard<std::mutex> lock(g_init_mutex);
+      g_comms.erase(std::remove(g_comms.begin(), g_comms.end(), c), g_comms.end());
+    }
+    delete c;
+  });
+  g_comms.push_back(comm.get());
+  return comm;
 }
 
 bool initialized() {
@@ -226,6 +310,7 @@ void finalize() {
   std::lock_guard<std::mutex> lock(g_init_mutex);
   if (!g_initialized || g_finalized) return;
   g_finalized = true;
+  for (MpiComm* c : g_comms) c->stop_progress();
   MPI_Finalize();
 }
 
