@@ -53,15 +53,22 @@ void backward_filter_block(const Depthwise3x3& d, const float* const* xrow, cons
   if (Q > 0) pixel(q++);  // its left tap is in the padding
   for (; q + kPix <= Q && q * kSw - 1 + kLoads <= W; q += kPix) {
     V g[kPix];
+    const float* gp = dyrow + q * C;
+    _mm_prefetch(reinterpret_cast<const char*>(gp + 2 * kPix * C), _MM_HINT_T0);
 #pragma GCC unroll 16
-    for (int k = 0; k < kPix; ++k) g[k] = load_block<T, kMasked>(dyrow + (q + k) * C, m);
+    for (int k = 0; k < kPix; ++k, gp = step(gp, C)) g[k] = load_block<T, kMasked>(gp, m);
     const int64_t iwb = q * kSw - 1;  // the first input pixel read, >= 0 since q >= 1
 #pragma GCC unroll 3
     for (int i = 0; i < kRows; ++i) {
       const float* xp = xrow[i] + iwb * C;
+      // The input pixels of the step after next, into L1: one channel block walks the row
+      // at a stride of C floats, which the hardware prefetchers follow badly for a large C.
+      const float* ahead = xp + (kLoads + 2 * kPix * kSw) * C;
+#pragma GCC unroll 16
+      for (int j = 0; j < kPix * kSw; ++j, ahead = step(ahead, C)) _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
 #pragma GCC unroll 32
-      for (int j = 0; j < kLoads; ++j) {
-        const V xv = load_block<T, kMasked>(xp + j * C, m);
+      for (int j = 0; j < kLoads; ++j, xp = step(xp, C)) {
+        const V xv = load_block<T, kMasked>(xp, m);
 #pragma GCC unroll 16
         for (int k = 0; k < kPix; ++k) {
           const int s = j - k * kSw;  // the tap of output k that reads input j
