@@ -49,7 +49,8 @@ void depthwise3x3_backward_filter(const Conv2dProblem& p, const float* x, const 
 // Row kernels, one per op and instruction set; each runs rows [row0, row1):
 //   forward          output rows n*P + p:  y rows = conv(x), + bias, then ReLU if asked
 //   backward-data    input rows n*H + h:   dx rows = (accumulate ? dx : 0) + the taps' dy
-//   backward-filter  output rows n*P + p:  part (9, C) += dy[row] * x[the row's taps]
+//   backward-filter  output rows n*P + p:  part (9, C) += dy[row] * x[the row's taps], each
+//                    row summed in row_sums (9, C, scratch) first
 // The AVX2/AVX-512 ones are defined in *_avx2.cpp / *_avx512.cpp (x86 builds only).
 void depthwise3x3_forward_rows_avx2(const Depthwise3x3& d, const float* x, const float* wt,
                                     const float* bias, bool relu, float* y, int64_t row0,
@@ -64,11 +65,11 @@ void depthwise3x3_backward_data_rows_avx512(const Depthwise3x3& d, const float* 
                                             const float* wt, float* dx, bool accumulate,
                                             int64_t row0, int64_t row1);
 void depthwise3x3_backward_filter_rows_avx2(const Depthwise3x3& d, const float* x,
-                                            const float* dy, float* part, int64_t row0,
-                                            int64_t row1);
+                                            const float* dy, float* part, float* row_sums,
+                                            int64_t row0, int64_t row1);
 void depthwise3x3_backward_filter_rows_avx512(const Depthwise3x3& d, const float* x,
-                                              const float* dy, float* part, int64_t row0,
-                                              int64_t row1);
+                                              const float* dy, float* part, float* row_sums,
+                                              int64_t row0, int64_t row1);
 
 // w (C, 3, 3, 1) -> wt (9, C), on the calling thread's scratch (valid until its next call;
 // read by the pool's workers during the op).

@@ -29,12 +29,11 @@ constexpr int64_t kGrainMacs = 1 << 16;
 // The plain loops: output rows [row0, row1) added into part (9, C), each row's sums
 // formed first and then added, as the SIMD kernels do.
 void backward_filter_rows_portable(const Depthwise3x3& d, const float* x, const float* dy,
-                                   float* part, int64_t row0, int64_t row1) {
+                                   float* part, float* row_sums, int64_t row0, int64_t row1) {
   const int64_t C = d.c;
-  std::vector<float> row_sums(size_t(Depthwise3x3::kTaps * C));
   for (int64_t row = row0; row < row1; ++row) {
     const int64_t n = row / d.p, p = row % d.p;
-    std::fill(row_sums.begin(), row_sums.end(), 0.0f);
+    std::fill(row_sums, row_sums + Depthwise3x3::kTaps * C, 0.0f);
     for (int64_t q = 0; q < d.q; ++q) {
       const float* __restrict g = dy + (row * d.q + q) * C;
       for (int64_t r = 0; r < 3; ++r) {
@@ -44,17 +43,17 @@ void backward_filter_rows_portable(const Depthwise3x3& d, const float* x, const 
           const int64_t iw = q * d.sw - 1 + s;
           if (iw < 0 || iw >= d.w) continue;
           const float* __restrict xp = x + ((n * d.h + ih) * d.w + iw) * C;
-          float* __restrict acc = row_sums.data() + (r * 3 + s) * C;
+          float* __restrict acc = row_sums + (r * 3 + s) * C;
           for (int64_t c = 0; c < C; ++c) acc[c] += g[c] * xp[c];
         }
       }
     }
-    for (int64_t i = 0; i < Depthwise3x3::kTaps * C; ++i) part[i] += row_sums[size_t(i)];
+    for (int64_t i = 0; i < Depthwise3x3::kTaps * C; ++i) part[i] += row_sums[i];
   }
 }
 
 using BackwardFilterRows = void (*)(const Depthwise3x3&, const float*, const float*, float*,
-                                    int64_t, int64_t);
+                                    float*, int64_t, int64_t);
 
 BackwardFilterRows backward_filter_kernel() {
 #if defined(BOT_HAVE_X86)
@@ -76,14 +75,15 @@ void depthwise3x3_backward_filter(const Conv2dProblem& pr, const float* x, const
   const int64_t chunks = std::clamp<int64_t>(rows * per_row / kGrainMacs, 1, std::min(threads, rows));
   const int64_t tc = Depthwise3x3::kTaps * d.c;  // one partial
   // Grows and is never shrunk (the caller's thread), so a steady caller allocates nothing.
+  // Per chunk: its partial and its row sums (9, C) each.
   thread_local std::vector<float> partials;
-  if (int64_t(partials.size()) < chunks * tc) partials.resize(size_t(chunks * tc));
+  if (int64_t(partials.size()) < 2 * chunks * tc) partials.resize(size_t(2 * chunks * tc));
   float* parts = partials.data();
   parallel_for(chunks, [&](int64_t b, int64_t e, int) {
     for (int64_t i = b; i < e; ++i) {
       float* part = parts + i * tc;
       std::fill(part, part + tc, 0.0f);
-      kernel(d, x, dy, part, rows * i / chunks, rows * (i + 1) / chunks);
+      kernel(d, x, dy, part, parts + (chunks + i) * tc, rows * i / chunks, rows * (i + 1) / chunks);
     }
   });
   // dw[c, t] = sum over the chunks, in order, of part[t, c].
