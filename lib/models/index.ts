@@ -25,6 +25,8 @@ export { fans, xavierBound } from './init';
 export type ModelName = ResNetName | MobileNetV1Name;
 /** A model createModel builds: a ResNet or a MobileNetV1. */
 export type ZooModel = ResNet | MobileNetV1;
+/** The class createModel returns for a name: MobileNetV1 for `mobilenetv1_*`, ResNet otherwise (their union for a ModelName). */
+export type ModelOf<N extends ModelName> = N extends MobileNetV1Name ? MobileNetV1 : ResNet;
 
 /** Names accepted by createModel, in table order (the ResNets, then the MobileNets). */
 export function listModels(): ModelName[] {
@@ -53,12 +55,9 @@ const has = (table: object, name: unknown) => typeof name === 'string' && Object
  * const net = Net.fromModel(model, { batchSize: 32, inputSize: 224 });
  * ```
  */
-export function createModel(name: ResNetName, options?: ModelOptions): ResNet;
-export function createModel(name: MobileNetV1Name, options?: ModelOptions): MobileNetV1;
-export function createModel(name: ModelName, options?: ModelOptions): ZooModel;
-export function createModel(name: ModelName, options: ModelOptions = {}): ZooModel {
-  if (has(RESNETS, name)) return new ResNet(name as ResNetName, options);
-  if (has(MOBILENETS, name)) return new MobileNetV1(name as MobileNetV1Name, options);
+export function createModel<N extends ModelName>(name: N, options: ModelOptions = {}): ModelOf<N> {
+  if (has(RESNETS, name)) return new ResNet(name as ResNetName, options) as ModelOf<N>;
+  if (has(MOBILENETS, name)) return new MobileNetV1(name as MobileNetV1Name, options) as ModelOf<N>;
   throw new BagOfTricksError('ERR_ARGUMENT', `Expected one of ${listModels().join(', ')} for model name but received ${describe(name)}`);
 }
 
