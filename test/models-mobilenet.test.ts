@@ -2,8 +2,13 @@
  * MobileNetV1 in the zoo: the published counts (Howard et al. 2017: 4.2 M parameters, 569 M
  * multiply-adds at width 1.0, 224²), the block table of Howard et al. Table 1, timm's
  * state-dict keys, the width rounding, the CIFAR stem, zero-γ (nothing to zero), the
- * Xavier initialisation, and the compiled Net's gradients against the composed single ops.
+ * Xavier initialisation, the compiled Net's gradients against the composed single ops, and
+ * `bagoftricks train --model mobilenetv1_025` with both recipes (a few hundred MNIST digits).
  */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Rng, expectClose, expectCode } from './helpers/compare';
@@ -195,6 +200,33 @@ test('mobilenetv1_025 (CIFAR stem, 3 classes, 16², batch 2): Net gradients equa
   assert.equal(logits.shape, [2, 3]);
   assert.ok(Array.from(logits.data).every(Number.isFinite));
   net.dispose();
+});
+
+test('bagoftricks train --model mobilenetv1_025 --stem cifar: both recipes run, checkpoint and eval', () => {
+  const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bot-mobilenet-train-'));
+  try {
+    for (const recipe of ['baseline', 'tricks']) {
+      const out = path.join(dir, recipe);
+      const r = spawnSync(process.execPath, [cli, 'train', '--model', 'mobilenetv1_025', '--stem', 'cifar', '--size', '16', '--limit', '200', '--batch-size', '32',
+        '--epochs', '1', '--recipe', recipe, '--backend', 'cpu', '--out', out, '--json'], { encoding: 'utf8', timeout: 300_000 });
+      assert.is(r.status, 0, r.stderr);
+      const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; model?: string; top1?: number });
+      assert.is(events[0].model, 'mobilenetv1_025');
+      const done = events[events.length - 1];
+      assert.is(done.event, 'done', recipe);
+      assert.ok(Number.isFinite(done.top1), `${recipe}: top-1 ${done.top1}`);
+      const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+      assert.is(config.model.name, 'mobilenetv1_025');
+      const c = config.model.config;
+      assert.is(c.multiplier, 0.25);
+      assert.is(config.model.params, createModel('mobilenetv1_025', { stem: c.stem, numClasses: c.numClasses, width: c.width, inputChannels: c.inputChannels }).summary(16).params);
+      const ev = spawnSync(process.execPath, [cli, 'eval', '--checkpoint', path.join(out, 'last.safetensors'), '--json'], { encoding: 'utf8', timeout: 120_000 });
+      assert.is(ev.status, 0, ev.stderr);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();
