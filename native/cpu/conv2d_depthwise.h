@@ -7,9 +7,11 @@
 //   y[n,p,q,c] = sum_{r,s} x[n, p*sh - 1 + r, q*sw - 1 + s, c] * w[c, r, s]   (zero padding 1)
 //
 // A depthwise 3x3 does 9 multiply-adds per output element against 9 + 1 loads, so the
-// im2col GEMM of dense convolutions gains nothing here; these kernels run over NHWC rows
-// with the channels in the vector lanes (all channels of one pixel are contiguous) and
-// the weights of one channel block in registers. Each op has one file with its plain loops
+// im2col GEMM of dense convolutions gains nothing here; these kernels walk NHWC rows pixel
+// after pixel, the channels in the vector lanes (all channels of one pixel are contiguous),
+// several neighbouring outputs per step so each input pixel is loaded once for all the
+// outputs it reaches, and every channel block of a step before the next step, so memory
+// is read in order. Each op has one file with its plain loops
 // (the portable path, also the oracle the SIMD kernels are tested against beside
 // conv2d_reference.cpp) and the dispatch: conv2d_depthwise_forward.cpp,
 // conv2d_depthwise_backward_data.cpp, conv2d_depthwise_backward_filter.cpp. Their AVX2 and
