@@ -8,16 +8,18 @@
  *
  *   node benchmarks/conv.js [--batch 32] [--size 224] [--threads 1,2] [--reps 2]
  *                           [--only stem,layer3] [--no-peer] [--peer-isa AVX2] [--out results.json]
- *                           [--net resnet50|resnet18d|resnet18d-cifar] [--width 1]
+ *                           [--net resnet50|resnet18d|resnet18d-cifar|mobilenetv1|mobilenetv1-cifar]
+ *                           [--width 1]
  * --net picks the network whose convolutions are measured (default ResNet-50's);
- * resnet18d-cifar is ResNet-18-D with the CIFAR stem (use --size 32), at --width.
+ * resnet18d-cifar is ResNet-18-D with the CIFAR stem (use --size 32), at --width;
+ * mobilenetv1 are MobileNetV1's convolutions (--only dw: its 3×3 depthwise ones).
  * Prints a table per thread count and one final JSON line.
  */
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 const bot = require('..');
-const { resnet50Convs, resnet18dConvs, convFlops } = require('./shapes');
+const { resnet50Convs, resnet18dConvs, mobilenetv1Convs, convFlops } = require('./shapes');
 const { machine } = require('./machine');
 
 function arg(name, dflt) {
@@ -34,7 +36,15 @@ const outFile = arg('out', '');
 
 const net = arg('net', 'resnet50');
 const width = Number(arg('width', 1));
-let shapes = net === 'resnet50' ? resnet50Convs(size) : resnet18dConvs(size, width, net === 'resnet18d-cifar');
+const NETS = {
+  resnet50: () => resnet50Convs(size),
+  resnet18d: () => resnet18dConvs(size, width, false),
+  'resnet18d-cifar': () => resnet18dConvs(size, width, true),
+  mobilenetv1: () => mobilenetv1Convs(size, width, false),
+  'mobilenetv1-cifar': () => mobilenetv1Convs(size, width, true),
+};
+if (!NETS[net]) throw new Error(`--net must be one of ${Object.keys(NETS).join(', ')}`);
+let shapes = NETS[net]();
 if (only) shapes = shapes.filter((s) => only.split(',').some((o) => s.name.includes(o)));
 
 function best(fn) {
@@ -57,8 +67,9 @@ function randn(n) {
 function ours(sh) {
   const { ops } = bot;
   const x = { data: randn(batch * sh.h * sh.w * sh.c), shape: [batch, sh.h, sh.w, sh.c] };
-  const w = { data: randn(sh.k * sh.r * sh.s * sh.c), shape: [sh.k, sh.r, sh.s, sh.c] };
-  const o = { stride: sh.stride, padding: sh.pad };
+  const g = sh.groups ?? 1;
+  const w = { data: randn((sh.k * sh.r * sh.s * sh.c) / g), shape: [sh.k, sh.r, sh.s, sh.c / g] };
+  const o = { stride: sh.stride, padding: sh.pad, groups: g };
   const y = ops.conv2d(x, w, o);
   const dy = { data: randn(y.data.length), shape: y.shape };
   // Outputs go to buffers allocated once (as in a training step), so that what is timed is

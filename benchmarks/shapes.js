@@ -30,10 +30,11 @@ function resnet50Convs(size = 224) {
   return rows;
 }
 
+/** FLOPs of one pass (2 per multiply-add); a grouped conv reads c / groups inputs per output. */
 function convFlops(sh, n) {
   const p = Math.floor((sh.h + 2 * sh.pad - sh.r) / sh.stride) + 1;
   const q = Math.floor((sh.w + 2 * sh.pad - sh.s) / sh.stride) + 1;
-  return 2 * n * p * q * sh.k * sh.r * sh.s * sh.c;
+  return (2 * n * p * q * sh.k * sh.r * sh.s * sh.c) / (sh.groups ?? 1);
 }
 
 /**
@@ -70,4 +71,38 @@ function resnet18dConvs(size = 224, width = 1, cifar = false) {
   return rows;
 }
 
-module.exports = { resnet50Convs, resnet18dConvs, convFlops };
+/**
+ * The distinct convolutions of MobileNetV1 (Howard et al. 2017, Table 1) at `width`, NHWC,
+ * as lib/models/mobilenet.ts builds it: the 3×3/2 stem, then per block a 3×3 depthwise
+ * conv (`groups` = channels; names start with "dw") and a 1×1 pointwise conv ("pw").
+ * Channels are rounded as timm's make_divisible (multiples of 8). With the CIFAR stem the
+ * stem and the first stride-2 block have stride 1.
+ */
+function mobilenetv1Convs(size = 224, width = 1, cifar = false) {
+  const ch = (v) => {
+    let c = Math.max(8, Math.floor((v * width + 4) / 8) * 8);
+    if (c < 0.9 * v * width) c += 8;
+    return c;
+  };
+  const blocks = [[64, 1], [128, 2], [128, 1], [256, 2], [256, 1], [512, 2], [512, 1], [512, 1], [512, 1], [512, 1], [512, 1], [1024, 2], [1024, 1]];
+  const rows = [];
+  const add = (name, h, c, k, r, stride, pad, groups) => {
+    const same = rows.find((x) => x.h === h && x.c === c && x.k === k && x.r === r && x.stride === stride && x.groups === groups);
+    if (same) same.count++;
+    else rows.push({ name, h, w: h, c, k, r, s: r, stride, pad, groups, count: 1 });
+  };
+  const st = cifar ? 1 : 2;
+  add(`stem 3x3${st > 1 ? '/2' : ''}`, size, 3, ch(32), 3, st, 1, 1);
+  let h = Math.floor((size + 2 - 3) / st) + 1;
+  let c = ch(32);
+  blocks.forEach(([out, stride], i) => {
+    const s = cifar && i === 1 ? 1 : stride;
+    add(`dw 3x3${s > 1 ? '/2' : ''} ${h}² ×${c}`, h, c, c, 3, s, 1, c);
+    h = Math.floor((h + 2 - 3) / s) + 1;
+    add(`pw 1x1 ${h}² ${c}→${ch(out)}`, h, c, ch(out), 1, 1, 0, 1);
+    c = ch(out);
+  });
+  return rows;
+}
+
+module.exports = { resnet50Convs, resnet18dConvs, mobilenetv1Convs, convFlops };

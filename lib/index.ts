@@ -1,5 +1,5 @@
 /**
- * bagoftricks: train and run ResNet image classifiers from Node on a C++/CUDA core.
+ * bagoftricks: train and run ResNet and MobileNetV1 image classifiers from Node on a C++/CUDA core.
  */
 
 /**
@@ -21,8 +21,9 @@ export * as data from './data';
  */
 export * as runtime from './runtime';
 /**
- * The model zoo (ResNet-18 … ResNet-152 in the A, B, C and D variants, one table row each),
- * the graph description the core compiles, its shape analysis, and initialisation helpers.
+ * The model zoo (ResNet-18 … ResNet-152 in the A, B, C and D variants, and MobileNetV1 at
+ * widths 1.0, 0.75, 0.5 and 0.25, one table row each), the graph description the core
+ * compiles, its shape analysis, and initialisation helpers.
  */
 export * as models from './models';
 /**

@@ -4,7 +4,8 @@
  * `load(path, { model })` reads a safetensors file that is either a bagoftricks checkpoint
  * (its metadata names the model, the classes and the input size) or a plain state dict in
  * timm's or torchvision's key layout (`conv1.weight`, `layer1.0.bn1.running_mean`,
- * `fc.weight`, ...; the D variants' `conv1.0`…`conv1.6` and `downsample.1`/`.2`). Those
+ * `fc.weight`, ...; the D variants' `conv1.0`…`conv1.6` and `downsample.1`/`.2`; timm's
+ * `conv_stem`, `blocks.{s}.{i}.conv_dw`/`conv_pw` and `classifier` for MobileNetV1). Those
  * layouts are the ones our models use, so a state dict maps onto a model key by key; the
  * only rewrites are a leading `module.` (DataParallel) and dropping BN's
  * `num_batches_tracked` counters. Anything else that does not fit is an ERR_WEIGHTS_MISMATCH
@@ -18,7 +19,7 @@ import * as fs from 'fs';
 import { BagOfTricksError } from './errors';
 import { expectFiniteWeights } from './finite';
 import { BaseDataset, DataLoader, ImageSource, TransformSpec } from './data';
-import { createModel, ModelName, ModelOptions, ResNet } from './models';
+import { createModel, ModelName, ModelOptions, ZooModel } from './models';
 import { Net } from './net';
 import { cudaInfo } from './runtime';
 import { Tensor } from './tensor';
@@ -43,7 +44,8 @@ export type ModelSpec = ModelName | ({ name: ModelName } & ModelOptions);
 export interface LoadOptions {
   /**
    * The architecture, required for a plain state dict (a bagoftricks checkpoint names its
-   * own; given anyway, it must agree). `numClasses` defaults to the rows of `fc.weight`.
+   * own; given anyway, it must agree). `numClasses` defaults to the rows of the
+   * classifier's weight (`fc.weight`, or `classifier.weight` for MobileNetV1).
    */
   model?: ModelSpec;
   /** Class names for predict(), one per output (default: the checkpoint's, else "0", "1", ...). */
@@ -127,7 +129,7 @@ export function normalizeStateDict(tensors: Record<string, Tensor>): Record<stri
  * Compares a state dict (already normalised) with a model's tensors. `skip` names model keys
  * to leave out of the comparison (a classifier being replaced).
  */
-export function compareWeights(model: ResNet, tensors: Record<string, Tensor>, skip: ReadonlySet<string> = new Set()): WeightsMismatch & { matched: string[] } {
+export function compareWeights(model: ZooModel, tensors: Record<string, Tensor>, skip: ReadonlySet<string> = new Set()): WeightsMismatch & { matched: string[] } {
   const specs = model.parameters();
   const known = new Set(specs.map((p) => p.name));
   const missing: string[] = [];
@@ -146,7 +148,7 @@ export function compareWeights(model: ResNet, tensors: Record<string, Tensor>, s
 
 /** What load() resolved a file to. */
 export interface ResolvedWeights {
-  model: ResNet;
+  model: ZooModel;
   /** Every tensor of the model (PyTorch layout), by key. */
   parameters: Record<string, Tensor>;
   /** 'checkpoint': written by bagoftricks (metadata present); 'state-dict': a plain timm/torchvision state dict. */
@@ -206,7 +208,7 @@ export async function resolveWeights(file: string, options: Pick<LoadOptions, 'm
   const { tensors: raw, metadata } = await loadCheckpoint(file, { int64: 'skip' });
   const tensors = normalizeStateDict(raw);
   const saved = parseMeta<{ name: string; config: ModelOptions & Record<string, unknown> }>(file, metadata, 'model');
-  let model: ResNet;
+  let model: ZooModel;
   if (saved) {
     if (typeof saved.name !== 'string' || typeof saved.config !== 'object' || saved.config === null) {
       throw new BagOfTricksError('ERR_CHECKPOINT_FORMAT', `${file}: metadata "model" has no name and config`);
@@ -222,7 +224,7 @@ export async function resolveWeights(file: string, options: Pick<LoadOptions, 'm
       throw new BagOfTricksError('ERR_ARGUMENT', `${file} is a plain state dict (no bagoftricks metadata): say which architecture it is with options.model (e.g. 'resnet50d')`);
     }
     const { name, options: o } = modelSpec(options.model);
-    const fc = tensors['fc.weight'];
+    const fc = tensors[`${classifierOf(createModel(name as ModelName, o))}.weight`];
     const numClasses = o.numClasses ?? (fc && fc.shape.length === 2 ? fc.shape[0] : undefined);
     model = createModel(name as ModelName, { ...o, ...(numClasses === undefined ? {} : { numClasses }) });
   }
@@ -321,7 +323,7 @@ export class Classifier {
    */
   constructor(
     /** The architecture, with its configuration (`model.name`, `model.config`). */
-    readonly model: ResNet,
+    readonly model: ZooModel,
     parameters: Record<string, Tensor>,
     options: {
       classes?: string[]; inputSize: number; transform: TransformSpec; batchSize: number; source: 'checkpoint' | 'state-dict';
@@ -584,11 +586,14 @@ export interface PretrainedReport {
   kept: number;
   /** The classifier's keys left at their fresh initialisation, when the class counts differ. */
   replaced: string[];
-  /** Classes of the file's classifier (rows of its fc.weight). */
+  /** Classes of the file's classifier (rows of its classifier weight: `fc.weight`, `classifier.weight`). */
   fileClasses: number;
 }
 
-const CLASSIFIER_KEYS = ['fc.weight', 'fc.bias'];
+/** The node name of a model's classifier, the linear layer whose output is the graph's (`fc`, `classifier`). */
+export function classifierOf(model: { graph(): { output: string } }): string {
+  return model.graph().output;
+}
 
 /**
  * The tensors of a checkpoint or timm/torchvision state dict to start fine-tuning `model`
@@ -597,7 +602,7 @@ const CLASSIFIER_KEYS = ['fc.weight', 'fc.bias'];
  * replaced (left out, so the model's fresh initialisation stays), which the report says.
  * A checkpoint naming another architecture is ERR_ARGUMENT.
  */
-export async function pretrainedWeights(file: string, model: ResNet): Promise<{ parameters: Record<string, Tensor>; report: PretrainedReport }> {
+export async function pretrainedWeights(file: string, model: ZooModel): Promise<{ parameters: Record<string, Tensor>; report: PretrainedReport }> {
   if (typeof file !== 'string' || file.length === 0) fail('ERR_ARGUMENT', 'file path', 'file', file);
   if (!fs.existsSync(file)) throw new BagOfTricksError('ERR_ARGUMENT', `no file at ${JSON.stringify(file)}`);
   const { tensors: raw, metadata } = await loadCheckpoint(file, { int64: 'skip' });
@@ -606,19 +611,21 @@ export async function pretrainedWeights(file: string, model: ResNet): Promise<{ 
   if (saved && saved.name !== model.name) {
     throw new BagOfTricksError('ERR_ARGUMENT', `${file} holds a ${String(saved.name)}, not a ${model.name}: fine-tune the same architecture (its blocks differ even where the keys agree)`);
   }
-  const m = compareWeights(model, tensors, new Set(CLASSIFIER_KEYS));
+  const head = classifierOf(model);
+  const classifierKeys = [`${head}.weight`, `${head}.bias`];
+  const m = compareWeights(model, tensors, new Set(classifierKeys));
   if (m.missing.length || m.unexpected.length || m.conflicts.length) throw new WeightsMismatchError(m, `${file} (its backbone)`);
   const parameters: Record<string, Tensor> = {};
   for (const k of m.matched) parameters[k] = tensors[k];
   const specs = new Map(model.parameters().map((p) => [p.name, p.shape]));
-  const fits = CLASSIFIER_KEYS.every((k) => {
+  const fits = classifierKeys.every((k) => {
     const t = tensors[k];
     const want = specs.get(k)!;
     return t && t.shape.length === want.length && t.shape.every((d, i) => d === want[i]);
   });
-  if (fits) for (const k of CLASSIFIER_KEYS) parameters[k] = tensors[k];
+  if (fits) for (const k of classifierKeys) parameters[k] = tensors[k];
   expectFiniteWeights(file, Object.entries(parameters));
-  const fc = tensors['fc.weight'];
+  const fc = tensors[classifierKeys[0]];
   return {
     parameters,
     report: {
@@ -626,7 +633,7 @@ export async function pretrainedWeights(file: string, model: ResNet): Promise<{ 
       source: saved ? 'checkpoint' : 'state-dict',
       ...(saved?.name ? { fileModel: saved.name } : {}),
       kept: Object.keys(parameters).length,
-      replaced: fits ? [] : CLASSIFIER_KEYS.slice(),
+      replaced: fits ? [] : classifierKeys.slice(),
       fileClasses: fc && fc.shape.length === 2 ? fc.shape[0] : 0,
     },
   };

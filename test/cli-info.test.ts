@@ -28,6 +28,22 @@ test('--json prints exactly one line with model, params, macs, inputSize, numCla
   assert.equal([w.params, w.inputSize], [1_993_976, 160]);
 });
 
+test('MobileNetV1: listed, and its counts (4,231,976 parameters, 568.7 M multiply-adds at 224²)', () => {
+  const j = JSON.parse(run('mobilenetv1_100', '--json').stdout);
+  assert.equal(j, { model: 'mobilenetv1_100', params: 4_231_976, macs: 568_740_352, inputSize: 224, numClasses: 1000 });
+  const c = JSON.parse(run('mobilenetv1_050', '--stem', 'cifar', '--classes', '10', '--json').stdout);
+  assert.equal(c, { model: 'mobilenetv1_050', params: 823_722, macs: 45_310_976, inputSize: 32, numClasses: 10 });
+  const t = run('mobilenetv1_100');
+  assert.is(t.status, 0, t.stderr);
+  assert.match(t.stdout, /^mobilenetv1_100: 13 depthwise-separable blocks, multiplier 1$/m);
+  assert.match(t.stdout, /^blocks\.0\.0\.conv_dw\s+conv2d\s+112×112×32\s+288\s+3,612,672$/m);
+  assert.match(t.stdout, /^classifier\s+linear\s+1000\s+1,025,000\s+1,024,000$/m);
+  const all = run();
+  for (const [name, params] of [['mobilenetv1_100', '4,231,976'], ['mobilenetv1_025', '470,072']]) {
+    assert.match(all.stdout, new RegExp(`^${name}\\s+${params}\\s`, 'm'), name);
+  }
+});
+
 test('the text table has one row per layer and totals with thousands separators', () => {
   const r = run('resnet50');
   assert.is(r.status, 0, r.stderr);

@@ -31,8 +31,8 @@ const DEEP_STEM_EXTRA = 19_232;
 const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 const gammaKeys = (ps: ParameterSpec[]) => ps.filter((p) => p.kind === 'gamma').map((p) => p.name);
 
-test('the table has exactly the 20 rows: 5 depths × A, B, C, D', () => {
-  const expected = DEPTHS.flatMap((d) => VARIANTS.map((v) => `resnet${d}${v}`));
+test('the tables have exactly the 20 ResNet rows (5 depths × A, B, C, D) and the 4 MobileNetV1 widths', () => {
+  const expected = [...DEPTHS.flatMap((d) => VARIANTS.map((v) => `resnet${d}${v}`)), 'mobilenetv1_100', 'mobilenetv1_075', 'mobilenetv1_050', 'mobilenetv1_025'];
   assert.equal([...listModels()].sort(), [...expected].sort());
   assert.equal(bot.listModels(), listModels(), 'exported from the package root');
   assert.type(bot.models.createModel, 'function');
@@ -210,8 +210,8 @@ function checkGraph(name: string, g: GraphDesc, specs: ParameterSpec[]): void {
     assert.is(p.trainable, p.kind !== 'running_mean' && p.kind !== 'running_var', `${name}: trainable ${p.name}`);
     assert.is(p.decay, p.kind === 'weight', `${name}: no bias decay for ${p.name}`);
   }
-  assert.is(g.output, 'fc');
-  assert.is(g.nodes[g.nodes.length - 1].name, 'fc');
+  assert.is(g.output, name.startsWith('mobilenet') ? 'classifier' : 'fc');
+  assert.is(g.nodes[g.nodes.length - 1].name, g.output);
 }
 
 test('graphs are well formed and agree with parameters() for every row, both stems, odd widths and classes', () => {

@@ -8,7 +8,8 @@
  *
  * The model: a checkpoint of ours (bagoftricks train, Trainer.save) names it and its
  * configuration in its metadata. A plain state dict (PyTorch/timm keys, no metadata) needs
- * `--model NAME`; the classes come from fc.weight's rows, the width from its columns
+ * `--model NAME`; the classes come from fc.weight's rows (classifier.weight's for
+ * MobileNetV1), the width from its columns
  * (unless --width), the stem from conv1.weight's kernel for a plain stem (7×7 imagenet,
  * 3×3 cifar) or --stem. The file is read by load.ts (resolveWeights): optimizer buffers,
  * BN counters and a `module.` prefix are dropped; any other key the model lacks, or a key it
@@ -21,7 +22,7 @@ import * as path from 'path';
 import { BagOfTricksError } from '../errors';
 import { buildOnnxModel, encodeOnnxModel, ONNX_OPSET } from '../export/onnx';
 import { checkpointModel, ModelSpec, resolveWeights } from '../load';
-import { listModels, Model, RESNETS, ResNetName } from '../models';
+import { createModel, listModels, Model, ModelName } from '../models';
 import { resolveTransform } from '../data/transforms';
 import { Tensor } from '../tensor';
 import { readSafetensorsHeader, writeFileAtomic } from '../train/safetensors';
@@ -32,11 +33,13 @@ export const EXPORT_USAGE = `Usage: bagoftricks export --checkpoint F --onnx OUT
   --checkpoint F   a checkpoint written by bagoftricks train (or Trainer.save), or a plain
                    safetensors state dict with PyTorch/timm keys (then --model is required)
   --onnx OUT       the ONNX file to write (replaced atomically)
-  --model NAME     the architecture of a plain state dict (resnet18 ... resnet152d); its
-                   classes come from fc.weight
-  --width X        channel multiplier of a plain state dict (default: from fc.weight)
+  --model NAME     the architecture of a plain state dict (resnet18 ... resnet152d,
+                   mobilenetv1_100 ... _025); its classes come from fc.weight
+                   (classifier.weight for MobileNetV1)
+  --width X        channel multiplier of a plain state dict (default: from those columns)
   --stem S         imagenet or cifar, for a plain state dict (default: from conv1.weight's
-                   kernel for a 7×7/3×3 stem; imagenet for the deep stems of C and D)
+                   kernel for a 7×7/3×3 stem; imagenet for the deep stems of C and D and
+                   for MobileNetV1)
   --opset N        ONNX operator set, ${ONNX_OPSET.min} to ${ONNX_OPSET.max} (default ${ONNX_OPSET.default})
   --fold-bn        fold each BatchNormalization into the convolution before it
   --size N         fix the input's height and width to N (default: any size; the batch is
@@ -80,7 +83,7 @@ async function resolveCheckpoint(file: string, flags: Flags): Promise<{ model: M
     }
   } else {
     if (flags.model === undefined) throw new UsageError(`--model is required: ${file} has no bagoftricks metadata (a plain state dict)`);
-    spec = await plainStateDictModel(file, flags.model as ResNetName, flags);
+    spec = await plainStateDictModel(file, flags.model as ModelName, flags);
   }
   const r = await resolveWeights(file, spec === undefined ? {} : { model: spec });
   // The preprocessing a consumer of the file needs, with load()'s defaults: the input side,
@@ -97,16 +100,23 @@ async function resolveCheckpoint(file: string, flags: Flags): Promise<{ model: M
   return { model: r.model, parameters: r.parameters, metadata };
 }
 
-/** A plain state dict's model options, from its header's shapes: width from fc.weight's columns, stem from conv1.weight's kernel. */
-async function plainStateDictModel(file: string, name: ResNetName, flags: Flags): Promise<ModelSpec> {
+/**
+ * A plain state dict's model options, from its header's shapes: width from the classifier
+ * weight's columns (`fc.weight`, `classifier.weight`) against the model's at width 1, stem
+ * from conv1.weight's kernel for a plain ResNet stem (a MobileNet's stems differ only in
+ * stride, so there it is imagenet unless --stem).
+ */
+async function plainStateDictModel(file: string, name: ModelName, flags: Flags): Promise<ModelSpec> {
   const shapes = new Map((await readSafetensorsHeader(file)).entries.map((e) => [e.name.replace(/^module\./, ''), e.shape]));
-  const fc = shapes.get('fc.weight');
-  if (!fc || fc.length !== 2) throw new BagOfTricksError('ERR_CHECKPOINT_FORMAT', `${file}: no 2-D fc.weight, so the classes of this ${name} are unknown`);
-  const arch = RESNETS[name];
-  const finalChannels = 512 * (arch.block === 'bottleneck' ? 4 : 1); // layer4's output at width 1
+  const probe = createModel(name);
+  const head = `${probe.graph().output}.weight`;
+  const fc = shapes.get(head);
+  if (!fc || fc.length !== 2) throw new BagOfTricksError('ERR_CHECKPOINT_FORMAT', `${file}: no 2-D ${head}, so the classes of this ${name} are unknown`);
+  const finalChannels = probe.parameters().find((p) => p.name === head)!.shape[1]; // the features at width 1
   const width = (flags.width as number | undefined) ?? fc[1] / finalChannels;
   const conv1 = shapes.get('conv1.weight');
-  const stem = (flags.stem as 'imagenet' | 'cifar' | undefined) ?? (arch.stemType === 'plain' && conv1?.length === 4 && conv1[2] === 3 ? 'cifar' : 'imagenet');
+  const plainStem = 'stemType' in probe.config && probe.config.stemType === 'plain';
+  const stem = (flags.stem as 'imagenet' | 'cifar' | undefined) ?? (plainStem && conv1?.length === 4 && conv1[2] === 3 ? 'cifar' : 'imagenet');
   return { name, numClasses: fc[0], width, stem };
 }
 

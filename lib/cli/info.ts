@@ -23,7 +23,7 @@ parameters and multiply-adds.
   --size N      input height and width (default 224, or 32 with --stem cifar)
   --classes N   classifier outputs (default 1000)
   --width X     channel multiplier (default 1)
-  --stem S      imagenet (default) or cifar: stride-1 stem without max pool, for 32×32
+  --stem S      imagenet (default) or cifar: stride-1 stem (ResNets: no max pool), for 32×32
   --json        one JSON line {"model","params","macs","inputSize","numClasses"}
 `;
 
@@ -164,10 +164,12 @@ export function info(argv: string[]): number {
       console.log(JSON.stringify({ model: model.name, params: s.params, macs: s.macs, inputSize: size, numClasses: model.config.numClasses }));
     } else {
       const c = model.config;
-      const header =
-        `${model.name}: ${c.block} blocks ${JSON.stringify(c.layers)}, ${c.stemType} stem, ${c.downsample} shortcut, ` +
-        `stride on the ${c.block === 'bottleneck' ? c.strideOn : '3x3'} conv\n` +
-        `input ${size}×${size}×${c.inputChannels}, ${c.numClasses} classes, width ${c.width}, stem ${c.stem}`;
+      const arch =
+        'block' in c
+          ? `${c.block} blocks ${JSON.stringify(c.layers)}, ${c.stemType} stem, ${c.downsample} shortcut, ` +
+            `stride on the ${c.block === 'bottleneck' ? c.strideOn : '3x3'} conv`
+          : `13 depthwise-separable blocks, multiplier ${c.multiplier}`;
+      const header = `${model.name}: ${arch}\n` + `input ${size}×${size}×${c.inputChannels}, ${c.numClasses} classes, width ${c.width}, stem ${c.stem}`;
       console.log(table(s, header));
     }
     return 0;

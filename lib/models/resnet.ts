@@ -36,9 +36,9 @@
  * - `zeroGamma` (default true): γ of the last BN of every residual block (bn2 of a basic
  *   block, bn3 of a bottleneck; never the shortcut's BN) starts at 0 (§4.1 of the paper).
  */
-import { expectBool, expectInt, expectKeys, expectObject, fail } from '../validate';
 import { GraphBuilder } from './builder';
 import { GraphModel } from './model';
+import { ModelOptions, resolveModelOptions } from './options';
 
 /**
  * A residual block: 'basic' (two 3×3 convs; ResNet-18/34) or 'bottleneck' (1×1, 3×3, 1×1 with 4× expansion; ResNet-50 and deeper).
@@ -91,47 +91,19 @@ export const RESNETS = {
 /** The names of the table: `resnet18`, `resnet50d`, ... (see listModels()). */
 export type ResNetName = keyof typeof RESNETS;
 
-/** Options of createModel for a ResNet. Unknown keys and bad values throw ERR_ARGUMENT. */
-export interface ResNetOptions {
-  /** Classifier outputs. Default 1000. */
-  numClasses?: number;
-  /** Channel multiplier: every channel count c becomes max(1, round(c · width)). Default 1. */
-  width?: number;
-  /** 'imagenet' (default): stride-4 stem for 224² inputs; 'cifar': stride-1 stem, no max pool, for 32². */
-  stem?: 'imagenet' | 'cifar';
-  /** γ = 0 on the last BN of every residual block. Default true. */
-  zeroGamma?: boolean;
-  /** Seed of the initial parameters (integer in [0, 2^32 − 1]). Default 0. */
-  seed?: number;
-  /** Channels of the input image. Default 3. */
-  inputChannels?: number;
-}
+/** Options of createModel for a ResNet: the zoo's ModelOptions (see there). */
+export type ResNetOptions = ModelOptions;
 
 /** A ResNet's resolved configuration (`model.config`): its table row and every option, defaults filled in. */
 export type ResNetConfig = ResNetArch & Required<ResNetOptions>;
-
-const DEFAULTS: Required<ResNetOptions> = { numClasses: 1000, width: 1, stem: 'imagenet', zeroGamma: true, seed: 0, inputChannels: 3 };
-const OPTION_KEYS = Object.keys(DEFAULTS);
-const MAX_WIDTH = 16; // wider would exceed the core's 2^31 − 1 elements per tensor soon after
 
 const BN_EPS = 1e-5; // PyTorch's BatchNorm2d default, as timm and the paper's MXNet code
 const BN_MOMENTUM = 0.1; // PyTorch convention: running = (1 − 0.1)·running + 0.1·batch
 const STAGE_CHANNELS = [64, 128, 256, 512]; // block widths of layer1..4 (before expansion)
 const DEEP_STEM_CHANNELS = [32, 32, 64]; // the C/D stem's three 3×3 convs
 
-/** Checks options (typos rejected) and fills in the defaults. */
-export function resolveResNetOptions(options: unknown = {}): Required<ResNetOptions> {
-  const o = expectObject('options', options);
-  expectKeys('options', o, OPTION_KEYS);
-  const r = { ...DEFAULTS, ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) };
-  expectInt('options.numClasses', r.numClasses, 1, 1 << 20);
-  if (typeof r.width !== 'number' || !(r.width > 0 && r.width <= MAX_WIDTH)) fail('ERR_ARGUMENT', `number in (0, ${MAX_WIDTH}]`, 'options.width', r.width);
-  if (r.stem !== 'imagenet' && r.stem !== 'cifar') fail('ERR_ARGUMENT', `'imagenet' or 'cifar'`, 'options.stem', r.stem);
-  expectBool('options.zeroGamma', r.zeroGamma);
-  expectInt('options.seed', r.seed, 0, 2 ** 32 - 1);
-  expectInt('options.inputChannels', r.inputChannels, 1, 4096);
-  return r as Required<ResNetOptions>;
-}
+/** Checks options (typos rejected) and fills in the defaults (the zoo's resolveModelOptions). */
+export const resolveResNetOptions = resolveModelOptions;
 
 /**
  * A ResNet of the table (RESNETS); use createModel('resnet50d', options) rather than this

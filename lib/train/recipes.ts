@@ -15,8 +15,8 @@
  *   every trick (Table 6; the last row of the intro's Table 1, "tricks (ours)").
  * `tricks` without a teacher is the 79.15 row; with `distillation` set, the 79.29 row.
  */
-import { RESNETS } from '../models/resnet';
-import type { ResNetName } from '../models/resnet';
+import { listModels } from '../models';
+import type { ModelName } from '../models';
 import { expectBool, expectInt, expectKeys, expectNumber, expectObject, fail } from '../validate';
 import { DistillationConfig, resolveDistillation } from './distillation';
 import { linearScaling, Schedule, scheduleFromEpochs } from './schedule';
@@ -35,7 +35,7 @@ export interface Recipe {
   /** The recipe's name ('baseline', 'tricks', or the caller's). */
   name: string;
   /** A model of the zoo (createModel's names). */
-  model: ResNetName;
+  model: ModelName;
   /** Epochs of the run, warmup included. */
   epochs: number;
   /** Total batch size of one step. */
@@ -177,7 +177,7 @@ function checkField(key: keyof Recipe, v: unknown, name: string): unknown {
       if (typeof v !== 'string' || v.length === 0) fail('ERR_ARGUMENT', 'non-empty string', name, v);
       return v;
     case 'model':
-      if (typeof v !== 'string' || !Object.prototype.hasOwnProperty.call(RESNETS, v)) fail('ERR_ARGUMENT', `one of ${Object.keys(RESNETS).join(', ')}`, name, v);
+      if (typeof v !== 'string' || !(listModels() as string[]).includes(v)) fail('ERR_ARGUMENT', `one of ${listModels().join(', ')}`, name, v);
       return v;
     case 'epochs':
       return expectInt(name, v, 1, 1e6);

@@ -666,11 +666,15 @@ export class Trainer {
   }
 }
 
-/** The recipe's backbone learning-rate multiplier on every trainable parameter but the classifier's (fc.*). */
+/**
+ * The recipe's backbone learning-rate multiplier on every trainable parameter but the
+ * classifier's (the graph's output node: `fc.*`, `classifier.*`).
+ */
 export function backboneLrScale(model: Model, scale: number): Record<string, number> {
   const out: Record<string, number> = {};
   if (scale === 1) return out;
-  for (const p of model.parameters()) if (p.trainable && !p.name.startsWith('fc.')) out[p.name] = scale;
+  const head = `${model.graph().output}.`;
+  for (const p of model.parameters()) if (p.trainable && !p.name.startsWith(head)) out[p.name] = scale;
   return out;
 }
 

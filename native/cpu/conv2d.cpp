@@ -25,9 +25,11 @@
 //   conv2d_backward_data_accumulate adds dx into the caller's buffer (beta = 1 for 1x1;
 //   the scatter-add of col2im does it anyway).
 //
-// groups > 1 (depthwise when groups == C) runs direct loops over NHWC pixels whose inner
-// loop runs over channels; the weights are first transposed so that, for one kernel tap,
-// the weights of consecutive channels are contiguous.
+// groups > 1: a 3x3 depthwise convolution (groups == C == K, padding 1, strides 1 or 2:
+// MobileNet's) runs the kernels of conv2d_depthwise_*.cpp (AVX-512 / AVX2 / plain loops,
+// chosen at run time). Every other grouped convolution runs the direct loops below, over
+// NHWC pixels with the inner loop over channels; the weights are first transposed so
+// that, for one kernel tap, the weights of consecutive channels are contiguous.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -39,6 +41,7 @@
 #include "bot/ops/gemm.h"
 #include "bot/status.h"
 #include "bot/threadpool.h"
+#include "cpu/conv2d_depthwise.h"
 
 namespace bot {
 
@@ -575,6 +578,7 @@ void conv2d_forward(const Conv2dProblem& p, const float* x, const float* w, floa
   p.validate();
   const Dims d(p);
   if (p.groups == 1) forward_gemm(d, x, w, nullptr, y, Epilogue{});
+  else if (depthwise3x3_applies(p)) depthwise3x3_forward(p, x, w, nullptr, false, y);
   else forward_direct(d, x, w, y);
 }
 
@@ -597,6 +601,8 @@ void conv2d_forward_bias(const Conv2dProblem& p, const float* x, const float* w,
   const Epilogue e{bias, relu};
   if (p.groups == 1) {
     forward_gemm(d, x, w, packed, y, e);
+  } else if (depthwise3x3_applies(p)) {
+    depthwise3x3_forward(p, x, w, bias, relu, y);  // the epilogue in the kernel's registers
   } else {
     forward_direct(d, x, w, y);
     apply_epilogue(d, e, 0, d.M, y);
@@ -607,6 +613,7 @@ void conv2d_backward_data(const Conv2dProblem& p, const float* dy, const float* 
   p.validate();
   const Dims d(p);
   if (p.groups == 1) backward_data_gemm(d, dy, w, dx, false);
+  else if (depthwise3x3_applies(p)) depthwise3x3_backward_data(p, dy, w, dx, false);
   else backward_data_direct(d, dy, w, dx, false);
 }
 
@@ -615,6 +622,7 @@ void conv2d_backward_data_accumulate(const Conv2dProblem& p, const float* dy, co
   p.validate();
   const Dims d(p);
   if (p.groups == 1) backward_data_gemm(d, dy, w, dx, true);
+  else if (depthwise3x3_applies(p)) depthwise3x3_backward_data(p, dy, w, dx, true);
   else backward_data_direct(d, dy, w, dx, true);
 }
 
@@ -622,6 +630,7 @@ void conv2d_backward_filter(const Conv2dProblem& p, const float* x, const float*
   p.validate();
   const Dims d(p);
   if (p.groups == 1) backward_filter_gemm(d, x, dy, dw);
+  else if (depthwise3x3_applies(p)) depthwise3x3_backward_filter(p, x, dy, dw);
   else backward_filter_direct(d, x, dy, dw);
 }
 

@@ -201,3 +201,47 @@ export function loss64(graph: GraphDesc, params: Params, images: { data: ArrayLi
   const [b, k] = z.shape;
   return crossEntropyRef(z.data, smoothedTargets(labels, k, smoothing), b, k);
 }
+
+/**
+ * The eval-mode forward of `graph` (BN with its running statistics) composed from single
+ * ops: the oracle of a Net's inference path, where BN is folded into the conv before it.
+ */
+export function composedEval(graph: GraphDesc, params: Params, images: T): T {
+  const vals = new Map<string, T>([['input', images]]);
+  const W = (name: string) => ({ data: oihwToKrsc(params[name].data, params[name].shape), shape: krscShape(params[name].shape) });
+  const P = (name: string) => f32(params[name].data);
+  for (const n of graph.nodes) {
+    const x = vals.get(n.inputs[0])!;
+    let y: T;
+    switch (n.op) {
+      case 'conv2d':
+        y = ops.conv2d(x, W(n.weight), { stride: n.stride, padding: n.padding, groups: n.groups });
+        break;
+      case 'batchnorm':
+        y = ops.batchNorm(x, { gamma: P(n.weight), beta: P(n.bias), runningMean: P(n.runningMean).slice(), runningVar: P(n.runningVar).slice(), training: false, eps: n.eps }).y;
+        break;
+      case 'relu':
+        y = ops.relu(x);
+        break;
+      case 'add':
+        y = ops.add(x, vals.get(n.inputs[1])!);
+        break;
+      case 'avgpool2d':
+        y = ops.avgPool2d(x, { kernel: n.kernel, stride: n.stride, padding: n.padding, ceilMode: n.ceilMode, countIncludePad: n.countIncludePad });
+        break;
+      case 'maxpool2d':
+        y = ops.maxPool2d(x, { kernel: n.kernel, stride: n.stride, padding: n.padding, ceilMode: n.ceilMode });
+        break;
+      case 'globalavgpool':
+        y = ops.globalAvgPool(x);
+        break;
+      case 'linear':
+        y = ops.linear(x, { data: P(n.weight), shape: params[n.weight].shape }, n.bias ? { data: P(n.bias), shape: params[n.bias].shape } : undefined);
+        break;
+      default:
+        throw new Error(`composedEval: op ${(n as GraphNode).op}`);
+    }
+    vals.set(n.name, y);
+  }
+  return vals.get(graph.output)!;
+}

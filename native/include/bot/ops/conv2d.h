@@ -8,8 +8,10 @@
 //                             * w[k, r, s, c']          with g = k / (K/groups), Cg = C/groups
 //
 // groups == 1 runs on the GEMM (1x1 stride-1 convolutions are a plain GEMM on NHWC;
-// others are lowered to im2col in row tiles, never the whole batch at once). groups > 1
-// (depthwise: groups == C) runs a direct loop vectorised over channels.
+// others are lowered to im2col in row tiles, never the whole batch at once). A 3x3
+// depthwise convolution (groups == C == K, padding 1, strides 1 or 2) runs AVX-512/AVX2
+// kernels with the channels in the vector lanes; other groups > 1 a direct loop
+// vectorised over channels.
 #pragma once
 #include <cstdint>
 
