@@ -9,7 +9,8 @@
  *                           [--ranks 2] [--threads 2] [--steps 4] [--warmup 2] [--rounds 2]
  *                           [--bucket-mb 25] [--out benchmarks/results/dist-DATE.json]
  *
- * Per model it reports the step time (min/median over the timed steps of every round) and
+ * Per model it reports the step time (min/median/max over the timed steps of every round;
+ * median is the lower middle value for an even count) and
  * img/s of both, their ratio, and for the ranks: the seconds per step spent waiting after
  * the backward pass for gradient buckets (exposed), the seconds the transport alone takes
  * to sum the same buckets with nothing else running (timeAllreduce), and the share of the
