@@ -43,7 +43,7 @@ void GradientAverager::ready(int param, float* grad, int64_t numel) {
   grad_of_[size_t(param)] = grad;
   numel_of_[size_t(param)] = numel;
   if (!planned_) {
-    first_order_.push_back({param, grad, numel, 0});
+    first_order_.push_back({param, grad, numel});
     return;
   }
   const int b = size_t(param) < bucket_of_.size() ? bucket_of_[size_t(param)] : -1;

@@ -99,7 +99,6 @@ class GradientAverager {
     int param;
     float* grad;
     int64_t numel;
-    int64_t offset;  // in its bucket
   };
   struct Bucket {
     std::vector<int> params;  // parameter indices, in ready order
