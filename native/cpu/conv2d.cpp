@@ -42,6 +42,7 @@
 #include "bot/status.h"
 #include "bot/threadpool.h"
 #include "cpu/conv2d_depthwise.h"
+#include "cpu/conv2d_winograd.h"
 
 namespace bot {
 
@@ -584,12 +585,17 @@ void conv2d_forward(const Conv2dProblem& p, const float* x, const float* w, floa
 
 int64_t conv2d_packed_weights_numel(const Conv2dProblem& p) {
   p.validate();
-  return p.groups == 1 ? sgemm_packed_b_numel(p.r * p.s * p.c, p.k) : 0;
+  if (p.groups != 1) return 0;
+  return winograd_applies(p) ? winograd_packed_numel(p) : sgemm_packed_b_numel(p.r * p.s * p.c, p.k);
 }
 
 void conv2d_pack_weights(const Conv2dProblem& p, const float* w, float* packed) {
   p.validate();
   BOT_CHECK(p.groups == 1, Code::kArgument, "conv2d: only groups == 1 weights are packed");
+  if (winograd_applies(p)) {
+    winograd_pack_weights(p, w, packed);
+    return;
+  }
   const int64_t rsc = p.r * p.s * p.c;
   sgemm_pack_b(rsc, p.k, w, rsc, true, packed);  // w^T (RSC, K)
 }
@@ -599,7 +605,9 @@ void conv2d_forward_bias(const Conv2dProblem& p, const float* x, const float* w,
   p.validate();
   const Dims d(p);
   const Epilogue e{bias, relu};
-  if (p.groups == 1) {
+  if (p.groups == 1 && packed != nullptr && winograd_applies(p)) {
+    winograd_forward(p, x, packed, bias, relu, y);  // packed by conv2d_pack_weights as such
+  } else if (p.groups == 1) {
     forward_gemm(d, x, w, packed, y, e);
   } else if (depthwise3x3_applies(p)) {
     depthwise3x3_forward(p, x, w, bias, relu, y);  // the epilogue in the kernel's registers

@@ -1,0 +1,252 @@
+// Winograd F(4x4, 3x3) convolution (see conv2d_winograd.h): which problems take it, the
+// weight transform, the blocked driver, the run-time choice of instruction set, the
+// portable transforms, and the scalar oracle.
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <vector>
+
+#include "bot/cpu_features.h"
+#include "bot/ops/gemm.h"
+#include "bot/status.h"
+#include "bot/threadpool.h"
+#include "cpu/conv2d_winograd.h"
+#include "cpu/conv2d_winograd_simd.h"
+#include "cpu/gemm/gemm_internal.h"
+
+namespace bot {
+
+namespace winograd {
+void input_transform_portable(const Block& b, const float* x, float* v) { input_transform<4>(b, x, v); }
+void output_transform_portable(const Block& b, const float* m, const float* bias, bool relu, float* y) {
+  output_transform<4>(b, m, bias, relu, y);
+}
+}  // namespace winograd
+
+namespace {
+
+using winograd::Block;
+using winograd::kPoints;
+using winograd::kTile;
+using winograd::kWindow;
+
+// V and M of one block together stay under this many floats (1 MiB: the L2 of one core),
+// so the GEMM reads what the input transform has just written from the cache.
+constexpr int64_t kBlockFloats = 256 * 1024;
+constexpr int64_t kRowStep = 6;  // the GEMM kernel's rows: blocks hold a multiple of them
+constexpr size_t kAlign = 64;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t padded_k(int64_t k) { return ceil_div(k, gemm::kNR) * gemm::kNR; }
+
+bool env_off() {
+  static const bool off = [] {
+    const char* v = std::getenv("BAGOFTRICKS_NO_WINOGRAD");
+    return v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
+  }();
+  return off;
+}
+
+// Per-thread scratch for V and M, grown as needed, cache-line aligned.
+class Scratch {
+ public:
+  ~Scratch() { release(); }
+  float* get(int64_t floats) {
+    if (floats > capacity_) {
+      release();
+      void* p = ::operator new(size_t(floats) * sizeof(float), std::align_val_t(kAlign), std::nothrow);
+      BOT_CHECK(p != nullptr, Code::kOutOfMemory, "conv2d (Winograd): cannot allocate scratch");
+      data_ = static_cast<float*>(p);
+      capacity_ = floats;
+    }
+    return data_;
+  }
+
+ private:
+  void release() {
+    if (data_ != nullptr) ::operator delete(data_, std::align_val_t(kAlign));
+    data_ = nullptr;
+    capacity_ = 0;
+  }
+  float* data_ = nullptr;
+  int64_t capacity_ = 0;
+};
+thread_local Scratch t_scratch;
+
+struct Kernels {
+  void (*input)(const Block&, const float*, float*);
+  void (*output)(const Block&, const float*, const float*, bool, float*);
+  void (*gemm)(const Block&, const float*, const float*, float*);  // null: sgemm per point
+};
+
+Kernels select_kernels() {
+#if defined(BOT_HAVE_X86)
+  if (use_avx512()) return {winograd::input_transform_avx512, winograd::output_transform_avx512, winograd::gemm_avx512};
+  if (use_avx2_fma()) return {winograd::input_transform_avx2, winograd::output_transform_avx2, nullptr};
+#endif
+  return {winograd::input_transform_portable, winograd::output_transform_portable, nullptr};
+}
+
+// M[xi] = V[xi] * U[xi] through sgemm on the calling thread (it packs V itself).
+void gemm_sgemm(const Block& b, const float* v, const float* packed, float* m) {
+  for (int xi = 0; xi < kPoints; ++xi) {
+    GemmProblem g = gemm_problem(b.stride, b.k, b.c, false, false, 1.0f, 0.0f);
+    g.ldc = b.kp;
+    sgemm_prepacked_b(g, v + xi * b.stride * b.c, packed + xi * b.kp * b.c, m + xi * b.stride * b.kp,
+                      GemmThreads::kCaller);
+  }
+}
+
+// G g G^T for one 3x3 kernel g (row-major), in double: u (6x6, row-major).
+void weight_transform(const double g[9], double u[kPoints]) {
+  static const double G[kWindow][3] = {{1.0 / 4, 0, 0},
+                                       {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                       {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                       {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                       {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                       {0, 0, 1}};
+  double t[kWindow][3];  // G g
+  for (int i = 0; i < kWindow; ++i) {
+    for (int j = 0; j < 3; ++j) t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
+  }
+  for (int i = 0; i < kWindow; ++i) {
+    for (int j = 0; j < kWindow; ++j) u[i * kWindow + j] = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
+  }
+}
+
+}  // namespace
+
+bool winograd_applies(const Conv2dProblem& p) {
+  return p.r == 3 && p.s == 3 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 1 && p.pad_w == 1 &&
+         p.groups == 1 && p.k <= gemm::kNC && !env_off();
+}
+
+int64_t winograd_packed_numel(const Conv2dProblem& p) { return kPoints * padded_k(p.k) * p.c; }
+
+void winograd_pack_weights(const Conv2dProblem& p, const float* w, float* packed) {
+  const int64_t C = p.c, K = p.k, kp = padded_k(K);
+  // U[xi] (C, K) row-major for every point, then each packed as sgemm's B operand.
+  std::vector<float> u(size_t(kPoints * C * K));
+  parallel_for(K, [&](int64_t k0, int64_t k1, int) {
+    double g[9], t[kPoints];
+    for (int64_t k = k0; k < k1; ++k) {
+      for (int64_t c = 0; c < C; ++c) {
+        for (int rs = 0; rs < 9; ++rs) g[rs] = w[(k * 9 + rs) * C + c];
+        weight_transform(g, t);
+        for (int xi = 0; xi < kPoints; ++xi) u[size_t((xi * C + c) * K + k)] = float(t[xi]);
+      }
+    }
+  });
+  for (int xi = 0; xi < kPoints; ++xi) sgemm_pack_b(C, K, u.data() + xi * C * K, K, false, packed + xi * kp * C);
+}
+
+void winograd_forward(const Conv2dProblem& p, const float* x, const float* packed, const float* bias, bool relu,
+                      float* y) {
+  static const Kernels kernels = select_kernels();
+  Block shape{};
+  shape.n = p.n;
+  shape.h = p.h;
+  shape.w = p.w;
+  shape.c = p.c;
+  shape.k = p.k;
+  shape.kp = padded_k(p.k);
+  shape.tiles_h = ceil_div(p.h, kTile);
+  shape.tiles_w = ceil_div(p.w, kTile);
+  const int64_t tiles = p.n * shape.tiles_h * shape.tiles_w;
+  const int threads = ThreadPool::global().size();
+  // As many rows as fit the cache budget, but few enough that every thread gets a block.
+  int64_t stride = std::max<int64_t>(kRowStep, kBlockFloats / (kPoints * (p.c + shape.kp)) / kRowStep * kRowStep);
+  stride = std::min(stride, ceil_div(ceil_div(tiles, threads), kRowStep) * kRowStep);
+  shape.stride = stride;
+  const int64_t blocks = ceil_div(tiles, stride);
+  parallel_for(blocks, [&](int64_t b0, int64_t b1, int) {
+    float* v = t_scratch.get(kPoints * stride * (p.c + shape.kp));
+    float* m = v + kPoints * stride * p.c;
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      Block b = shape;
+      b.first = blk * stride;
+      b.rows = std::min(stride, tiles - b.first);
+      kernels.input(b, x, v);
+      if (kernels.gemm != nullptr) kernels.gemm(b, v, packed, m);
+      else gemm_sgemm(b, v, packed, m);
+      kernels.output(b, m, bias, relu, y);
+    }
+  });
+}
+
+void winograd_forward_reference(const Conv2dProblem& p, const float* x, const float* w, const float* bias,
+                                bool relu, float* y) {
+  static const double BT[kWindow][kWindow] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+                                              {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+  static const double AT[kTile][kWindow] = {
+      {1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+  const int64_t th = ceil_div(p.h, kTile), tw = ceil_div(p.w, kTile);
+  std::vector<double> u(size_t(p.k * p.c * kPoints));
+  for (int64_t k = 0; k < p.k; ++k) {
+    for (int64_t c = 0; c < p.c; ++c) {
+      double g[9];
+      for (int rs = 0; rs < 9; ++rs) g[rs] = w[(k * 9 + rs) * p.c + c];
+      weight_transform(g, &u[size_t((k * p.c + c) * kPoints)]);
+      // The fast path multiplies by U rounded to float.
+      for (int xi = 0; xi < kPoints; ++xi) u[size_t((k * p.c + c) * kPoints + xi)] = float(u[size_t((k * p.c + c) * kPoints + xi)]);
+    }
+  }
+  std::vector<double> v(size_t(p.c * kPoints));
+  for (int64_t n = 0; n < p.n; ++n) {
+    for (int64_t ty = 0; ty < th; ++ty) {
+      for (int64_t tx = 0; tx < tw; ++tx) {
+        for (int64_t c = 0; c < p.c; ++c) {  // V = B^T d B per channel
+          double d[kWindow][kWindow], t[kWindow][kWindow];
+          for (int i = 0; i < kWindow; ++i) {
+            for (int j = 0; j < kWindow; ++j) {
+              const int64_t iy = ty * kTile - 1 + i, ix = tx * kTile - 1 + j;
+              const bool inside = iy >= 0 && iy < p.h && ix >= 0 && ix < p.w;
+              d[i][j] = inside ? x[((n * p.h + iy) * p.w + ix) * p.c + c] : 0.0;
+            }
+          }
+          for (int i = 0; i < kWindow; ++i) {
+            for (int j = 0; j < kWindow; ++j) {
+              t[i][j] = 0;
+              for (int l = 0; l < kWindow; ++l) t[i][j] += BT[i][l] * d[l][j];
+            }
+          }
+          for (int i = 0; i < kWindow; ++i) {
+            for (int j = 0; j < kWindow; ++j) {
+              double s = 0;
+              for (int l = 0; l < kWindow; ++l) s += t[i][l] * BT[j][l];
+              v[size_t(c * kPoints + i * kWindow + j)] = s;
+            }
+          }
+        }
+        for (int64_t k = 0; k < p.k; ++k) {
+          double m[kWindow][kWindow] = {};
+          for (int64_t c = 0; c < p.c; ++c) {
+            for (int xi = 0; xi < kPoints; ++xi) {
+              m[xi / kWindow][xi % kWindow] += v[size_t(c * kPoints + xi)] * u[size_t((k * p.c + c) * kPoints + xi)];
+            }
+          }
+          double s[kTile][kWindow];
+          for (int i = 0; i < kTile; ++i) {
+            for (int j = 0; j < kWindow; ++j) {
+              s[i][j] = 0;
+              for (int l = 0; l < kWindow; ++l) s[i][j] += AT[i][l] * m[l][j];
+            }
+          }
+          for (int i = 0; i < kTile; ++i) {
+            for (int j = 0; j < kTile; ++j) {
+              const int64_t oy = ty * kTile + i, ox = tx * kTile + j;
+              if (oy >= p.h || ox >= p.w) continue;
+              double o = bias != nullptr ? double(bias[k]) : 0.0;
+              for (int l = 0; l < kWindow; ++l) o += s[i][l] * AT[j][l];
+              const float val = float(o);
+              y[((n * p.h + oy) * p.w + ox) * p.k + k] = relu ? std::max(val, 0.0f) : val;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace bot
