@@ -9,6 +9,10 @@
 //       -> {data: dw, shape: wShape}
 // The synchronous ops take an optional last argument `out`: a Float32Array of the output's
 // size to write into (and return) instead of a new array, for callers that reuse buffers.
+//   conv2dWinograd(x, xShape, w, wShape, bias | null, relu, algorithm?)
+//       -> {data: y, shape: [N, H, W, K]}: the Winograd F(4x4, 3x3) forward of inference
+//       (3x3, stride 1, padding 1; bias added, then ReLU when relu), algorithm 'fast'
+//       (default) or 'reference' (its scalar oracle).
 // The cuda* twins (cudaConv2d, cudaConv2dAsync, ...) take the same arguments and run on the
 // CUDA backend (bot/cuda_ops.h; groups == 1), plus two optional ones after `out`:
 // precision 'f32' (default) or 'f16', and algorithm 'fast' (default) or 'reference'.
@@ -199,6 +203,36 @@ Napi::Value Conv2dBackwardFilterReference(const Napi::CallbackInfo& info) {
   return run_sync(info, read_backward_filter, bot::conv2d_backward_filter_reference);
 }
 
+Napi::Value Conv2dWinograd(const Napi::CallbackInfo& info) {
+  bot::Shape xs = shape_arg(info, 1, "xShape", 4);
+  bot::Shape ws = shape_arg(info, 3, "wShape", 4);
+  bot::Conv2dProblem p;
+  p.n = xs[0], p.h = xs[1], p.w = xs[2], p.c = xs[3];
+  p.k = ws[0], p.r = ws[1], p.s = ws[2];
+  p.pad_h = p.pad_w = 1;
+  p.validate();
+  if (ws[3] != p.c)
+    throw_error(info.Env(), "ERR_SHAPE",
+                "Expected " + std::to_string(p.c) + " input channels for wShape[3] but received " +
+                    std::to_string(ws[3]));
+  Napi::Float32Array x = f32_arg(info, 0, "x", p.x_numel());
+  Napi::Float32Array w = f32_arg(info, 2, "w", p.w_numel());
+  Napi::Float32Array bias = optional_f32_arg(info, 4, "bias", p.k);
+  const bool relu = bool_arg(info, 5, "relu");
+  bool reference = false;
+  if (!info[6].IsUndefined() && !info[6].IsNull()) {
+    const std::string a = info[6].IsString() ? info[6].As<Napi::String>().Utf8Value() : std::string();
+    if (a != "fast" && a != "reference")
+      throw_error(info.Env(), "ERR_ARGUMENT", "Expected 'fast' or 'reference' for algorithm");
+    reference = a == "reference";
+  }
+  const bot::Shape out_shape = output_shape(p);
+  Napi::Float32Array y = new_f32(info.Env(), bot::shape_numel(out_shape));
+  bot::conv2d_forward_winograd(p, x.Data(), w.Data(), bias.IsEmpty() ? nullptr : bias.Data(), relu, y.Data(),
+                               reference);
+  return tensor_value(info.Env(), y, out_shape);
+}
+
 Napi::Value CudaConv2d(const Napi::CallbackInfo& info) {
   return run_cuda(info, read_forward, bot::cuda::conv2d_forward, false);
 }
@@ -230,6 +264,7 @@ void InitConv2dOps(Napi::Env env, Napi::Object ops) {
   SetOp(env, ops, "conv2dBackwardFilter", Conv2dBackwardFilter);
   SetOp(env, ops, "conv2dBackwardFilterAsync", Conv2dBackwardFilterAsync);
   SetOp(env, ops, "conv2dBackwardFilterReference", Conv2dBackwardFilterReference);
+  SetOp(env, ops, "conv2dWinograd", Conv2dWinograd);
   SetOp(env, ops, "cudaConv2d", CudaConv2d);
   SetOp(env, ops, "cudaConv2dAsync", CudaConv2dAsync);
   SetOp(env, ops, "cudaConv2dBackwardData", CudaConv2dBackwardData);

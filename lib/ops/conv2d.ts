@@ -221,3 +221,39 @@ export function conv2dBackwardFilterReference(x: Tensor, dy: Tensor, options: Co
   const args = prepareBackwardFilter(x, dy, options);
   return callNative(() => native().ops.conv2dBackwardFilterReference(...args));
 }
+
+/** Options of conv2dWinograd. */
+export interface Conv2dWinogradOptions {
+  /** Added to each output channel: a Float32Array of K values. Default none. */
+  bias?: Float32Array;
+  /** Clamp the result at 0 after the bias. Default false. */
+  relu?: boolean;
+  /** 'fast' (default): the kernels inference runs; 'reference': their scalar oracle. */
+  algorithm?: 'fast' | 'reference';
+}
+
+/**
+ * The Winograd F(4×4, 3×3) convolution that a folded inference Net runs for 3×3, stride-1,
+ * padding-1 convolutions: x (N, H, W, C), w (K, 3, 3, C) → y (N, H, W, K) = conv(x, w) +
+ * bias, then ReLU when asked. Weights are transformed on each call (the Net does it once).
+ * Its results differ from conv2d's by the transforms' rounding (about 1e-6 of the output's
+ * scale, see the README's inference section). Other kernel sizes throw ERR_ARGUMENT.
+ */
+export function conv2dWinograd(x: Tensor, w: Tensor, options: Conv2dWinogradOptions = {}): Tensor {
+  const raw = expectObject('options', options);
+  expectKeys('options', raw, ['bias', 'relu', 'algorithm']);
+  const o = raw as Conv2dWinogradOptions;
+  const tx = expectTensor('x', x, 4);
+  const tw = expectTensor('w', w, 4);
+  if (tw.shape[1] !== 3 || tw.shape[2] !== 3) fail('ERR_ARGUMENT', 'a 3×3 kernel', 'w.shape', tw.shape);
+  if (o.bias !== undefined && !(o.bias instanceof Float32Array && o.bias.length === tw.shape[0])) {
+    fail('ERR_ARGUMENT', `a Float32Array of ${tw.shape[0]} values`, 'options.bias', o.bias);
+  }
+  if (o.relu !== undefined && typeof o.relu !== 'boolean') fail('ERR_ARGUMENT', 'a boolean', 'options.relu', o.relu);
+  if (o.algorithm !== undefined && o.algorithm !== 'fast' && o.algorithm !== 'reference') {
+    fail('ERR_ARGUMENT', "'fast' or 'reference'", 'options.algorithm', o.algorithm);
+  }
+  return callNative(() =>
+    native().ops.conv2dWinograd(tx.data, tx.shape, tw.data, tw.shape, o.bias ?? null, o.relu ?? false, o.algorithm ?? 'fast'),
+  );
+}

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <string>
 #include <new>
 #include <vector>
 
@@ -117,9 +119,30 @@ void weight_transform(const double g[9], double u[kPoints]) {
 
 }  // namespace
 
-bool winograd_applies(const Conv2dProblem& p) {
+bool winograd_fits(const Conv2dProblem& p) {
   return p.r == 3 && p.s == 3 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 1 && p.pad_w == 1 &&
-         p.groups == 1 && p.k <= gemm::kNC && !env_off();
+         p.groups == 1 && p.k <= gemm::kNC;
+}
+
+bool winograd_applies(const Conv2dProblem& p) { return winograd_fits(p) && !env_off(); }
+
+void conv2d_forward_winograd(const Conv2dProblem& p, const float* x, const float* w, const float* bias, bool relu,
+                             float* y, bool reference) {
+  p.validate();
+  BOT_CHECK(winograd_fits(p), Code::kArgument,
+            "conv2d (Winograd): needs a 3x3 kernel, stride 1, padding 1, groups 1 and at most " +
+                std::to_string(gemm::kNC) + " output channels");
+  if (reference) {
+    winograd_forward_reference(p, x, w, bias, relu, y);
+    return;
+  }
+  void* mem = ::operator new(size_t(winograd_packed_numel(p)) * sizeof(float), std::align_val_t(kAlign), std::nothrow);
+  BOT_CHECK(mem != nullptr, Code::kOutOfMemory, "conv2d (Winograd): cannot allocate the packed weights");
+  std::unique_ptr<float, void (*)(float*)> packed(static_cast<float*>(mem), [](float* f) {
+    ::operator delete(f, std::align_val_t(kAlign));
+  });
+  winograd_pack_weights(p, w, packed.get());
+  winograd_forward(p, x, packed.get(), bias, relu, y);
 }
 
 int64_t winograd_packed_numel(const Conv2dProblem& p) { return kPoints * padded_k(p.k) * p.c; }

@@ -29,8 +29,10 @@
 
 namespace bot {
 
-// 3x3 kernel, stride 1, padding 1, groups 1, K at most the GEMM's column block, and not
-// turned off by BAGOFTRICKS_NO_WINOGRAD=1: the problems the packed forward runs this way.
+// 3x3 kernel, stride 1, padding 1, groups 1, K at most the GEMM's column block: the
+// problems the algorithm takes; winograd_applies: those, unless BAGOFTRICKS_NO_WINOGRAD=1
+// (the problems the packed forward runs this way).
+bool winograd_fits(const Conv2dProblem& p);
 bool winograd_applies(const Conv2dProblem& p);
 
 // The weights transformed and packed (KRSC in): winograd_packed_numel floats, 32-byte

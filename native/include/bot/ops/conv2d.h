@@ -47,8 +47,15 @@ void conv2d_forward_bias(const Conv2dProblem& p, const float* x, const float* w,
                          const float* bias, bool relu, float* y, const float* packed = nullptr);
 // The GEMM operand of a groups == 1 convolution's weights, packed once for many forward
 // calls: conv2d_packed_weights_numel floats (0 when groups > 1), 32-byte aligned.
+// Stride-1 3x3 convolutions with padding 1 are packed for (and run as) Winograd F(4x4, 3x3)
+// unless BAGOFTRICKS_NO_WINOGRAD=1 (see native/cpu/conv2d_winograd.h).
 int64_t conv2d_packed_weights_numel(const Conv2dProblem& p);
 void conv2d_pack_weights(const Conv2dProblem& p, const float* w, float* packed);
+// That Winograd path on its own, whatever the environment says: KRSC weights transformed on
+// the call, bias may be null; `reference` runs its scalar oracle instead. Only 3x3 kernels,
+// stride 1, padding 1, groups 1 and K <= 4080 (ERR_ARGUMENT otherwise).
+void conv2d_forward_winograd(const Conv2dProblem& p, const float* x, const float* w, const float* bias,
+                             bool relu, float* y, bool reference = false);
 // dx = d(loss)/dx given dy; dx is overwritten.
 void conv2d_backward_data(const Conv2dProblem& p, const float* dy, const float* w, float* dx);
 // dx += d(loss)/dx given dy: for an input read by several nodes, whose gradient sums the
