@@ -474,8 +474,9 @@ struct Net::Impl {
     for (Node& conv : nodes) {
       if (conv.fold_bn < 0) continue;
       const Node& bn = nodes[conv.fold_bn];
-      // Any batch size folds the same weights: the problem's n plays no part.
-      const Conv2dProblem p = conv_problem(conv, values[conv.in[0]].sample, 1);
+      // Folded for the largest batch (the CPU's packed form depends on it); smaller batches
+      // run with the same weights.
+      const Conv2dProblem p = conv_problem(conv, values[conv.in[0]].sample, options.max_batch);
       if (conv.folded_b == nullptr) {
         conv.folded_w = dev->allocate(dev->folded_weights_numel(p));
         conv.folded_b = dev->allocate(conv.desc.out_channels);
@@ -724,7 +725,7 @@ struct Net::Impl {
             out = bn.out;
             y = act(out);
             const Conv2dProblem p = conv_problem(node, xs, n);
-            dev->conv2d_forward_folded(p, x, node.folded_w, node.folded_b, bn.fused_relu, y);
+            dev->conv2d_forward_folded(p, options.max_batch, x, node.folded_w, node.folded_b, bn.fused_relu, y);
           } else {
             dev->conv2d_forward(conv_problem(node, xs, n), x, cdata(node.w), y);
           }

@@ -601,11 +601,13 @@ void conv2d_pack_weights(const Conv2dProblem& p, const float* w, float* packed) 
 }
 
 void conv2d_forward_bias(const Conv2dProblem& p, const float* x, const float* w,
-                         const float* bias, bool relu, float* y, const float* packed) {
+                         const float* bias, bool relu, float* y, const float* packed, int64_t packed_n) {
   p.validate();
   const Dims d(p);
   const Epilogue e{bias, relu};
-  if (p.groups == 1 && packed != nullptr && winograd_applies(p)) {
+  Conv2dProblem packed_for = p;
+  if (packed_n > 0) packed_for.n = packed_n;
+  if (p.groups == 1 && packed != nullptr && winograd_applies(packed_for)) {
     winograd_forward(p, x, packed, bias, relu, y);  // packed by conv2d_pack_weights as such
   } else if (p.groups == 1) {
     forward_gemm(d, x, w, packed, y, e);

@@ -275,8 +275,8 @@ class CudaNetDevice final : public NetDevice {
                     const float* var, float eps, float* folded_w, float* folded_b) override {
     cuda::fold_conv_bn_device(p.k, p.w_numel() / p.k, w, gamma, beta, mean, var, eps, folded_w, folded_b, st_);
   }
-  void conv2d_forward_folded(const Conv2dProblem& p, const float* x, const float* folded_w, const float* folded_b,
-                             bool relu, float* y) override {
+  void conv2d_forward_folded(const Conv2dProblem& p, int64_t /*folded_n: one form for all*/, const float* x,
+                             const float* folded_w, const float* folded_b, bool relu, float* y) override {
     conv_forward(p, x, folded_w, folded_b, relu, y);
   }
   std::string unsupported(const NodeDesc& node) const override {

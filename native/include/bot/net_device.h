@@ -91,12 +91,14 @@ class NetDevice {
   // s = gamma / sqrt(var + eps) computed in double, and the conv with that bias and the
   // BN's ReLU applied as its output is written (one op instead of two passes).
   virtual bool folds_batchnorm() const = 0;
-  // Floats of folded weights in the device's form (the CPU packs them for its GEMM).
+  // Floats of folded weights in the device's form (the CPU packs them for its GEMM, and the
+  // form may depend on the batch: `p` is the problem at the Net's largest batch).
   virtual int64_t folded_weights_numel(const Conv2dProblem& p) = 0;
   virtual void fold_conv_bn(const Conv2dProblem& p, const float* w, const float* gamma, const float* beta,
                             const float* mean, const float* var, float eps, float* folded_w, float* folded_b) = 0;
-  virtual void conv2d_forward_folded(const Conv2dProblem& p, const float* x, const float* folded_w,
-                                     const float* folded_b, bool relu, float* y) = 0;
+  // `folded_n`: the batch of the problem the weights were folded for; p.n may be smaller.
+  virtual void conv2d_forward_folded(const Conv2dProblem& p, int64_t folded_n, const float* x,
+                                     const float* folded_w, const float* folded_b, bool relu, float* y) = 0;
   // Can this device run the node (e.g. grouped convolutions)? Empty string: yes; else why not.
   virtual std::string unsupported(const NodeDesc& node) const = 0;
   virtual void conv2d_forward(const Conv2dProblem& p, const float* x, const float* w, float* y) = 0;

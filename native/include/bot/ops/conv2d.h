@@ -43,12 +43,16 @@ void conv2d_forward(const Conv2dProblem& p, const float* x, const float* w, floa
 // as it leaves the GEMM, not in a separate pass over y. `packed` (groups == 1 only, else
 // ignored): the weights as conv2d_pack_weights left them, so that repeated calls with the
 // same weights skip the packing; null: w is packed on every call. w may then be null.
+// `packed_n`: the batch size the weights were packed for (0: p.n), since the packed form
+// depends on it; any p.n then runs with them.
 void conv2d_forward_bias(const Conv2dProblem& p, const float* x, const float* w,
-                         const float* bias, bool relu, float* y, const float* packed = nullptr);
+                         const float* bias, bool relu, float* y, const float* packed = nullptr,
+                         int64_t packed_n = 0);
 // The GEMM operand of a groups == 1 convolution's weights, packed once for many forward
 // calls: conv2d_packed_weights_numel floats (0 when groups > 1), 32-byte aligned.
-// Stride-1 3x3 convolutions with padding 1 are packed for (and run as) Winograd F(4x4, 3x3)
-// unless BAGOFTRICKS_NO_WINOGRAD=1 (see native/cpu/conv2d_winograd.h).
+// Stride-1 3x3 convolutions with padding 1 whose p.n images make at least 16 output tiles of
+// 4x4 are packed for (and run as) Winograd F(4x4, 3x3) unless BAGOFTRICKS_NO_WINOGRAD=1
+// (see native/cpu/conv2d_winograd.h).
 int64_t conv2d_packed_weights_numel(const Conv2dProblem& p);
 void conv2d_pack_weights(const Conv2dProblem& p, const float* w, float* packed);
 // That Winograd path on its own, whatever the environment says: KRSC weights transformed on
