@@ -27,6 +27,7 @@ const CASES: Array<{ x: Shape4; k: number }> = [
   { x: [1, 6, 5, 300], k: 40 },
   { x: [3, 4, 4, 8], k: 96 },
   { x: [1, 2, 3, 64], k: 130 },
+  { x: [2, 40, 36, 24], k: 48 }, // 180 tiles: rows split between threads, several blocks each
 ];
 
 /** max |a − b| ÷ max |b|. */
@@ -87,15 +88,21 @@ test('Winograd: without a bias the output is the bare convolution', () => {
   assert.ok(relErr(fast, ref) < BOUND, `relative error ${relErr(fast, ref)}`);
 });
 
+// Rows split between threads (2 × 5 × 5 tiles), and few tiles with the output channels
+// split instead (4 tiles, 5 column panels of 16).
 test('Winograd: the result does not depend on the thread count', () => {
-  const { X, W, bias } = inputs([2, 20, 20, 32], 48, 9);
   const threads = bot.runtime.getThreads();
   try {
-    bot.runtime.setThreads(1);
-    const one = ops.conv2dWinograd(X, W, { bias }).data;
-    bot.runtime.setThreads(2);
-    const two = ops.conv2dWinograd(X, W, { bias }).data;
-    assert.equal(Array.from(two), Array.from(one));
+    for (const [x, k] of [[[2, 20, 20, 32], 48], [[1, 7, 7, 64], 80]] as [Shape4, number][]) {
+      const { X, W, bias } = inputs(x, k, 9);
+      bot.runtime.setThreads(1);
+      const one = ops.conv2dWinograd(X, W, { bias }).data;
+      for (const t of [2, 3]) {
+        bot.runtime.setThreads(t);
+        const other = ops.conv2dWinograd(X, W, { bias }).data;
+        assert.equal(Array.from(other), Array.from(one), `${t} threads against 1, input ${x}, k ${k}`);
+      }
+    }
   } finally {
     bot.runtime.setThreads(threads);
   }

@@ -9,6 +9,8 @@ const { ops } = bot;
 
 const CASES = [
   [1, 1, 1], [1, 7, 3], [2, 3, 5], [5, 17, 10], [32, 64, 10], [3, 129, 33], [8, 512, 100],
+  // n <= 4: dot products over the rows of w (a tail of 12 inputs; outputs split between threads)
+  [4, 300, 70], [2, 40, 2000],
 ];
 
 backendTest(test);

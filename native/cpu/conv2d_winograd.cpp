@@ -90,6 +90,33 @@ Kernels select_kernels() {
   return {winograd::input_transform_portable, winograd::output_transform_portable, nullptr};
 }
 
+// How `threads` threads share the work: tr ranges of rows (in panels of 6 tiles) times tk
+// ranges of 16-column panels of K, one cell per thread. Minimises the largest cell's work:
+// per row and channel, 16 FMAs per column panel in the GEMM plus about 3 for the input
+// transform, which every cell of a row range repeats. Columns are split only where the
+// GEMM takes a column range (`split_k`).
+// Large problems get tk = 1; batch 1 at 7x7 (one panel of 4 tiles) gets tr = 1, tk = threads.
+struct Grid {
+  int64_t tr = 1, tk = 1;
+};
+
+Grid choose_grid(int64_t row_panels, int64_t col_panels, int threads, bool split_k) {
+  Grid best;
+  int64_t best_cost = -1;
+  for (int64_t tr = threads; tr >= 1; --tr) {
+    if (threads % tr != 0) continue;
+    const int64_t tk = threads / tr;
+    if (tk > 1 && (!split_k || tk > col_panels)) continue;
+    const int64_t cost = ceil_div(row_panels, tr) * (gemm::kNR * ceil_div(col_panels, tk) + 3);
+    if (best_cost < 0 || cost < best_cost) {
+      best_cost = cost;
+      best.tr = tr;
+      best.tk = tk;
+    }
+  }
+  return best;
+}
+
 // M[xi] = V[xi] * U[xi] through sgemm on the calling thread (it packs V itself).
 void gemm_sgemm(const Block& b, const float* v, const float* packed, float* m) {
   for (int xi = 0; xi < kPoints; ++xi) {
@@ -124,12 +151,14 @@ bool winograd_fits(const Conv2dProblem& p) {
          p.groups == 1 && p.k <= gemm::kNC;
 }
 
-// Below 16 tiles (batch 1 at 14x14 and smaller maps: 7x7 has 4 tiles, padded to 8x8) the
-// GEMM's rows of 6 tiles are mostly padding and a thread gets a block or none; the direct
-// GEMM is faster there (ResNet-18-D at batch 1: 90 img/s with the 7x7 layers direct
-// against 74 with them through Winograd, one run each). The rule depends on the problem
+// Fewer than 4 tiles of 4x4 over the batch (maps under 5x5 at batch 1) stay on the direct
+// GEMM, where the padding of each tile and of the GEMM's 6-row panels outweighs what
+// Winograd saves. At 7x7 (4 tiles an image) Winograd, with the output channels split
+// between threads, still beat the direct GEMM on ResNet-18-D at batch 1 (70-80 against
+// 53-69 img/s, three alternating runs; the 7x7 layers are then bound by reading the
+// transformed weights, 36/9 times the direct GEMM's). The rule depends on the problem
 // alone, never on the thread count, so that the output does not either.
-constexpr int64_t kMinTiles = 16;
+constexpr int64_t kMinTiles = 4;
 
 bool winograd_applies(const Conv2dProblem& p) {
   const int64_t tiles = p.n * ceil_div(p.h, kTile) * ceil_div(p.w, kTile);
@@ -188,22 +217,37 @@ void winograd_forward(const Conv2dProblem& p, const float* x, const float* packe
   shape.tiles_w = ceil_div(p.w, kTile);
   const int64_t tiles = p.n * shape.tiles_h * shape.tiles_w;
   const int threads = ThreadPool::global().size();
-  // As many rows as fit the cache budget, but few enough that every thread gets a block.
-  int64_t stride = std::max<int64_t>(kRowStep, kBlockFloats / (kPoints * (p.c + shape.kp)) / kRowStep * kRowStep);
-  stride = std::min(stride, ceil_div(ceil_div(tiles, threads), kRowStep) * kRowStep);
+  const Grid grid = choose_grid(ceil_div(tiles, kRowStep), shape.kp / gemm::kNR, threads, kernels.gemm != nullptr);
+  // As many rows as fit the cache budget, but few enough that every cell of the grid gets
+  // rows; a cell then walks its share of rows in blocks of `stride`.
+  const int64_t width = ceil_div(shape.kp / gemm::kNR, grid.tk) * gemm::kNR;  // a cell's columns
+  int64_t stride = std::max<int64_t>(kRowStep, kBlockFloats / (kPoints * (p.c + width)) / kRowStep * kRowStep);
+  const int64_t row_panels = ceil_div(tiles, kRowStep);
+  stride = std::min(stride, ceil_div(row_panels, grid.tr) * kRowStep);
   shape.stride = stride;
   const int64_t blocks = ceil_div(tiles, stride);
-  parallel_for(blocks, [&](int64_t b0, int64_t b1, int) {
+  // Cell (r, j): blocks [blocks * r / tr, blocks * (r + 1) / tr) and 16-column panels
+  // [panels * j / tk, panels * (j + 1) / tk). With tk > 1 each cell of a row range
+  // transforms the same input tiles (a few percent of the GEMM's work, against a thread
+  // left idle).
+  const int64_t panels = shape.kp / gemm::kNR;
+  parallel_for(grid.tr * grid.tk, [&](int64_t c0, int64_t c1, int) {
     float* v = t_scratch.get(kPoints * stride * (p.c + shape.kp));
     float* m = v + kPoints * stride * p.c;
-    for (int64_t blk = b0; blk < b1; ++blk) {
+    for (int64_t cell = c0; cell < c1; ++cell) {
+      const int64_t r = cell / grid.tk, j = cell % grid.tk;
       Block b = shape;
-      b.first = blk * stride;
-      b.rows = std::min(stride, tiles - b.first);
-      kernels.input(b, x, v);
-      if (kernels.gemm != nullptr) kernels.gemm(b, v, packed, m);
-      else gemm_sgemm(b, v, packed, m);
-      kernels.output(b, m, bias, relu, y);
+      b.k_begin = panels * j / grid.tk * gemm::kNR;
+      b.k_end = std::min(p.k, panels * (j + 1) / grid.tk * gemm::kNR);
+      if (b.k_begin >= b.k_end) continue;
+      for (int64_t blk = blocks * r / grid.tr; blk < blocks * (r + 1) / grid.tr; ++blk) {
+        b.first = blk * stride;
+        b.rows = std::min(stride, tiles - b.first);
+        kernels.input(b, x, v);
+        if (kernels.gemm != nullptr) kernels.gemm(b, v, packed, m);
+        else gemm_sgemm(b, v, packed, m);
+        kernels.output(b, m, bias, relu, y);
+      }
     }
   });
 }

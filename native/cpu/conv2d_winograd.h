@@ -30,7 +30,7 @@
 namespace bot {
 
 // 3x3 kernel, stride 1, padding 1, groups 1, K at most the GEMM's column block: the
-// problems the algorithm takes; winograd_applies: those with at least 16 output tiles of
+// problems the algorithm takes; winograd_applies: those with at least 4 output tiles of
 // 4x4 (over the batch), unless BAGOFTRICKS_NO_WINOGRAD=1 (the problems the packed forward
 // runs this way).
 bool winograd_fits(const Conv2dProblem& p);
@@ -65,17 +65,19 @@ struct Block {
   int64_t first, rows;    // tiles of this block; V and M hold `stride` rows (>= rows)
   int64_t stride;
   int64_t kp;             // K rounded up to the GEMM's 16 columns: M's row length
+  int64_t k_begin, k_end; // output channels of this block: k_begin a multiple of 16
 };
 
 // V[xi] (stride, C) row-major, xi-major, for the block's tiles (rows past `rows` are zero).
 void input_transform_avx512(const Block& b, const float* x, float* v);
 void input_transform_avx2(const Block& b, const float* x, float* v);
 void input_transform_portable(const Block& b, const float* x, float* v);
-// y from M[xi] (stride, kp): Y = A^T m A + bias, ReLU.
+// y channels [k_begin, k_end) from M[xi] (stride, kp): Y = A^T m A + bias, ReLU.
 void output_transform_avx512(const Block& b, const float* m, const float* bias, bool relu, float* y);
 void output_transform_avx2(const Block& b, const float* m, const float* bias, bool relu, float* y);
 void output_transform_portable(const Block& b, const float* m, const float* bias, bool relu, float* y);
-// M[xi] = V[xi] * U[xi] for the 36 points (AVX-512 only; elsewhere sgemm).
+// M[xi] = V[xi] * U[xi] for the 36 points, columns [k_begin, k_end) rounded out to whole
+// 16-column panels (AVX-512 only; elsewhere sgemm, which takes every column).
 void gemm_avx512(const Block& b, const float* v, const float* packed, float* m);
 
 }  // namespace winograd

@@ -73,13 +73,13 @@ void kernel(int64_t channels, const float* a, const float* u, int64_t kp, int64_
 }  // namespace
 
 void gemm_avx512(const Block& b, const float* v, const float* packed, float* m) {
-  const int64_t panels = b.kp / gemm::kNR;
+  const int64_t panels = (b.k_end + gemm::kNR - 1) / gemm::kNR;
   const int64_t u_stride = b.kp * b.c;  // sgemm_packed_b_numel(C, K)
   for (int xi = 0; xi < kPoints; ++xi) {
     const float* vx = v + xi * b.stride * b.c;
     const float* ux = packed + xi * u_stride;
     float* mx = m + xi * b.stride * b.kp;
-    for (int64_t j = 0; j < panels; j += 4) {
+    for (int64_t j = b.k_begin / gemm::kNR; j < panels; j += 4) {
       const int64_t np = std::min<int64_t>(4, panels - j);
       for (int64_t i = 0; i < b.stride; i += kRows) {
         const float* a = vx + i * b.c;

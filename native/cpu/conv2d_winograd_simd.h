@@ -133,10 +133,10 @@ inline void output_tile(const Block& b, const float* m, int64_t row, int64_t k0,
 
 template <int W>
 void output_transform(const Block& b, const float* m, const float* bias, bool relu, float* y) {
-  const int64_t full = b.k / W * W;
+  const int64_t full = b.k_begin + (b.k_end - b.k_begin) / W * W;
   for (int64_t row = 0; row < b.rows; ++row) {
-    for (int64_t k0 = 0; k0 < full; k0 += W) output_tile<W>(b, m, row, k0, bias, relu, y);
-    for (int64_t k0 = full; k0 < b.k; ++k0) output_tile<1>(b, m, row, k0, bias, relu, y);
+    for (int64_t k0 = b.k_begin; k0 < full; k0 += W) output_tile<W>(b, m, row, k0, bias, relu, y);
+    for (int64_t k0 = full; k0 < b.k_end; ++k0) output_tile<1>(b, m, row, k0, bias, relu, y);
   }
 }
 
