@@ -6,7 +6,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Rng, expectCode, expectCodeAsync } from './helpers/compare';
+import { Rng, expectClose, expectCode, expectCodeAsync } from './helpers/compare';
+import { composedEval } from './helpers/graph';
 import { bot } from './helpers/lib';
 import type { ModelName } from '../lib/models';
 
@@ -41,6 +42,35 @@ for (const c of cases) {
     assert.ok(infer.memoryBytes() < train.memoryBytes() / 2, `inference ${infer.memoryBytes()} B, training ${train.memoryBytes()} B`);
     train.dispose();
     infer.dispose();
+  });
+}
+
+// On the CPU a residual block's last conv adds the shortcut and applies the ReLU as it writes
+// its output (the BN folded into it): no add runs, and the logits match the graph composed
+// from single ops (conv, eval BN, add, ReLU, ...). Batch 4 at 40² takes Winograd on the
+// stride-1 3x3 convs of every stage (4 tiles and more).
+for (const name of ['resnet18d', 'resnet50d'] as ModelName[]) {
+  test(`${name}: the eval forward adds the residual in the conv's output pass, as the composed ops do`, async () => {
+    const model = createModel(name, { numClasses: 5, width: 0.25, seed: 6, zeroGamma: false });
+    const params = model.initialParameters();
+    for (const spec of model.parameters()) {
+      const a = params.get(spec.name)!;
+      if (spec.kind === 'running_var') for (let i = 0; i < a.length; i++) a[i] = 0.5 + rng.uniform();
+      if (spec.kind === 'running_mean') for (let i = 0; i < a.length; i++) a[i] = 0.2 * rng.normal();
+    }
+    const net = Net.fromModel(model, { batchSize: 4, inputSize: 40, training: false });
+    net.setParameters(params);
+    const x = { data: Float32Array.from({ length: 4 * 40 * 40 * 3 }, () => rng.normal()), shape: [4, 40, 40, 3] };
+    net.setProfiling(true);
+    const y = await net.forward(x);
+    const ops = net.profile().map((e) => e.op);
+    assert.ok(ops.includes('conv2d'), `profiled ops: ${ops}`);
+    assert.not.ok(ops.includes('add'), `no add runs on its own: ${ops}`);
+    const plain: Record<string, { data: Float32Array; shape: number[] }> = {};
+    for (const spec of model.parameters()) plain[spec.name] = { data: params.get(spec.name)!, shape: spec.shape };
+    const ref = composedEval(model.graph(), plain, x);
+    expectClose(y.data, ref.data, { op: `${name} eval forward`, seed: 6 }, { atol: 1e-4, rtol: 1e-4 });
+    net.dispose();
   });
 }
 

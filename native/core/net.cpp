@@ -86,6 +86,10 @@ struct Net::Impl {
     // Inference: a BN whose input is a conv's output read by nothing else is folded into
     // that conv (fold_bn on the conv, folded_into on the BN, which eval skips).
     int fold_bn = -1, folded_into = -1;
+    // A folded BN with a residual add (residual_add >= 0) whose other input is ready before
+    // the conv runs: on a device that folds_residual, the conv adds it (and the add's ReLU)
+    // and writes the add's output; the add does not run.
+    bool residual_in_conv = false;
     // conv: w * scale per output channel, in the device's form (the CPU packs them for its
     // GEMM), and beta - mean * scale; allocated on the first eval-mode forward.
     float* folded_w = nullptr;
@@ -409,9 +413,12 @@ struct Net::Impl {
   }
 
   // Whether add node `a` is done by its BN in this forward pass (`fold`: BNs folded into
-  // their convs, eval mode on a device that folds; a folded BN does not run).
+  // their convs, eval mode on a device that folds; a folded BN does not run, and its add is
+  // then done by the conv where residual_in_conv).
   bool add_fusion_active(const Node& a, bool fold) const {
-    return a.fused_bn >= 0 && !(fold && nodes[a.fused_bn].folded_into >= 0);
+    if (a.fused_bn < 0) return false;
+    const Node& bn = nodes[a.fused_bn];
+    return !(fold && bn.folded_into >= 0) || bn.residual_in_conv;
   }
 
   // Which inputs of add node i can take the add's output gradient buffer as their own
@@ -462,6 +469,8 @@ struct Net::Impl {
       if (conv.desc.op != OpKind::kConv2d) continue;
       conv.fold_bn = static_cast<int>(i);
       bn.folded_into = in.producer;
+      bn.residual_in_conv = bn.residual_add >= 0 && dev->folds_residual() &&
+                            values[bn.residual].producer < in.producer;
     }
   }
 
@@ -497,13 +506,17 @@ struct Net::Impl {
       return !n.skip && !(fold && n.folded_into >= 0) && !add_fusion_active(n, fold);
     };
     auto writes = [&](const Node& n) {
-      if (fold && n.fold_bn >= 0) return nodes[n.fold_bn].out;
+      if (fold && n.fold_bn >= 0) {
+        const Node& bn = nodes[n.fold_bn];
+        return bn.residual_in_conv ? nodes[bn.residual_add].out : bn.out;  // the conv does its add
+      }
       if (n.residual_add >= 0) return nodes[n.residual_add].out;  // a running BN with its add
       return n.out;
     };
     auto reads = [&](const Node& n) {
       std::vector<int> r = n.in;
       if (n.residual_add >= 0) r.push_back(n.residual);
+      if (fold && n.fold_bn >= 0 && nodes[n.fold_bn].residual_in_conv) r.push_back(nodes[n.fold_bn].residual);
       return r;
     };
     std::vector<int> last_reader(values.size(), -1);
@@ -720,12 +733,20 @@ struct Net::Impl {
       int out = node.out;
       switch (d.op) {
         case OpKind::kConv2d:
-          if (fold && node.fold_bn >= 0) {  // conv + BN (+ ReLU) in one op
+          if (fold && node.fold_bn >= 0) {  // conv + BN (+ add) (+ ReLU) in one op
             const Node& bn = nodes[node.fold_bn];
             out = bn.out;
+            bool relu = bn.fused_relu;
+            const float* residual = nullptr;
+            if (bn.residual_in_conv) {
+              const Node& a = nodes[bn.residual_add];
+              out = a.out;
+              relu = a.fused_relu;
+              residual = act(bn.residual);
+            }
             y = act(out);
             const Conv2dProblem p = conv_problem(node, xs, n);
-            dev->conv2d_forward_folded(p, options.max_batch, x, node.folded_w, node.folded_b, bn.fused_relu, y);
+            dev->conv2d_forward_folded(p, options.max_batch, x, node.folded_w, node.folded_b, relu, y, residual);
           } else {
             dev->conv2d_forward(conv_problem(node, xs, n), x, cdata(node.w), y);
           }

@@ -100,10 +100,11 @@ class CpuNetDevice final : public NetDevice {
     if (pack) conv2d_pack_weights(p, dst, folded_w);
   }
   void conv2d_forward_folded(const Conv2dProblem& p, int64_t folded_n, const float* x, const float* folded_w,
-                             const float* folded_b, bool relu, float* y) override {
-    if (p.groups == 1) conv2d_forward_bias(p, x, nullptr, folded_b, relu, y, folded_w, folded_n);
-    else conv2d_forward_bias(p, x, folded_w, folded_b, relu, y);
+                             const float* folded_b, bool relu, float* y, const float* residual) override {
+    if (p.groups == 1) conv2d_forward_bias(p, x, nullptr, folded_b, relu, y, folded_w, folded_n, residual);
+    else conv2d_forward_bias(p, x, folded_w, folded_b, relu, y, nullptr, 0, residual);
   }
+  bool folds_residual() const override { return true; }
   std::string unsupported(const NodeDesc&) const override { return ""; }
 
   void conv2d_forward(const Conv2dProblem& p, const float* x, const float* w, float* y) override {

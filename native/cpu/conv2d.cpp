@@ -264,24 +264,24 @@ void fill_zero(float* a, int64_t n) {
 struct Epilogue {
   const float* bias = nullptr;
   bool relu = false;
+  const float* residual = nullptr;  // (M, K) like y, added after the bias
 };
 
 // Applies the epilogue to output rows [m0, m1) of y (M, K), split over the pool (inline
 // when called from a worker, where the rows are the worker's own tile).
 void apply_epilogue(const Dims& d, const Epilogue& e, int64_t m0, int64_t m1, float* y) {
-  if (e.bias == nullptr) return;
+  if (e.bias == nullptr && e.residual == nullptr && !e.relu) return;
   const int64_t grain = std::max<int64_t>(1, kElementGrain / d.K);
   parallel_for(m1 - m0, [&](int64_t r0, int64_t r1, int) {
     const float* __restrict b = e.bias;
     for (int64_t r = m0 + r0; r < m0 + r1; ++r) {
       float* __restrict yr = y + r * d.K;
-      if (e.relu) {
-        for (int64_t k = 0; k < d.K; ++k) {
-          const float v = yr[k] + b[k];
-          yr[k] = v > 0.0f ? v : 0.0f;
-        }
-      } else {
-        for (int64_t k = 0; k < d.K; ++k) yr[k] += b[k];
+      const float* __restrict res = e.residual != nullptr ? e.residual + r * d.K : nullptr;
+      for (int64_t k = 0; k < d.K; ++k) {  // y + bias + residual, in that order; ReLU (NaN -> 0)
+        float v = yr[k];
+        if (b != nullptr) v += b[k];
+        if (res != nullptr) v += res[k];
+        yr[k] = e.relu && !(v > 0.0f) ? 0.0f : v;
       }
     }
   }, grain);
@@ -292,7 +292,7 @@ void apply_epilogue(const Dims& d, const Epilogue& e, int64_t m0, int64_t m1, fl
 // `packed`: w^T already packed by conv2d_pack_weights, or null.
 void forward_gemm(const Dims& d, const float* x, const float* w, const float* packed, float* y,
                   const Epilogue& e) {
-  if (d.pointwise() && e.bias == nullptr && packed == nullptr) {
+  if (d.pointwise() && e.bias == nullptr && e.residual == nullptr && !e.relu && packed == nullptr) {
     sgemm(gemm_problem(d.M, d.K, d.C, false, true), x, w, y);  // (M,C) * (K,C)^T
     return;
   }
@@ -601,18 +601,22 @@ void conv2d_pack_weights(const Conv2dProblem& p, const float* w, float* packed) 
 }
 
 void conv2d_forward_bias(const Conv2dProblem& p, const float* x, const float* w,
-                         const float* bias, bool relu, float* y, const float* packed, int64_t packed_n) {
+                         const float* bias, bool relu, float* y, const float* packed, int64_t packed_n,
+                         const float* residual) {
   p.validate();
   const Dims d(p);
-  const Epilogue e{bias, relu};
+  const Epilogue e{bias, relu, residual};
   Conv2dProblem packed_for = p;
   if (packed_n > 0) packed_for.n = packed_n;
   if (p.groups == 1 && packed != nullptr && winograd_applies(packed_for)) {
-    winograd_forward(p, x, packed, bias, relu, y);  // packed by conv2d_pack_weights as such
+    winograd_forward(p, x, packed, bias, relu, y, residual);  // packed by conv2d_pack_weights as such
   } else if (p.groups == 1) {
     forward_gemm(d, x, w, packed, y, e);
-  } else if (depthwise3x3_applies(p)) {
+  } else if (depthwise3x3_applies(p) && residual == nullptr) {
     depthwise3x3_forward(p, x, w, bias, relu, y);  // the epilogue in the kernel's registers
+  } else if (depthwise3x3_applies(p)) {
+    depthwise3x3_forward(p, x, w, bias, false, y);
+    apply_epilogue(d, Epilogue{nullptr, relu, residual}, 0, d.M, y);
   } else {
     forward_direct(d, x, w, y);
     apply_epilogue(d, e, 0, d.M, y);

@@ -204,7 +204,7 @@ void winograd_pack_weights(const Conv2dProblem& p, const float* w, float* packed
 }
 
 void winograd_forward(const Conv2dProblem& p, const float* x, const float* packed, const float* bias, bool relu,
-                      float* y) {
+                      float* y, const float* residual) {
   static const Kernels kernels = select_kernels();
   Block shape{};
   shape.n = p.n;
@@ -213,6 +213,7 @@ void winograd_forward(const Conv2dProblem& p, const float* x, const float* packe
   shape.c = p.c;
   shape.k = p.k;
   shape.kp = padded_k(p.k);
+  shape.residual = residual;
   shape.tiles_h = ceil_div(p.h, kTile);
   shape.tiles_w = ceil_div(p.w, kTile);
   const int64_t tiles = p.n * shape.tiles_h * shape.tiles_w;

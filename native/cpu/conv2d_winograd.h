@@ -41,9 +41,10 @@ bool winograd_applies(const Conv2dProblem& p);
 int64_t winograd_packed_numel(const Conv2dProblem& p);
 void winograd_pack_weights(const Conv2dProblem& p, const float* w, float* packed);
 
-// y = conv(x, w) + bias (bias may be null), then ReLU when asked, from packed weights.
+// y = conv(x, w) + bias (+ residual), then ReLU when asked, from packed weights (bias and
+// residual may be null).
 void winograd_forward(const Conv2dProblem& p, const float* x, const float* packed,
-                      const float* bias, bool relu, float* y);
+                      const float* bias, bool relu, float* y, const float* residual = nullptr);
 
 // The same algorithm in plain scalar loops, one tile and one channel at a time, from KRSC
 // weights: the oracle of the fast path's indexing (it rounds as the fast path does, up to
@@ -66,13 +67,14 @@ struct Block {
   int64_t stride;
   int64_t kp;             // K rounded up to the GEMM's 16 columns: M's row length
   int64_t k_begin, k_end; // output channels of this block: k_begin a multiple of 16
+  const float* residual;  // null, or an input shaped as y added before the ReLU
 };
 
 // V[xi] (stride, C) row-major, xi-major, for the block's tiles (rows past `rows` are zero).
 void input_transform_avx512(const Block& b, const float* x, float* v);
 void input_transform_avx2(const Block& b, const float* x, float* v);
 void input_transform_portable(const Block& b, const float* x, float* v);
-// y channels [k_begin, k_end) from M[xi] (stride, kp): Y = A^T m A + bias, ReLU.
+// y channels [k_begin, k_end) from M[xi] (stride, kp): Y = A^T m A + bias (+ residual), ReLU.
 void output_transform_avx512(const Block& b, const float* m, const float* bias, bool relu, float* y);
 void output_transform_avx2(const Block& b, const float* m, const float* bias, bool relu, float* y);
 void output_transform_portable(const Block& b, const float* m, const float* bias, bool relu, float* y);

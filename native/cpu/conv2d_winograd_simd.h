@@ -121,8 +121,17 @@ inline void output_tile(const Block& b, const float* m, int64_t row, int64_t k0,
   const int64_t cols = std::min<int64_t>(kTile, b.w - tx * kTile);
   for (int64_t i = 0; i < rows; ++i) {
     for (int64_t j = 0; j < cols; ++j) {
-      float* dst = y + ((n * b.h + ty * kTile + i) * b.w + tx * kTile + j) * b.k + k0;
+      const int64_t at = ((n * b.h + ty * kTile + i) * b.w + tx * kTile + j) * b.k + k0;
+      float* dst = y + at;
       const float* src = o[i * kTile + j];
+      if (b.residual != nullptr) {
+        const float* res = b.residual + at;
+        for (int l = 0; l < W; ++l) {
+          const float val = src[l] + bv[l] + res[l];
+          dst[l] = relu ? std::max(val, 0.0f) : val;
+        }
+        continue;
+      }
       for (int l = 0; l < W; ++l) {
         const float val = src[l] + bv[l];
         dst[l] = relu ? std::max(val, 0.0f) : val;

@@ -270,13 +270,16 @@ class CudaNetDevice final : public NetDevice {
   // precision, like the compute copies), and the bias and ReLU applied as the conv's output
   // tiles are stored.
   bool folds_batchnorm() const override { return true; }
+  bool folds_residual() const override { return false; }  // the BN's add runs as its own op
   int64_t folded_weights_numel(const Conv2dProblem& p) override { return p.w_numel(); }
   void fold_conv_bn(const Conv2dProblem& p, const float* w, const float* gamma, const float* beta, const float* mean,
                     const float* var, float eps, float* folded_w, float* folded_b) override {
     cuda::fold_conv_bn_device(p.k, p.w_numel() / p.k, w, gamma, beta, mean, var, eps, folded_w, folded_b, st_);
   }
   void conv2d_forward_folded(const Conv2dProblem& p, int64_t /*folded_n: one form for all*/, const float* x,
-                             const float* folded_w, const float* folded_b, bool relu, float* y) override {
+                             const float* folded_w, const float* folded_b, bool relu, float* y,
+                             const float* residual) override {
+    BOT_CHECK(residual == nullptr, Code::kInternal, "cuda: the folded conv takes no residual (folds_residual)");
     conv_forward(p, x, folded_w, folded_b, relu, y);
   }
   std::string unsupported(const NodeDesc& node) const override {

@@ -97,8 +97,13 @@ class NetDevice {
   virtual void fold_conv_bn(const Conv2dProblem& p, const float* w, const float* gamma, const float* beta,
                             const float* mean, const float* var, float eps, float* folded_w, float* folded_b) = 0;
   // `folded_n`: the batch of the problem the weights were folded for; p.n may be smaller.
+  // `residual` (null unless folds_residual()): shaped as y, added before the ReLU (the BN's
+  // residual add, done in the conv's output pass).
   virtual void conv2d_forward_folded(const Conv2dProblem& p, int64_t folded_n, const float* x,
-                                     const float* folded_w, const float* folded_b, bool relu, float* y) = 0;
+                                     const float* folded_w, const float* folded_b, bool relu, float* y,
+                                     const float* residual) = 0;
+  // Whether conv2d_forward_folded takes a residual.
+  virtual bool folds_residual() const = 0;
   // Can this device run the node (e.g. grouped convolutions)? Empty string: yes; else why not.
   virtual std::string unsupported(const NodeDesc& node) const = 0;
   virtual void conv2d_forward(const Conv2dProblem& p, const float* x, const float* w, float* y) = 0;

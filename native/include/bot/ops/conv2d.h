@@ -44,10 +44,11 @@ void conv2d_forward(const Conv2dProblem& p, const float* x, const float* w, floa
 // ignored): the weights as conv2d_pack_weights left them, so that repeated calls with the
 // same weights skip the packing; null: w is packed on every call. w may then be null.
 // `packed_n`: the batch size the weights were packed for (0: p.n), since the packed form
-// depends on it; any p.n then runs with them.
+// depends on it; any p.n then runs with them. `residual` (null, or shaped as y): added
+// after the bias and before the ReLU, in the same pass (a residual block's add).
 void conv2d_forward_bias(const Conv2dProblem& p, const float* x, const float* w,
                          const float* bias, bool relu, float* y, const float* packed = nullptr,
-                         int64_t packed_n = 0);
+                         int64_t packed_n = 0, const float* residual = nullptr);
 // The GEMM operand of a groups == 1 convolution's weights, packed once for many forward
 // calls: conv2d_packed_weights_numel floats (0 when groups > 1), 32-byte aligned.
 // Stride-1 3x3 convolutions with padding 1 whose p.n images make at least 4 output tiles of
