@@ -28,6 +28,7 @@ const CASES: Array<{ x: Shape4; k: number }> = [
   { x: [3, 4, 4, 8], k: 96 },
   { x: [1, 2, 3, 64], k: 130 },
   { x: [2, 40, 36, 24], k: 48 }, // 180 tiles: rows split between threads, several blocks each
+  { x: [2, 16, 16, 352], k: 352 }, // transformed weights over 16 MB: blocks of more rows
 ];
 
 /** max |a − b| ÷ max |b|. */

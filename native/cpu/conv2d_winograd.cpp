@@ -37,6 +37,8 @@ using winograd::kWindow;
 // so the GEMM reads what the input transform has just written from the cache.
 constexpr int64_t kBlockFloats = 256 * 1024;
 constexpr int64_t kRowStep = 6;  // the GEMM kernel's rows: blocks hold a multiple of them
+constexpr int64_t kLargeUFloats = int64_t(4) << 20;  // 16 MB of transformed weights
+constexpr int64_t kLargeURows = 24;
 constexpr size_t kAlign = 64;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -151,14 +153,14 @@ bool winograd_fits(const Conv2dProblem& p) {
          p.groups == 1 && p.k <= gemm::kNC;
 }
 
-// Fewer than 4 tiles of 4x4 over the batch (maps under 5x5 at batch 1) stay on the direct
-// GEMM, where the padding of each tile and of the GEMM's 6-row panels outweighs what
-// Winograd saves. At 7x7 (4 tiles an image) Winograd, with the output channels split
-// between threads, still beat the direct GEMM on ResNet-18-D at batch 1 (70-80 against
-// 53-69 img/s, three alternating runs; the 7x7 layers are then bound by reading the
-// transformed weights, 36/9 times the direct GEMM's). The rule depends on the problem
-// alone, never on the thread count, so that the output does not either.
-constexpr int64_t kMinTiles = 4;
+// Maps of fewer than 16 tiles of 4x4 over the batch (7x7 at batch 1 to 3) stay on the
+// direct GEMM: there the GEMM's rows of 6 tiles are largely padding, the tiles pad 7x7 to
+// 8x8, and the transformed weights (36/9 times the direct GEMM's) are read for a few tiles
+// only. ResNet-18-D's three 7x7 layers took 2.8-3.0 ms direct against 3.3-3.6 ms through
+// Winograd at batch 1, 4.8-5.2 against 5.6-6.1 ms at batch 2; its 14x14 ones (16 tiles at
+// batch 1) 2.2-2.3 ms direct against 1.4-1.5 ms (alternating runs). The rule depends on the
+// problem alone, never on the thread count, so that the output does not either.
+constexpr int64_t kMinTiles = 16;
 
 bool winograd_applies(const Conv2dProblem& p) {
   const int64_t tiles = p.n * ceil_div(p.h, kTile) * ceil_div(p.w, kTile);
@@ -222,7 +224,12 @@ void winograd_forward(const Conv2dProblem& p, const float* x, const float* packe
   // As many rows as fit the cache budget, but few enough that every cell of the grid gets
   // rows; a cell then walks its share of rows in blocks of `stride`.
   const int64_t width = ceil_div(shape.kp / gemm::kNR, grid.tk) * gemm::kNR;  // a cell's columns
-  int64_t stride = std::max<int64_t>(kRowStep, kBlockFloats / (kPoints * (p.c + width)) / kRowStep * kRowStep);
+  // Each block reads all of U once: where U is larger than a share of L3 (ResNet's 512 x 512
+  // layers, 38 MB), blocks of 6 rows would stream it from memory for every 6 tiles, so
+  // they take at least kLargeURows (V and M then spill to L3; at batch 32, 7x7: 39-40 ms
+  // for ResNet-18-D's three such layers against 59-62 ms with 6 rows, two runs each).
+  const int64_t min_rows = kPoints * p.c * shape.kp > kLargeUFloats ? kLargeURows : kRowStep;
+  int64_t stride = std::max<int64_t>(min_rows, kBlockFloats / (kPoints * (p.c + width)) / kRowStep * kRowStep);
   const int64_t row_panels = ceil_div(tiles, kRowStep);
   stride = std::min(stride, ceil_div(row_panels, grid.tr) * kRowStep);
   shape.stride = stride;

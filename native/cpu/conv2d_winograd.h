@@ -30,7 +30,7 @@
 namespace bot {
 
 // 3x3 kernel, stride 1, padding 1, groups 1, K at most the GEMM's column block: the
-// problems the algorithm takes; winograd_applies: those with at least 4 output tiles of
+// problems the algorithm takes; winograd_applies: those with at least 16 output tiles of
 // 4x4 (over the batch), unless BAGOFTRICKS_NO_WINOGRAD=1 (the problems the packed forward
 // runs this way).
 bool winograd_fits(const Conv2dProblem& p);

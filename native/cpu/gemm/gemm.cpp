@@ -316,11 +316,43 @@ void sgemm_driver(const GemmProblem& p, const float* a, const float* b, const fl
     ThreadGrid grid = choose_grid(p.m, nc, grid_threads);
     while (grid.tm * grid.tn != grid_threads) grid = choose_grid(p.m, nc, --grid_threads);
     const int64_t mp = ceil_div(p.m, kMR);
+    const bool prepacked = b == nullptr;
+
+    // C cell t of the grid (rows x columns of this jc block), k block [pc, pc + kc) of the
+    // packed B at pb.
+    auto cell = [&](int64_t t, int64_t pc, int64_t kc, const float* pb, float beta) {
+      const int64_t gi = t / grid.tn, gj = t % grid.tn;
+      const int64_t row0 = std::min(p.m, mp * gi / grid.tm * kMR);
+      const int64_t row1 = std::min(p.m, mp * (gi + 1) / grid.tm * kMR);
+      const int64_t col0 = std::min(nc, np * gj / grid.tn * kNR);
+      const int64_t col1 = std::min(nc, np * (gj + 1) / grid.tn * kNR);
+      if (row0 >= row1 || col0 >= col1) return false;
+      float* pa = t_packed_a.get(ceil_div(std::min(kMC, row1 - row0), kMR) * kMR * kc);
+      for (int64_t ic = row0; ic < row1; ic += kMC) {
+        const int64_t mc = std::min(kMC, row1 - ic);
+        const float* asrc = p.trans_a ? a + pc * p.lda + ic : a + ic * p.lda + pc;
+        gemm::pack_a(mc, kc, asrc, p.lda, p.trans_a, p.alpha, pa);
+        macro_kernel(mc, col1 - col0, kc, pa, pb + col0 * kc, c + ic * p.ldc + jc + col0, p.ldc, beta, kernel);
+      }
+      return true;
+    };
+    // A packed B needs no hand-over between k blocks: one fork for all of them, each thread
+    // walking its cell through the k blocks in order (the same sums as below).
+    if (prepacked && grid_threads > 1) {
+      pool.parallel_for(grid_threads, [&](int64_t t0, int64_t t1, int) {
+        for (int64_t t = t0; t < t1; ++t) {
+          for (int64_t pc = 0; pc < p.k; pc += kKC) {
+            const int64_t kc = std::min(kKC, p.k - pc);
+            if (!cell(t, pc, kc, packed_b + jc * p.k + np * kNR * pc, pc == 0 ? p.beta : 1.0f)) break;
+          }
+        }
+      });
+      continue;
+    }
 
     for (int64_t pc = 0; pc < p.k; pc += kKC) {
       const int64_t kc = std::min(kKC, p.k - pc);
       const float beta = pc == 0 ? p.beta : 1.0f;
-      const bool prepacked = b == nullptr;
       float* pb = prepacked ? const_cast<float*>(packed_b + jc * p.k + np * kNR * pc)
                             : t_packed_b.get(np * kNR * kc);
       const float* bsrc = prepacked ? nullptr : p.trans_b ? b + jc * p.ldb + pc : b + pc * p.ldb + jc;
@@ -351,21 +383,13 @@ void sgemm_driver(const GemmProblem& p, const float* a, const float* b, const fl
       };
       auto compute = [&](int64_t t0, int64_t t1, int) {  // grid cells [t0, t1)
         for (int64_t t = t0; t < t1; ++t) {
-          const int64_t gi = t / grid.tn, gj = t % grid.tn;
-          const int64_t row0 = std::min(p.m, mp * gi / grid.tm * kMR);
-          const int64_t row1 = std::min(p.m, mp * (gi + 1) / grid.tm * kMR);
-          const int64_t col0 = std::min(nc, np * gj / grid.tn * kNR);
-          const int64_t col1 = std::min(nc, np * (gj + 1) / grid.tn * kNR);
-          if (row0 >= row1 || col0 >= col1) continue;
-          if (tags != nullptr) ensure_b(col0 / kNR, ceil_div(col1, kNR));
-          float* pa = t_packed_a.get(ceil_div(std::min(kMC, row1 - row0), kMR) * kMR * kc);
-          for (int64_t ic = row0; ic < row1; ic += kMC) {
-            const int64_t mc = std::min(kMC, row1 - ic);
-            const float* asrc = p.trans_a ? a + pc * p.lda + ic : a + ic * p.lda + pc;
-            gemm::pack_a(mc, kc, asrc, p.lda, p.trans_a, p.alpha, pa);
-            macro_kernel(mc, col1 - col0, kc, pa, pb + col0 * kc, c + ic * p.ldc + jc + col0,
-                         p.ldc, beta, kernel);
+          if (tags != nullptr) {
+            const int64_t gj = t % grid.tn;
+            const int64_t col0 = std::min(nc, np * gj / grid.tn * kNR);
+            const int64_t col1 = std::min(nc, np * (gj + 1) / grid.tn * kNR);
+            if (col0 < col1) ensure_b(col0 / kNR, ceil_div(col1, kNR));
           }
+          cell(t, pc, kc, pb, beta);
         }
       };
 

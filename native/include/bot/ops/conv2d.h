@@ -51,7 +51,7 @@ void conv2d_forward_bias(const Conv2dProblem& p, const float* x, const float* w,
                          int64_t packed_n = 0, const float* residual = nullptr);
 // The GEMM operand of a groups == 1 convolution's weights, packed once for many forward
 // calls: conv2d_packed_weights_numel floats (0 when groups > 1), 32-byte aligned.
-// Stride-1 3x3 convolutions with padding 1 whose p.n images make at least 4 output tiles of
+// Stride-1 3x3 convolutions with padding 1 whose p.n images make at least 16 output tiles of
 // 4x4 are packed for (and run as) Winograd F(4x4, 3x3) unless BAGOFTRICKS_NO_WINOGRAD=1
 // (see native/cpu/conv2d_winograd.h).
 int64_t conv2d_packed_weights_numel(const Conv2dProblem& p);
