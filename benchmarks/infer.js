@@ -5,7 +5,7 @@
  *
  *   node benchmarks/infer.js [--models resnet50d,resnet18d] [--batches 1,32] [--size 224]
  *                            [--threads N] [--warmup 3] [--iters 10] [--peer-isa AVX2]
- *                            [--no-peer] [--no-ort] [--json] [--out results.json]
+ *                            [--rounds 1] [--no-peer] [--no-ort] [--json] [--out results.json]
  *
  * For each model and batch size: `Net.forward` (eval mode, fp32, NHWC input) of our core;
  * the PyTorch peer (benchmarks/peers/torch_infer.py: the same variant built by
@@ -23,6 +23,11 @@
  * their total time. Ratios are ours ÷ peer (above 1: we are faster). The weights are the
  * model's seeded initial weights with zero-γ off and seeded random batch-norm statistics,
  * so that every residual branch contributes to the logits being compared.
+ *
+ * --rounds R repeats the whole measurement R times (ours, then ORT, model by model, so the
+ * two alternate; PyTorch in the first round only): each row then reports the median img/s
+ * of each side and the median and minimum of the per-round ratios, and the report keeps
+ * every round's figures (row.rounds).
  *
  * Prints a table and one JSON line (--json: the JSON line alone); --out writes the whole
  * report (per-pass times, logit differences, versions, machine) as JSON.
@@ -46,6 +51,7 @@ const INFER_DEFAULTS = {
   peer: true,
   peerIsa: '', // e.g. 'AVX2': a second PyTorch run with ONEDNN_MAX_CPU_ISA set to it
   ort: true,
+  rounds: 1,
 };
 
 /** Options from argv (flags as in the header), defaults filled in. */
@@ -68,6 +74,7 @@ function parseInferArgs(argv) {
     peer: !argv.includes('--no-peer'),
     peerIsa: arg('peer-isa', d.peerIsa),
     ort: !argv.includes('--no-ort'),
+    rounds: Math.max(1, Number(arg('rounds', d.rounds))),
     json: argv.includes('--json'),
     out: arg('out', ''),
   };
@@ -322,6 +329,39 @@ async function runInfer(o, m = machine()) {
   };
 }
 
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/**
+ * Runs runInfer `o.rounds` times (PyTorch in the first round only) and folds the rounds into
+ * the first round's report: per row the median img/s of ours and ORT, the median ratio, and
+ * row.rounds with every round's img/s and ratios (and their minimum).
+ */
+async function runInferRounds(o, m = machine()) {
+  const reports = [];
+  for (let r = 0; r < o.rounds; r++) reports.push(await runInfer(r === 0 ? o : { ...o, peer: false }, m));
+  const report = reports[0];
+  if (o.rounds === 1) return report;
+  report.rounds = o.rounds;
+  for (const [i, row] of report.rows.entries()) {
+    const all = reports.map((rep) => rep.rows[i]);
+    const ours = all.map((x) => x.ours.imgPerSec);
+    const ort = all.every((x) => x.ort) ? all.map((x) => x.ort.imgPerSec) : null;
+    const ratios = ort ? ours.map((v, k) => v / ort[k]) : null;
+    row.rounds = { ours, ort, ratioOrt: ratios, ratioOrtMin: ratios ? Math.min(...ratios) : null, oursVsOrt: all.map((x) => x.maxRelDiff.oursVsOrt) };
+    row.ours.imgPerSec = median(ours);
+    if (ort) row.ort.imgPerSec = median(ort);
+    row.ratioOrt = ratios ? median(ratios) : null;
+    if (row.torch) {
+      row.ratioTorch = row.ours.imgPerSec / row.torch.imgPerSec;
+      if (row.torchIsa) row.ratioTorchIsa = row.ours.imgPerSec / row.torchIsa.imgPerSec;
+    }
+  }
+  return report;
+}
+
 const fmt = (x, d = 2) => (x === null || x === undefined ? '—' : x.toFixed(d));
 const fmtDiff = (x) => (x === null || x === undefined ? '—' : x.toExponential(1));
 
@@ -337,7 +377,7 @@ function printInferTable(report) {
     r.ratioTorch === null ? '—' : `${fmt(r.ratioTorch)}x`,
     ...(isa ? [fmt(r.torchIsa?.imgPerSec), r.ratioTorchIsa === null ? '—' : `${fmt(r.ratioTorchIsa)}x`] : []),
     fmt(r.ort?.imgPerSec),
-    r.ratioOrt === null ? '—' : `${fmt(r.ratioOrt)}x`,
+    r.ratioOrt === null ? '—' : `${fmt(r.ratioOrt)}x${r.rounds?.ratioOrtMin != null ? ` (min ${fmt(r.rounds.ratioOrtMin)})` : ''}`,
     fmtDiff(r.maxRelDiff.oursVsTorch),
     fmtDiff(r.maxRelDiff.ortVsTorch ?? r.maxRelDiff.oursVsOrt),
   ]);
@@ -347,6 +387,7 @@ function printInferTable(report) {
   for (const row of body) console.log(line(row));
   console.log('ratio = ours ÷ peer (above 1: ours is faster). Δ = max |logit difference| ÷ max |reference logit|: ' +
     'ours against PyTorch, ORT against PyTorch (against ours without a PyTorch run).');
+  if (report.rounds) console.log(`${report.rounds} rounds: img/s and the ORT ratio are medians over the rounds (min: the lowest round's ratio); PyTorch ran in the first round.`);
   if (report.ortReason) console.log(`ORT column skipped: ${report.ortReason}`);
 }
 
@@ -358,20 +399,20 @@ function inferSummary(report) {
       model: r.model, batch: r.batch, imgPerSec: r.ours.imgPerSec,
       torchImgPerSec: r.torch?.imgPerSec ?? null, ratioTorch: r.ratioTorch,
       torchIsaImgPerSec: r.torchIsa?.imgPerSec ?? null, ratioTorchIsa: r.ratioTorchIsa,
-      ortImgPerSec: r.ort?.imgPerSec ?? null, ratioOrt: r.ratioOrt, maxRelDiff: r.maxRelDiff,
+      ortImgPerSec: r.ort?.imgPerSec ?? null, ratioOrt: r.ratioOrt, ratioOrtMin: r.rounds?.ratioOrtMin ?? null, maxRelDiff: r.maxRelDiff,
     })),
   };
 }
 
-module.exports = { INFER_DEFAULTS, parseInferArgs, runInfer, printInferTable, inferSummary };
+module.exports = { INFER_DEFAULTS, parseInferArgs, runInfer, runInferRounds, printInferTable, inferSummary, benchModel, randomImages, toNCHW, loadOrt, ortSession, median };
 
 if (require.main === module) {
   (async () => {
     const o = parseInferArgs(process.argv.slice(2));
     const m = machine();
     if (o.threads) bot.runtime.setThreads(o.threads);
-    if (!o.json) console.log(`inference benchmark on ${m.cpu} (${m.cores} cores, ${bot.runtime.getThreads()} threads), ${o.size}², fp32, eval mode, ${o.warmup} warm-up + ${o.iters} timed passes`);
-    const report = await runInfer(o, m);
+    if (!o.json) console.log(`inference benchmark on ${m.cpu} (${m.cores} cores, ${bot.runtime.getThreads()} threads), ${o.size}², fp32, eval mode, ${o.warmup} warm-up + ${o.iters} timed passes${o.rounds > 1 ? `, ${o.rounds} rounds` : ''}`);
+    const report = await runInferRounds(o, m);
     if (!o.json) printInferTable(report);
     if (o.out) fs.writeFileSync(o.out, JSON.stringify(report, null, 1));
     console.log(JSON.stringify(inferSummary(report)));
