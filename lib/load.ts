@@ -21,6 +21,7 @@ import { expectFiniteWeights } from './finite';
 import { BaseDataset, DataLoader, ImageSource, TransformSpec } from './data';
 import { createModel, ModelName, ModelOptions, ZooModel } from './models';
 import { Net } from './net';
+import { nchwToNhwc } from './ops/convert';
 import { cudaInfo } from './runtime';
 import { Tensor } from './tensor';
 import { MOMENTUM_PREFIX, loadCheckpoint } from './train/checkpoint';
@@ -409,16 +410,8 @@ export class Classifier {
       const plane = h * w;
       for (let start = 0; start < n; start += net.batchSize) {
         const m = Math.min(net.batchSize, n - start);
-        const nhwc = new Float32Array(m * plane * c);
-        for (let i = 0; i < m; i++) {
-          const src = (start + i) * c * plane;
-          const dst = i * plane * c;
-          for (let ch = 0; ch < c; ch++) {
-            const from = src + ch * plane;
-            for (let p = 0; p < plane; p++) nhwc[dst + p * c + ch] = x[from + p];
-          }
-        }
-        const logits = await net.forward({ data: nhwc, shape: [m, h, w, c] });
+        const nhwc = nchwToNhwc(x.subarray(start * c * plane, (start + m) * c * plane), [m, c, h, w]);
+        const logits = await net.forward(nhwc);
         out.set(logits.data as Float32Array, start * k);
       }
       return out;

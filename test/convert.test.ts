@@ -90,4 +90,26 @@ test('conversion rejects the wrong array types', () => {
   expectCode(() => ops.toFloat16([1, 2] as unknown as Float32Array), 'ERR_ARGUMENT', 'plain array');
 });
 
+// NCHW → NHWC: against a loop written here, for the fast path (blocks of 64 pixels,
+// threads) and the reference, on sizes around the block and the thread split.
+test('nchwToNhwc moves every value where NHWC puts it, fast path and reference', () => {
+  const rng = new Rng(17);
+  for (const [n, c, h, w] of [[1, 1, 1, 1], [1, 3, 224, 224], [2, 3, 9, 7], [3, 5, 8, 16], [1, 64, 13, 11]]) {
+    const x = rng.array(n * c * h * w);
+    const want = new Float32Array(x.length);
+    for (let i = 0; i < n; i++)
+      for (let ch = 0; ch < c; ch++)
+        for (let p = 0; p < h * w; p++) want[(i * h * w + p) * c + ch] = x[(i * c + ch) * h * w + p];
+    for (const algorithm of ['fast', 'reference'] as const) {
+      const y = ops.nchwToNhwc(x, [n, c, h, w], { algorithm });
+      assert.equal(y.shape, [n, h, w, c]);
+      assert.ok(Buffer.from(y.data.buffer).equals(Buffer.from(want.buffer)), `${algorithm} ${[n, c, h, w]}`);
+    }
+  }
+  expectCode(() => ops.nchwToNhwc(new Float32Array(5), [1, 2, 2, 2]), 'ERR_SHAPE', 'length not N·C·H·W');
+  expectCode(() => ops.nchwToNhwc(new Float64Array(8) as never, [1, 2, 2, 2]), 'ERR_DTYPE', 'Float64Array');
+  expectCode(() => ops.nchwToNhwc(new Float32Array(8), [1, 2, 2]), 'ERR_SHAPE', 'rank 3');
+  expectCode(() => ops.nchwToNhwc(new Float32Array(8), [1, 2, 2, 2], { algorithm: 'slow' as 'fast' }), 'ERR_ARGUMENT', 'algorithm');
+});
+
 test.run();

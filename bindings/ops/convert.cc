@@ -1,9 +1,14 @@
 // ops.toFloat16 / fromFloat16: IEEE binary16 stored in Uint16Array.
 //   toFloat16(x: Float32Array) -> Uint16Array;  fromFloat16(h: Uint16Array) -> Float32Array
 //   cudaToFloat16 / cudaFromFloat16: the same on CUDA.
+// ops.nchwToNhwc(x: Float32Array, shape [N, C, H, W], algorithm?) -> Float32Array (N, H, W, C);
+//   algorithm 'fast' (default) or 'reference'.
+#include <string>
+
 #include "args.h"
 #include "bot/cuda_ops.h"
 #include "bot/ops/convert.h"
+#include "bot/ops/layout.h"
 #include "errors.h"
 #include "ops.h"
 
@@ -37,9 +42,27 @@ Napi::Value FromFloat16(const Napi::CallbackInfo& info) {
   return y;
 }
 
+Napi::Value NchwToNhwc(const Napi::CallbackInfo& info) {
+  const bot::Shape s = shape_arg(info, 1, "shape", 4);
+  const int64_t n = s[0], c = s[1], hw = s[2] * s[3];
+  Napi::Float32Array x = f32_arg(info, 0, "x", n * c * hw);
+  bool reference = false;
+  if (info.Length() > 2 && !info[2].IsUndefined()) {
+    const std::string a = info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
+    if (a != "fast" && a != "reference")
+      throw_error(info.Env(), "ERR_ARGUMENT", "Expected algorithm to be 'fast' or 'reference'");
+    reference = a == "reference";
+  }
+  Napi::Float32Array y = new_f32(info.Env(), n * c * hw);
+  if (reference) bot::nchw_to_nhwc_reference(n, c, hw, x.Data(), y.Data());
+  else bot::nchw_to_nhwc(n, c, hw, x.Data(), y.Data());
+  return y;
+}
+
 }  // namespace
 
 void InitConvertOps(Napi::Env env, Napi::Object ops) {
+  SetOp(env, ops, "nchwToNhwc", NchwToNhwc);
   SetOp(env, ops, "toFloat16", ToFloat16<bot::f32_to_f16>);
   SetOp(env, ops, "fromFloat16", FromFloat16<bot::f16_to_f32>);
   SetOp(env, ops, "cudaToFloat16", ToFloat16<bot::cuda::f32_to_f16>);

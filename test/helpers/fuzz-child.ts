@@ -34,6 +34,7 @@ const VALID: Record<string, unknown[]> = {
   'ops.conv2dAsync': [f(32), X, f(54), W, ...conv],
   'ops.conv2dReference': [f(32), X, f(54), W, ...conv],
   'ops.conv2dWinograd': [f(32), X, f(54), W, f(3), true, 'fast'],
+  'ops.nchwToNhwc': [f(32), [1, 2, 4, 4], 'fast'],
   'ops.conv2dBackwardData': [f(48), [1, 4, 4, 3], f(54), W, X, ...conv],
   'ops.conv2dBackwardDataAsync': [f(48), [1, 4, 4, 3], f(54), W, X, ...conv],
   'ops.conv2dBackwardDataReference': [f(48), [1, 4, 4, 3], f(54), W, X, ...conv],
