@@ -19,9 +19,12 @@
 //   scratch) when there are at least as many tiles as threads; otherwise they run one
 //   after another and sgemm uses the pool. The weights, the GEMM's B operand in forward
 //   and backward-data, are packed once per call and shared by all the tiles.
-//   conv2d_forward_bias (a conv with a BN folded in, inference) adds the bias and applies
-//   the ReLU to each tile as it leaves the GEMM, still in cache; it tiles the 1x1 GEMM
-//   too, and can take weights packed once for many calls (conv2d_pack_weights).
+//   conv2d_forward_bias (a conv with a BN folded in, inference) adds the bias (and a
+//   residual block's shortcut, when given) and applies the ReLU to each tile as it leaves
+//   the GEMM, still in cache; it tiles the 1x1 GEMM too, and can take weights packed once
+//   for many calls (conv2d_pack_weights). Packed stride-1 3x3 convolutions with padding 1
+//   and at least 16 output tiles of 4x4 run as Winograd F(4x4, 3x3) instead
+//   (conv2d_winograd.cpp), with the same epilogue in its output transform.
 //   conv2d_backward_data_accumulate adds dx into the caller's buffer (beta = 1 for 1x1;
 //   the scatter-add of col2im does it anyway).
 //
@@ -269,22 +272,28 @@ struct Epilogue {
 
 // Applies the epilogue to output rows [m0, m1) of y (M, K), split over the pool (inline
 // when called from a worker, where the rows are the worker's own tile).
-void apply_epilogue(const Dims& d, const Epilogue& e, int64_t m0, int64_t m1, float* y) {
-  if (e.bias == nullptr && e.residual == nullptr && !e.relu) return;
-  const int64_t grain = std::max<int64_t>(1, kElementGrain / d.K);
-  parallel_for(m1 - m0, [&](int64_t r0, int64_t r1, int) {
-    const float* __restrict b = e.bias;
-    for (int64_t r = m0 + r0; r < m0 + r1; ++r) {
-      float* __restrict yr = y + r * d.K;
-      const float* __restrict res = e.residual != nullptr ? e.residual + r * d.K : nullptr;
-      for (int64_t k = 0; k < d.K; ++k) {  // y + bias + residual, in that order; ReLU (NaN -> 0)
-        float v = yr[k];
-        if (b != nullptr) v += b[k];
-        if (res != nullptr) v += res[k];
-        yr[k] = e.relu && !(v > 0.0f) ? 0.0f : v;
-      }
+bool has_epilogue(const Epilogue& e) { return e.bias != nullptr || e.residual != nullptr || e.relu; }
+
+// The epilogue on rows [m0, m1), channels [k0, k1) of y, on the calling thread.
+void epilogue_block(const Dims& d, const Epilogue& e, int64_t m0, int64_t m1, int64_t k0, int64_t k1, float* y) {
+  const float* __restrict b = e.bias;
+  for (int64_t r = m0; r < m1; ++r) {
+    float* __restrict yr = y + r * d.K;
+    const float* __restrict res = e.residual != nullptr ? e.residual + r * d.K : nullptr;
+    for (int64_t k = k0; k < k1; ++k) {  // y + bias + residual, in that order; ReLU (NaN -> 0)
+      float v = yr[k];
+      if (b != nullptr) v += b[k];
+      if (res != nullptr) v += res[k];
+      yr[k] = e.relu && !(v > 0.0f) ? 0.0f : v;
     }
-  }, grain);
+  }
+}
+
+void apply_epilogue(const Dims& d, const Epilogue& e, int64_t m0, int64_t m1, float* y) {
+  if (!has_epilogue(e)) return;
+  const int64_t grain = std::max<int64_t>(1, kElementGrain / d.K);
+  parallel_for(m1 - m0, [&](int64_t r0, int64_t r1, int) { epilogue_block(d, e, m0 + r0, m0 + r1, 0, d.K, y); },
+               grain);
 }
 
 // The epilogue runs on each row tile right after its GEMM, while the tile is still in
@@ -314,9 +323,16 @@ void forward_gemm(const Dims& d, const float* x, const float* w, const float* pa
         a = col;
       }
       // y[m0:m1] (T, K) = col (T, RSC) * w^T, w being (K, RSC)
-      sgemm_prepacked_b(gemm_problem(m1 - m0, d.K, d.RSC, false, true), a, wp, y + m0 * d.K,
-                        threads);
-      apply_epilogue(d, e, m0, m1, y);
+      const GemmProblem g = gemm_problem(m1 - m0, d.K, d.RSC, false, true);
+      if (threads == GemmThreads::kPool && has_epilogue(e)) {
+        // The epilogue on each block of y as the GEMM's threads finish it, still in cache.
+        sgemm_prepacked_b(g, a, wp, y + m0 * d.K, threads, [&](int64_t r0, int64_t r1, int64_t k0, int64_t k1) {
+          epilogue_block(d, e, m0 + r0, m0 + r1, k0, k1, y);
+        });
+      } else {
+        sgemm_prepacked_b(g, a, wp, y + m0 * d.K, threads);
+        apply_epilogue(d, e, m0, m1, y);
+      }
     }
   };
   if (t.parallel) {

@@ -256,7 +256,7 @@ ThreadGrid choose_grid(int64_t m, int64_t nc, int threads) {
 }
 
 void sgemm_driver(const GemmProblem& p, const float* a, const float* b, const float* packed_b,
-                  float* c, GemmThreads threads);
+                  float* c, GemmThreads threads, const GemmBlockDone* done);
 
 }  // namespace
 
@@ -281,14 +281,21 @@ void sgemm_pack_b(int64_t k, int64_t n, const float* b, int64_t ldb, bool trans_
 }
 
 void sgemm(const GemmProblem& p, const float* a, const float* b, float* c, GemmThreads threads) {
-  sgemm_driver(p, a, b, nullptr, c, threads);
+  sgemm_driver(p, a, b, nullptr, c, threads, nullptr);
 }
 
 void sgemm_prepacked_b(const GemmProblem& p, const float* a, const float* packed_b, float* c,
                        GemmThreads threads) {
   BOT_CHECK(reinterpret_cast<uintptr_t>(packed_b) % 32 == 0, Code::kArgument,
             "gemm: a packed B must be 32-byte aligned (the micro-kernel's aligned loads)");
-  sgemm_driver(p, a, nullptr, packed_b, c, threads);
+  sgemm_driver(p, a, nullptr, packed_b, c, threads, nullptr);
+}
+
+void sgemm_prepacked_b(const GemmProblem& p, const float* a, const float* packed_b, float* c,
+                       GemmThreads threads, const GemmBlockDone& done) {
+  BOT_CHECK(reinterpret_cast<uintptr_t>(packed_b) % 32 == 0, Code::kArgument,
+            "gemm: a packed B must be 32-byte aligned (the micro-kernel's aligned loads)");
+  sgemm_driver(p, a, nullptr, packed_b, c, threads, done ? &done : nullptr);
 }
 
 namespace {
@@ -296,11 +303,12 @@ namespace {
 // The driver behind both entry points: op(B) read from b and packed block by block, or
 // (b == nullptr) read from packed_b, laid out by sgemm_pack_b.
 void sgemm_driver(const GemmProblem& p, const float* a, const float* b, const float* packed_b,
-                  float* c, GemmThreads threads) {
+                  float* c, GemmThreads threads, const GemmBlockDone* done) {
   p.validate();
   if (p.m == 0 || p.n == 0) return;
   if (p.k == 0 || p.alpha == 0.0f) {  // BLAS semantics: no product term at all
     scale_c(p.m, p.n, p.beta, c, p.ldc);
+    if (done != nullptr) (*done)(0, p.m, 0, p.n);
     return;
   }
   const MicroKernel kernel = select_kernel();
@@ -318,15 +326,21 @@ void sgemm_driver(const GemmProblem& p, const float* a, const float* b, const fl
     const int64_t mp = ceil_div(p.m, kMR);
     const bool prepacked = b == nullptr;
 
-    // C cell t of the grid (rows x columns of this jc block), k block [pc, pc + kc) of the
-    // packed B at pb.
-    auto cell = [&](int64_t t, int64_t pc, int64_t kc, const float* pb, float beta) {
+    // Rows and columns (of this jc block) of C cell t of the grid.
+    struct Bounds {
+      int64_t row0, row1, col0, col1;
+      bool empty() const { return row0 >= row1 || col0 >= col1; }
+    };
+    auto bounds = [&](int64_t t) {
       const int64_t gi = t / grid.tn, gj = t % grid.tn;
-      const int64_t row0 = std::min(p.m, mp * gi / grid.tm * kMR);
-      const int64_t row1 = std::min(p.m, mp * (gi + 1) / grid.tm * kMR);
-      const int64_t col0 = std::min(nc, np * gj / grid.tn * kNR);
-      const int64_t col1 = std::min(nc, np * (gj + 1) / grid.tn * kNR);
-      if (row0 >= row1 || col0 >= col1) return false;
+      return Bounds{std::min(p.m, mp * gi / grid.tm * kMR), std::min(p.m, mp * (gi + 1) / grid.tm * kMR),
+                    std::min(nc, np * gj / grid.tn * kNR), std::min(nc, np * (gj + 1) / grid.tn * kNR)};
+    };
+    // C cell t, k block [pc, pc + kc) of the packed B at pb.
+    auto cell = [&](int64_t t, int64_t pc, int64_t kc, const float* pb, float beta) {
+      const Bounds bd = bounds(t);
+      if (bd.empty()) return false;
+      const int64_t row0 = bd.row0, row1 = bd.row1, col0 = bd.col0, col1 = bd.col1;
       float* pa = t_packed_a.get(ceil_div(std::min(kMC, row1 - row0), kMR) * kMR * kc);
       for (int64_t ic = row0; ic < row1; ic += kMC) {
         const int64_t mc = std::min(kMC, row1 - ic);
@@ -345,6 +359,8 @@ void sgemm_driver(const GemmProblem& p, const float* a, const float* b, const fl
             const int64_t kc = std::min(kKC, p.k - pc);
             if (!cell(t, pc, kc, packed_b + jc * p.k + np * kNR * pc, pc == 0 ? p.beta : 1.0f)) break;
           }
+          const Bounds bd = bounds(t);
+          if (done != nullptr && !bd.empty()) (*done)(bd.row0, bd.row1, jc + bd.col0, jc + bd.col1);
         }
       });
       continue;
@@ -400,6 +416,7 @@ void sgemm_driver(const GemmProblem& p, const float* a, const float* b, const fl
         compute(0, 1, 0);
       }
     }
+    if (done != nullptr) (*done)(0, p.m, jc, jc + nc);  // this column block is final
   }
 }
 

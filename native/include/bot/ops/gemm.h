@@ -10,6 +10,7 @@
 // on the calling thread only (for callers that already split the work across threads).
 #pragma once
 #include <cstdint>
+#include <functional>
 
 namespace bot {
 
@@ -38,6 +39,12 @@ void sgemm_pack_b(int64_t k, int64_t n, const float* b, int64_t ldb, bool trans_
                   float* packed);
 void sgemm_prepacked_b(const GemmProblem& p, const float* a, const float* packed_b, float* c,
                        GemmThreads threads = GemmThreads::kPool);
+// The same, calling `done(row0, row1, col0, col1)` once for each block of C that is final
+// (its last k block added), on the thread that computed it, while the block is still in
+// its cache: an epilogue (bias, activation) without a pass of its own. The blocks tile C.
+using GemmBlockDone = std::function<void(int64_t row0, int64_t row1, int64_t col0, int64_t col1)>;
+void sgemm_prepacked_b(const GemmProblem& p, const float* a, const float* packed_b, float* c,
+                       GemmThreads threads, const GemmBlockDone& done);
 
 // The oracle: a plain triple loop with a double accumulator.
 void sgemm_reference(const GemmProblem& p, const float* a, const float* b, float* c);
