@@ -45,6 +45,7 @@
 #include "bot/net.h"
 #include "dist.h"
 #include "bot/status.h"
+#include "bot/threadpool.h"
 #include "errors.h"
 #include "net.h"
 
@@ -211,12 +212,16 @@ class StepWorker : public Napi::AsyncWorker {
   Napi::Promise Promise() { return deferred_.Promise(); }
 
  protected:
+  // On the core's home thread (bot::run_on_home_thread), not on whichever libuv thread
+  // took the work: every step of every Net then reuses one set of kernel scratch buffers.
   void Execute() override {
     try {
-      if (kind_ == Kind::kTrain) result_ = state_->net->train_step(args_);
-      else if (kind_ == Kind::kForwardBackward) result_ = state_->net->forward_backward(args_);
-      else if (args_.raw != nullptr) state_->net->forward(args_.n, *args_.raw, state_->logits.data());
-      else state_->net->forward(args_.n, args_.images, state_->logits.data());
+      bot::run_on_home_thread([&] {
+        if (kind_ == Kind::kTrain) result_ = state_->net->train_step(args_);
+        else if (kind_ == Kind::kForwardBackward) result_ = state_->net->forward_backward(args_);
+        else if (args_.raw != nullptr) state_->net->forward(args_.n, *args_.raw, state_->logits.data());
+        else state_->net->forward(args_.n, args_.images, state_->logits.data());
+      });
     } catch (...) {
       CaughtError e = describe_current_exception();
       code_ = e.code;

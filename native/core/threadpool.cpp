@@ -4,6 +4,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
+#include <exception>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
@@ -179,6 +181,67 @@ ThreadPool::ThreadPool() : impl_(new Impl) { impl_->start(default_threads()); }
 ThreadPool::~ThreadPool() {
   impl_->shutdown();
   delete impl_;
+}
+
+namespace {
+
+// The home thread: a queue of calls served by one thread that is never joined (like the
+// pool's workers, it may still be running when the process exits).
+class HomeThread {
+ public:
+  HomeThread() : thread_([this] { serve(); }) { thread_.detach(); }
+
+  void run(const std::function<void()>& fn) {
+    if (std::this_thread::get_id() == id_.load()) {
+      fn();
+      return;
+    }
+    Call call{&fn, nullptr, false};
+    std::unique_lock<std::mutex> lock(mutex_);
+    queue_.push_back(&call);
+    wake_.notify_all();
+    done_.wait(lock, [&] { return call.finished; });
+    if (call.error) std::rethrow_exception(call.error);
+  }
+
+ private:
+  struct Call {
+    const std::function<void()>* fn;
+    std::exception_ptr error;
+    bool finished;
+  };
+
+  void serve() {
+    id_.store(std::this_thread::get_id());
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [&] { return !queue_.empty(); });
+      Call* call = queue_.front();
+      queue_.pop_front();
+      lock.unlock();
+      try {
+        (*call->fn)();
+      } catch (...) {
+        call->error = std::current_exception();
+      }
+      lock.lock();
+      call->finished = true;
+      done_.notify_all();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  std::deque<Call*> queue_;
+  std::atomic<std::thread::id> id_{};
+  std::thread thread_;
+};
+
+}  // namespace
+
+void run_on_home_thread(const std::function<void()>& fn) {
+  static HomeThread* home = new HomeThread();  // never destroyed, as the pool
+  home->run(fn);
 }
 
 ThreadPool& ThreadPool::global() {

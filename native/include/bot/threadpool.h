@@ -32,6 +32,15 @@ class ThreadPool {
   Impl* impl_;
 };
 
+// Runs fn on the core's home thread, one long-lived thread that is the same on every call,
+// and returns when it is done (an exception fn throws is rethrown here). Calls from several
+// threads run one after another. For work that callers issue from a rotating set of
+// threads (Node's libuv pool): on one thread, the thread-local scratch of the kernels
+// (packed operands, im2col tiles, Winograd blocks) is allocated and warmed once, and stays
+// in that core's caches, where each libuv thread would otherwise hold and first-touch a
+// copy of its own. A call from the home thread itself runs fn inline.
+void run_on_home_thread(const std::function<void()>& fn);
+
 // Shorthand for ThreadPool::global().parallel_for.
 inline void parallel_for(int64_t n, const ThreadPool::Body& body, int64_t grain = 1) {
   ThreadPool::global().parallel_for(n, body, grain);
