@@ -29,8 +29,8 @@ int default_threads() {
 
 // How long a thread that ran out of work keeps polling for the next loop before it
 // sleeps on a condition variable: the layers of one forward pass follow each other within
-// microseconds, and a futex wake-up costs tens of them (measured in benchmarks/infer.js:
-// see the README's inference table). BAGOFTRICKS_SPIN_US=0 sleeps at once.
+// microseconds, and waking a sleeping thread goes through the kernel's scheduler.
+// BAGOFTRICKS_SPIN_US=0 sleeps at once.
 int64_t spin_nanos() {
   static const int64_t nanos = [] {
     constexpr int64_t kDefaultMicros = 500;
