@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <string>
 
 #include "errors.h"
 
@@ -79,6 +80,16 @@ double number_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
     throw_error(info.Env(), "ERR_ARGUMENT",
                 std::string("Expected finite number for ") + name + " but received " + received(v));
   return v.As<Napi::Number>().DoubleValue();
+}
+
+bool reference_arg(const Napi::CallbackInfo& info, size_t i) {
+  if (info[i].IsUndefined() || info[i].IsNull()) return false;
+  const std::string v = info[i].IsString() ? info[i].As<Napi::String>().Utf8Value() : std::string();
+  if (v != "fast" && v != "reference")
+    throw_error(info.Env(), "ERR_ARGUMENT",
+                std::string("Expected 'fast' or 'reference' for algorithm but received ") +
+                    (info[i].IsString() ? "'" + v + "'" : std::string("a non-string")));
+  return v == "reference";
 }
 
 bool bool_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {

@@ -22,6 +22,9 @@ int64_t int_arg(const Napi::CallbackInfo& info, size_t i, const char* name, int6
                 int64_t max);
 double number_arg(const Napi::CallbackInfo& info, size_t i, const char* name);  // finite
 bool bool_arg(const Napi::CallbackInfo& info, size_t i, const char* name);
+// An op's `algorithm` argument: 'fast' (or undefined / null) -> false, 'reference' -> true,
+// anything else ERR_ARGUMENT.
+bool reference_arg(const Napi::CallbackInfo& info, size_t i);
 // An array of `rank` integers, each in [1, 2^31). Also checks the product is below
 // kMaxElements.
 bot::Shape shape_arg(const Napi::CallbackInfo& info, size_t i, const char* name, size_t rank);

@@ -158,7 +158,7 @@ bot::cuda::ConvOptions cuda_options(const Napi::CallbackInfo& info, size_t i) {
   };
   bot::cuda::ConvOptions o;
   o.f16 = choice(i, "precision", "f32", "f16");
-  o.reference = choice(i + 1, "algorithm", "fast", "reference");
+  o.reference = reference_arg(info, i + 1);
   return o;
 }
 
@@ -219,13 +219,7 @@ Napi::Value Conv2dWinograd(const Napi::CallbackInfo& info) {
   Napi::Float32Array w = f32_arg(info, 2, "w", p.w_numel());
   Napi::Float32Array bias = optional_f32_arg(info, 4, "bias", p.k);
   const bool relu = bool_arg(info, 5, "relu");
-  bool reference = false;
-  if (!info[6].IsUndefined() && !info[6].IsNull()) {
-    const std::string a = info[6].IsString() ? info[6].As<Napi::String>().Utf8Value() : std::string();
-    if (a != "fast" && a != "reference")
-      throw_error(info.Env(), "ERR_ARGUMENT", "Expected 'fast' or 'reference' for algorithm");
-    reference = a == "reference";
-  }
+  const bool reference = reference_arg(info, 6);
   const bot::Shape out_shape = output_shape(p);
   Napi::Float32Array y = new_f32(info.Env(), bot::shape_numel(out_shape));
   bot::conv2d_forward_winograd(p, x.Data(), w.Data(), bias.IsEmpty() ? nullptr : bias.Data(), relu, y.Data(),

@@ -46,13 +46,7 @@ Napi::Value NchwToNhwc(const Napi::CallbackInfo& info) {
   const bot::Shape s = shape_arg(info, 1, "shape", 4);
   const int64_t n = s[0], c = s[1], hw = s[2] * s[3];
   Napi::Float32Array x = f32_arg(info, 0, "x", n * c * hw);
-  bool reference = false;
-  if (info.Length() > 2 && !info[2].IsUndefined()) {
-    const std::string a = info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
-    if (a != "fast" && a != "reference")
-      throw_error(info.Env(), "ERR_ARGUMENT", "Expected algorithm to be 'fast' or 'reference'");
-    reference = a == "reference";
-  }
+  const bool reference = reference_arg(info, 2);
   Napi::Float32Array y = new_f32(info.Env(), n * c * hw);
   if (reference) bot::nchw_to_nhwc_reference(n, c, hw, x.Data(), y.Data());
   else bot::nchw_to_nhwc(n, c, hw, x.Data(), y.Data());

@@ -220,17 +220,17 @@ void winograd_forward(const Conv2dProblem& p, const float* x, const float* packe
   shape.tiles_w = ceil_div(p.w, kTile);
   const int64_t tiles = p.n * shape.tiles_h * shape.tiles_w;
   const int threads = ThreadPool::global().size();
-  const Grid grid = choose_grid(ceil_div(tiles, kRowStep), shape.kp / gemm::kNR, threads, kernels.gemm != nullptr);
+  const int64_t row_panels = ceil_div(tiles, kRowStep), panels = shape.kp / gemm::kNR;
+  const Grid grid = choose_grid(row_panels, panels, threads, kernels.gemm != nullptr);
   // As many rows as fit the cache budget, but few enough that every cell of the grid gets
   // rows; a cell then walks its share of rows in blocks of `stride`.
-  const int64_t width = ceil_div(shape.kp / gemm::kNR, grid.tk) * gemm::kNR;  // a cell's columns
+  const int64_t width = ceil_div(panels, grid.tk) * gemm::kNR;  // a cell's columns
   // Each block reads all of U once: where U is larger than a share of L3 (ResNet's 512 x 512
   // layers, 38 MB), blocks of 6 rows would stream it from memory for every 6 tiles, so
   // they take at least kLargeURows (V and M then spill to L3; at batch 32, 7x7: 39-40 ms
   // for ResNet-18-D's three such layers against 59-62 ms with 6 rows, two runs each).
   const int64_t min_rows = kPoints * p.c * shape.kp > kLargeUFloats ? kLargeURows : kRowStep;
   int64_t stride = std::max<int64_t>(min_rows, kBlockFloats / (kPoints * (p.c + width)) / kRowStep * kRowStep);
-  const int64_t row_panels = ceil_div(tiles, kRowStep);
   stride = std::min(stride, ceil_div(row_panels, grid.tr) * kRowStep);
   shape.stride = stride;
   const int64_t blocks = ceil_div(tiles, stride);
@@ -238,7 +238,6 @@ void winograd_forward(const Conv2dProblem& p, const float* x, const float* packe
   // [panels * j / tk, panels * (j + 1) / tk). With tk > 1 each cell of a row range
   // transforms the same input tiles (a few percent of the GEMM's work, against a thread
   // left idle).
-  const int64_t panels = shape.kp / gemm::kNR;
   parallel_for(grid.tr * grid.tk, [&](int64_t c0, int64_t c1, int) {
     float* v = t_scratch.get(kPoints * stride * (p.c + shape.kp));
     float* m = v + kPoints * stride * p.c;

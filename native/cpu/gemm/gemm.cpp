@@ -286,9 +286,7 @@ void sgemm(const GemmProblem& p, const float* a, const float* b, float* c, GemmT
 
 void sgemm_prepacked_b(const GemmProblem& p, const float* a, const float* packed_b, float* c,
                        GemmThreads threads) {
-  BOT_CHECK(reinterpret_cast<uintptr_t>(packed_b) % 32 == 0, Code::kArgument,
-            "gemm: a packed B must be 32-byte aligned (the micro-kernel's aligned loads)");
-  sgemm_driver(p, a, nullptr, packed_b, c, threads, nullptr);
+  sgemm_prepacked_b(p, a, packed_b, c, threads, GemmBlockDone());
 }
 
 void sgemm_prepacked_b(const GemmProblem& p, const float* a, const float* packed_b, float* c,
@@ -400,10 +398,8 @@ void sgemm_driver(const GemmProblem& p, const float* a, const float* b, const fl
       auto compute = [&](int64_t t0, int64_t t1, int) {  // grid cells [t0, t1)
         for (int64_t t = t0; t < t1; ++t) {
           if (tags != nullptr) {
-            const int64_t gj = t % grid.tn;
-            const int64_t col0 = std::min(nc, np * gj / grid.tn * kNR);
-            const int64_t col1 = std::min(nc, np * (gj + 1) / grid.tn * kNR);
-            if (col0 < col1) ensure_b(col0 / kNR, ceil_div(col1, kNR));
+            const Bounds bd = bounds(t);
+            if (bd.col0 < bd.col1) ensure_b(bd.col0 / kNR, ceil_div(bd.col1, kNR));
           }
           cell(t, pc, kc, pb, beta);
         }
