@@ -270,12 +270,11 @@ struct Epilogue {
   const float* residual = nullptr;  // (M, K) like y, added after the bias
 };
 
-// Applies the epilogue to output rows [m0, m1) of y (M, K), split over the pool (inline
-// when called from a worker, where the rows are the worker's own tile).
 bool has_epilogue(const Epilogue& e) { return e.bias != nullptr || e.residual != nullptr || e.relu; }
 
 // The epilogue on rows [m0, m1), channels [k0, k1) of y, on the calling thread.
 void epilogue_block(const Dims& d, const Epilogue& e, int64_t m0, int64_t m1, int64_t k0, int64_t k1, float* y) {
+  if (!has_epilogue(e)) return;
   const float* __restrict b = e.bias;
   for (int64_t r = m0; r < m1; ++r) {
     float* __restrict yr = y + r * d.K;
@@ -289,6 +288,8 @@ void epilogue_block(const Dims& d, const Epilogue& e, int64_t m0, int64_t m1, in
   }
 }
 
+// Applies the epilogue to output rows [m0, m1) of y (M, K), split over the pool (inline
+// when called from a worker, where the rows are the worker's own tile).
 void apply_epilogue(const Dims& d, const Epilogue& e, int64_t m0, int64_t m1, float* y) {
   if (!has_epilogue(e)) return;
   const int64_t grain = std::max<int64_t>(1, kElementGrain / d.K);
@@ -301,7 +302,7 @@ void apply_epilogue(const Dims& d, const Epilogue& e, int64_t m0, int64_t m1, fl
 // `packed`: w^T already packed by conv2d_pack_weights, or null.
 void forward_gemm(const Dims& d, const float* x, const float* w, const float* packed, float* y,
                   const Epilogue& e) {
-  if (d.pointwise() && e.bias == nullptr && e.residual == nullptr && !e.relu && packed == nullptr) {
+  if (d.pointwise() && !has_epilogue(e) && packed == nullptr) {
     sgemm(gemm_problem(d.M, d.K, d.C, false, true), x, w, y);  // (M,C) * (K,C)^T
     return;
   }
@@ -323,16 +324,11 @@ void forward_gemm(const Dims& d, const float* x, const float* w, const float* pa
         a = col;
       }
       // y[m0:m1] (T, K) = col (T, RSC) * w^T, w being (K, RSC)
-      const GemmProblem g = gemm_problem(m1 - m0, d.K, d.RSC, false, true);
-      if (threads == GemmThreads::kPool && has_epilogue(e)) {
-        // The epilogue on each block of y as the GEMM's threads finish it, still in cache.
-        sgemm_prepacked_b(g, a, wp, y + m0 * d.K, threads, [&](int64_t r0, int64_t r1, int64_t k0, int64_t k1) {
-          epilogue_block(d, e, m0 + r0, m0 + r1, k0, k1, y);
-        });
-      } else {
-        sgemm_prepacked_b(g, a, wp, y + m0 * d.K, threads);
-        apply_epilogue(d, e, m0, m1, y);
-      }
+      // The epilogue on each block of y as the GEMM's threads finish it, still in cache.
+      sgemm_prepacked_b(gemm_problem(m1 - m0, d.K, d.RSC, false, true), a, wp, y + m0 * d.K, threads,
+                        [&](int64_t r0, int64_t r1, int64_t k0, int64_t k1) {
+                          epilogue_block(d, e, m0 + r0, m0 + r1, k0, k1, y);
+                        });
     }
   };
   if (t.parallel) {
